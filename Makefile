@@ -1,0 +1,68 @@
+# Sluice build, run and test entry points. `make run` and `make test` are the
+# two commands the README promises work on a fresh machine.
+GO        ?= go
+BIN       := bin/sluice
+VENV      := .venv
+PY        := $(VENV)/bin/python
+export PATH := $(CURDIR)/bin:$(PATH)
+
+.PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench soak clean fmt
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sluice
+
+## run: build and start a single-node broker with data in ./data
+run: build
+	./$(BIN) server --data-dir ./data
+
+## test: install what the tests need, then vet, Go tests and e2e scripts
+test: deps vet go-test e2e
+
+deps: deps-go deps-system deps-python
+
+deps-go:
+	$(GO) mod download
+
+deps-system:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "installing kcat (librdkafka) from Debian"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+
+deps-python: $(VENV)/.installed
+
+$(VENV)/.installed: e2e/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r e2e/requirements.txt
+	touch $@
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+go-test: build
+	$(GO) test -count=1 -timeout 15m ./...
+
+## e2e: every e2e/*/run.sh, each against real peers (kcat, pyarrow, DuckDB, Spark, HDFS)
+e2e: build deps
+	@set -e; for s in e2e/*/run.sh; do \
+	  [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+
+## bench: benchmarks, and side-by-side runs against Apache Kafka
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@for s in e2e/*/bench.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+
+## soak: long-running fault and load tests
+soak: build
+	@for s in e2e/*/soak.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
