@@ -1,0 +1,168 @@
+// Package pipelines parses and checks pipeline files: the YAML spec
+// (version 1) that tells the loader what to read (source), how to decode it
+// (format), how to lay it out (partition_by) and where to land it (sink).
+//
+// Load and LoadBytes are strict: an unknown key (with the nearest valid key
+// suggested), a value of the wrong type or a bad value is reported as
+// file:line:column, and every problem in a file is reported at once as
+// [Errors]. ${VAR} and ${VAR:-default} are expanded from the environment in
+// values (never in keys). The returned spec has defaults applied
+// ([Spec.Defaults]) and has passed [Spec.Validate]. Every key and default is
+// documented in docs/pipelines.md.
+package pipelines
+
+import (
+	"time"
+)
+
+// Version is the spec version this package reads.
+const Version = 1
+
+// Enumerated values of the spec.
+const (
+	StartEarliest = "earliest" // source.start: from the oldest retained offset
+	StartLatest   = "latest"   // source.start: from the high watermark at first run
+
+	OnErrorFail       = "fail"        // format.on_error: stop the run on a bad record
+	OnErrorSkip       = "skip"        // format.on_error: count and drop bad records
+	OnErrorDeadLetter = "dead_letter" // format.on_error: write bad records to <sink>/_errors/
+
+	OnGapFail = "fail" // source.on_gap: error if retention deleted the resume offset
+	OnGapSkip = "skip" // source.on_gap: jump to the oldest retained offset, logging the gap
+
+	TimeRecord = "_timestamp" // partition_by.time: the Kafka record timestamp
+	TimeIngest = "_ingest"    // partition_by.time: the time the loader read the record
+
+	DefaultLayout = "dt=YYYY-MM-DD/hr=HH" // partition_by.layout default
+)
+
+// Meta columns the sink can add to every row (sink.meta_columns).
+const (
+	MetaTopic     = "_topic"
+	MetaPartition = "_partition"
+	MetaOffset    = "_offset"
+	MetaTimestamp = "_timestamp"
+	MetaKey       = "_key"
+)
+
+// Spec is one pipeline file. Zero values mean "use the default" until
+// [Spec.Defaults] is applied; Load applies it.
+type Spec struct {
+	// Version of the spec; only 1 exists. Optional.
+	Version int `yaml:"version"`
+	// Name identifies the pipeline (lowercase letters, digits, '-', '_').
+	Name string `yaml:"name"`
+	// Source is the Kafka-protocol cluster and topics to read.
+	Source Source `yaml:"source"`
+	// Format says how to decode record values.
+	Format Format `yaml:"format"`
+	// PartitionBy lays rows out in Hive-style time folders.
+	PartitionBy PartitionBy `yaml:"partition_by"`
+	// Sink is where Parquet files land.
+	Sink Sink `yaml:"sink"`
+	// MaxWorkers caps the partition workers run at once; 0 means one per
+	// partition.
+	MaxWorkers int `yaml:"max_workers"`
+	// Schedule is a cron expression (robfig/cron standard syntax,
+	// CRON_TZ= prefix, @every/@daily descriptors) for the scheduler; empty
+	// means run only on demand.
+	Schedule string `yaml:"schedule"`
+	// Hive names the table whose DDL is kept in <sink>/_hive/table.sql.
+	Hive Hive `yaml:"hive"`
+
+	// set records the dotted paths the file gave explicitly, so Defaults
+	// does not overwrite an explicit zero (e.g. success_grace: 0s).
+	set map[string]bool
+}
+
+// Source is the Kafka-protocol cluster to read from.
+type Source struct {
+	Brokers []string `yaml:"brokers"` // seed brokers, host:port; required
+	Topics  []string `yaml:"topics"`  // one or more topics; required
+	Group   string   `yaml:"group"`   // consumer group; default sluice-<name>
+	Start   string   `yaml:"start"`   // earliest (default) | latest
+	OnGap   string   `yaml:"on_gap"`  // fail (default) | skip
+	TLS     *TLS     `yaml:"tls"`     // optional; nil means plaintext
+	SASL    *SASL    `yaml:"sasl"`    // optional; nil means no authentication
+}
+
+// TLS configures an encrypted connection to the brokers.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures authentication to the brokers. Password is a secret:
+// [Spec.Redacted] hides it.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"` // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Format is the decoding section: the formats package's Config plus the
+// loader's handling of records that fail to decode.
+type Format struct {
+	// TODO(formats): embed formats.Config (inline) once package formats
+	// exports it; until then only the type is known.
+	FormatConfig `yaml:",inline"`
+	// OnError is fail (default) | skip | dead_letter.
+	OnError string `yaml:"on_error"`
+	// MaxErrorRatio fails the run once bad records exceed this fraction of
+	// the records read (0 < r <= 1); 0 means no limit. Only meaningful
+	// with on_error skip or dead_letter.
+	MaxErrorRatio float64 `yaml:"max_error_ratio"`
+}
+
+// FormatConfig is a placeholder for formats.Config: the decoder type.
+type FormatConfig struct {
+	Type string `yaml:"type"` // json (default) | csv | avro | raw
+}
+
+// PartitionBy chooses the time that places a row and the folder layout.
+type PartitionBy struct {
+	// Time is a field of the decoded record, _timestamp (default, the
+	// Kafka record time) or _ingest (the time the loader read it).
+	Time string `yaml:"time"`
+	// Layout is the folder pattern; tokens YYYY MM DD HH mm, everything
+	// else literal. Default dt=YYYY-MM-DD/hr=HH. See ParseLayout.
+	Layout string `yaml:"layout"`
+	// Timezone is an IANA zone name; default UTC.
+	Timezone string `yaml:"timezone"`
+}
+
+// Sink is where and how Parquet files are written.
+type Sink struct {
+	// URL is file:///path, a plain path, or hdfs://host:port/path.
+	URL string `yaml:"url"`
+	// Compression is the Parquet codec: snappy (default) | zstd | gzip |
+	// lz4 | none.
+	Compression string `yaml:"compression"`
+	// Roll says when an open file is closed and published.
+	Roll Roll `yaml:"roll"`
+	// RowGroupBytes is the target Parquet row-group size; default 64MiB.
+	RowGroupBytes Size `yaml:"row_group_bytes"`
+	// MetaColumns are added to every row; default _topic, _partition,
+	// _offset, _timestamp. An empty list turns them off; _key may be added.
+	MetaColumns []string `yaml:"meta_columns"`
+	// SuccessGrace is how long after a time partition's end every worker's
+	// watermark must be before its _SUCCESS file is written; default 10m.
+	SuccessGrace time.Duration `yaml:"success_grace"`
+}
+
+// Roll thresholds: a file is published when any one is reached.
+type Roll struct {
+	Records int64         `yaml:"records"` // default 1,000,000
+	Bytes   Size          `yaml:"bytes"`   // default 256MiB
+	Age     time.Duration `yaml:"age"`     // default 10m
+}
+
+// Hive names the table the sink's DDL describes.
+type Hive struct {
+	Database string `yaml:"database"` // default "default"
+	Table    string `yaml:"table"`    // default the pipeline name with '-' as '_'
+}
