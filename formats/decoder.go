@@ -1,0 +1,71 @@
+package formats
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// Decoder turns messages into rows. A Decoder is not safe for concurrent
+// use: give each partition worker its own.
+type Decoder interface {
+	// Decode decodes one message. It returns the row, or an error. A
+	// *DecodeError means the message itself is bad (the caller may skip or
+	// dead-letter it and go on); any other error (a registry that cannot
+	// be reached, a cancelled ctx) is not the message's fault.
+	//
+	// Decode returns (nil, nil) for a message that holds no row: a CSV
+	// header line when CSVConfig.Header is set. Skip it; its offset is
+	// consumed like any other.
+	//
+	// The row's Schema is the decoder's schema when the message was
+	// decoded; it changes when an inferred JSON schema grows or an Avro
+	// message names another schema id. Pass it to Resolve before writing.
+	Decode(ctx context.Context, m *Message) (*Row, error)
+
+	// Schema is the decoder's current schema (for JSON without a schema,
+	// the one inferred so far; for Avro with a registry, that of the last
+	// message, or nil before the first).
+	Schema() *Schema
+}
+
+// DecoderOptions carries what a decoder needs from its environment.
+type DecoderOptions struct {
+	// Logger receives registry fetches and schema changes; nil discards.
+	Logger *slog.Logger
+	// HTTPClient is used for the schema registry; nil means a client with
+	// a 30 s timeout.
+	HTTPClient *http.Client
+	// Dir resolves relative schema_file paths (the pipeline file's folder);
+	// empty means the working directory.
+	Dir string
+	// Sample is the first messages of the stream (up to JSONConfig.InferRows
+	// of them), used to infer a JSON schema when none is configured, so
+	// that the schema does not grow file by file. Messages that do not
+	// parse are left out of the inference (Decode reports them). Optional.
+	Sample []Message
+}
+
+// NewDecoder returns a decoder for cfg (defaults applied, validated; schema
+// files read).
+func NewDecoder(cfg Config, opts DecoderOptions) (Decoder, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch cfg.Type {
+	case TypeJSON:
+		return newJSONDecoder(cfg, opts)
+	case TypeCSV:
+		return newCSVDecoder(cfg, opts)
+	case TypeAvro:
+		return newAvroDecoder(cfg, opts)
+	case TypeRaw:
+		return newRawDecoder(cfg), nil
+	}
+	return nil, fmt.Errorf("format.type: unknown format %q", cfg.Type)
+}

@@ -1,0 +1,174 @@
+package formats
+
+import (
+	"fmt"
+)
+
+// Decision is what Resolve tells the loader to do with a row.
+type Decision struct {
+	// NewFile: close the open file and start a new one with Schema. False:
+	// write the row to the open file (the Writer projects it if its schema
+	// is an older version of the file's).
+	NewFile bool
+	// Schema is the schema of the file the row goes to.
+	Schema *Schema
+}
+
+// Resolve decides, under policy, where a row with schema row goes when the
+// open file has schema file (nil when no file is open):
+//
+//   - same schema: write it to the open file;
+//   - none: any difference starts a new file with the row's schema;
+//   - backward: the schemas are merged (Merge); if the merge is the open
+//     file's schema the row is written there (projected), else a new file
+//     with the merged schema is started. A type change Merge can't widen
+//     is a *SchemaError naming the field and both types.
+func Resolve(policy Compatibility, file, row *Schema) (Decision, error) {
+	if file == nil {
+		return Decision{NewFile: true, Schema: row}, nil
+	}
+	if file == row || file.Equal(row) {
+		return Decision{Schema: file}, nil
+	}
+	switch policy {
+	case CompatBackward:
+		merged, err := Merge(file, row)
+		if err != nil {
+			return Decision{}, err
+		}
+		if merged.Equal(file) {
+			return Decision{Schema: file}, nil
+		}
+		return Decision{NewFile: true, Schema: merged}, nil
+	case CompatNone, "":
+		return Decision{NewFile: true, Schema: row}, nil
+	}
+	return Decision{}, fmt.Errorf("formats: unknown schema compatibility %q", policy)
+}
+
+// Merge returns the schema that holds rows of both old and new: old's
+// fields in order (widened where new widens them), then the fields only new
+// has, all made nullable where one side lacks them. Allowed widenings:
+// int32 -> int64 -> double, int32 -> double, float -> double, required ->
+// nullable, decimal(p,s) -> decimal(p',s) with p' >= p, structs merge
+// member-wise, lists and maps by element; and any primitive -> string when
+// new was produced by a JSON decoder with widen_to_string. Anything else
+// is a *SchemaError.
+func Merge(old, new *Schema) (*Schema, error) {
+	fields, err := mergeFields("", old.Fields, new.Fields, new.widenToString || old.widenToString)
+	if err != nil {
+		return nil, err
+	}
+	return &Schema{Fields: fields, widenToString: old.widenToString || new.widenToString}, nil
+}
+
+func mergeFields(prefix string, old, new []Field, toString bool) ([]Field, error) {
+	out := make([]Field, 0, len(old)+len(new))
+	newIdx := make(map[string]int, len(new))
+	for i, f := range new {
+		newIdx[f.Name] = i
+	}
+	used := make([]bool, len(new))
+	for _, of := range old {
+		j, ok := newIdx[of.Name]
+		if !ok {
+			of.Required = false
+			out = append(out, of)
+			continue
+		}
+		used[j] = true
+		nf := new[j]
+		t, err := mergeType(prefix+of.Name, of.Type, nf.Type, toString)
+		if err != nil {
+			return nil, err
+		}
+		f := of
+		f.Type = t
+		f.Required = of.Required && nf.Required
+		out = append(out, f)
+	}
+	for j, nf := range new {
+		if !used[j] {
+			nf.Required = false
+			out = append(out, nf)
+		}
+	}
+	return out, nil
+}
+
+func mergeType(path string, old, new *Type, toString bool) (*Type, error) {
+	if old.Equal(new) {
+		return old, nil
+	}
+	bad := func(reason string) (*Type, error) {
+		return nil, &SchemaError{Field: path, Old: old.String(), New: new.String(), Reason: reason}
+	}
+	switch {
+	case old.Kind == KindStruct && new.Kind == KindStruct:
+		fields, err := mergeFields(path+".", old.Fields, new.Fields, toString)
+		if err != nil {
+			return nil, err
+		}
+		return StructOf(fields...), nil
+	case old.Kind == KindList && new.Kind == KindList:
+		e, err := mergeType(path+"[]", old.Elem, new.Elem, toString)
+		if err != nil {
+			return nil, err
+		}
+		return ListOf(e), nil
+	case old.Kind == KindMap && new.Kind == KindMap:
+		e, err := mergeType(path+"{}", old.Elem, new.Elem, toString)
+		if err != nil {
+			return nil, err
+		}
+		return MapOf(e), nil
+	case old.Kind == KindDecimal && new.Kind == KindDecimal:
+		if old.Scale != new.Scale {
+			return bad("a decimal's scale cannot change")
+		}
+		return DecimalOf(max(old.Precision, new.Precision), old.Scale), nil
+	}
+	if w := widerNumeric(old.Kind, new.Kind); w != nil {
+		return w, nil
+	}
+	if toString && isPrimitive(old.Kind) && isPrimitive(new.Kind) && (old.Kind == KindString || new.Kind == KindString) {
+		return StringType, nil
+	}
+	return bad("not a widening backward compatibility allows (int32 -> int64 -> double, float -> double, adding nullable fields)")
+}
+
+func isPrimitive(k Kind) bool { return k >= KindBoolean && k <= KindDecimal }
+
+// widerNumeric returns the numeric type both kinds widen to, or nil.
+func widerNumeric(a, b Kind) *Type {
+	rank := func(k Kind) int {
+		switch k {
+		case KindInt32:
+			return 1
+		case KindInt64:
+			return 2
+		case KindFloat:
+			return 3
+		case KindDouble:
+			return 4
+		}
+		return 0
+	}
+	ra, rb := rank(a), rank(b)
+	if ra == 0 || rb == 0 {
+		return nil
+	}
+	switch max(ra, rb) {
+	case 2:
+		return Int64Type
+	case 4:
+		return DoubleType
+	case 3:
+		if min(ra, rb) == 1 || min(ra, rb) == 3 {
+			// int32 -> float loses precision above 2^24: widen to double.
+			return DoubleType
+		}
+		return DoubleType
+	}
+	return nil
+}
