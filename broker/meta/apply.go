@@ -1,0 +1,219 @@
+package meta
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// maxTopicNameLen is Kafka's limit on topic name length.
+const maxTopicNameLen = 249
+
+// ValidateTopicName applies Kafka's topic name rules: 1 to 249 characters
+// from [a-zA-Z0-9._-], and not "." or "..". The error wraps ErrInvalidTopic.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return invalid(ErrInvalidTopic, "topic name is empty")
+	case name == "." || name == "..":
+		return invalid(ErrInvalidTopic, "topic name cannot be %q", name)
+	case len(name) > maxTopicNameLen:
+		return invalid(ErrInvalidTopic, "topic name %.20q... is %d characters, more than the limit of %d", name, len(name), maxTopicNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return invalid(ErrInvalidTopic, "topic name %q has illegal character %q at index %d: only ASCII letters, digits, '.', '_' and '-' are allowed", name, rune(c), i)
+		}
+	}
+	return nil
+}
+
+// collisionKey maps a name to the form under which Kafka considers two
+// topic names to collide (metric names replace '.' with '_').
+func collisionKey(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
+// Apply validates rec against img and returns the image with rec applied.
+// It does no I/O and never modifies img: the result shares every topic rec
+// does not touch. On error img is unchanged and the error wraps one of the
+// package's validation errors (see ErrorCode). The result's Offset is img's;
+// the Store sets it after the journal append.
+func Apply(img *Image, rec Record) (*Image, error) {
+	rec, err := deref(rec)
+	if err != nil {
+		return nil, err
+	}
+	switch r := rec.(type) {
+	case CreateTopic:
+		return applyCreateTopic(img, r)
+	case DeleteTopic:
+		t, err := lookupID(img, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		next := img.clone()
+		delete(next.topics, t.Name)
+		delete(next.byID, t.ID)
+		return next, nil
+	case CreatePartitions:
+		t, err := lookupID(img, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case r.Count == t.Partitions:
+			return nil, invalid(ErrInvalidPartitions, "topic %q already has %d partitions", t.Name, t.Partitions)
+		case r.Count < t.Partitions:
+			return nil, invalid(ErrInvalidPartitions, "topic %q has %d partitions, more than the requested %d: partitions can only be added", t.Name, t.Partitions, r.Count)
+		}
+		nt := *t
+		nt.Partitions = r.Count
+		return replaceTopic(img, &nt), nil
+	case AlterTopicConfigs:
+		return applyAlterTopicConfigs(img, r)
+	case RegisterBroker:
+		switch {
+		case r.NodeID < 0:
+			return nil, invalid(ErrInvalidRecord, "broker node ID %d is negative", r.NodeID)
+		case r.Host == "":
+			return nil, invalid(ErrInvalidRecord, "broker %d has an empty host", r.NodeID)
+		case r.Port <= 0 || r.Port > 65535:
+			return nil, invalid(ErrInvalidRecord, "broker %d port %d is not in 1..65535", r.NodeID, r.Port)
+		}
+		next := img.clone()
+		next.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Host: r.Host, Port: r.Port, Rack: r.Rack}
+		return next, nil
+	case AlterBrokerConfigs:
+		return applyAlterBrokerConfigs(img, r)
+	}
+	return nil, invalid(ErrInvalidRecord, "unsupported record %T", rec)
+}
+
+func lookupID(img *Image, id TopicID) (*Topic, error) {
+	t, ok := img.byID[id]
+	if !ok {
+		return nil, invalid(ErrUnknownTopic, "no topic has ID %s", id)
+	}
+	return t, nil
+}
+
+// replaceTopic returns img with t (same ID and name as an existing topic)
+// swapped in.
+func replaceTopic(img *Image, t *Topic) *Image {
+	next := img.clone()
+	next.topics[t.Name] = t
+	next.byID[t.ID] = t
+	return next
+}
+
+func applyCreateTopic(img *Image, r CreateTopic) (*Image, error) {
+	if err := ValidateTopicName(r.Name); err != nil {
+		return nil, err
+	}
+	if _, ok := img.topics[r.Name]; ok {
+		return nil, invalid(ErrTopicExists, "topic %q already exists", r.Name)
+	}
+	if strings.ContainsAny(r.Name, "._") {
+		key := collisionKey(r.Name)
+		for _, t := range img.topics {
+			if collisionKey(t.Name) == key {
+				return nil, invalid(ErrInvalidTopic, "topic %q collides with existing topic %q: '.' and '_' are treated alike in metric names", r.Name, t.Name)
+			}
+		}
+	}
+	switch {
+	case r.ID.IsZero() || r.ID == metadataTopicID:
+		return nil, invalid(ErrInvalidRecord, "topic %q has reserved ID %s", r.Name, r.ID)
+	case img.byID[r.ID] != nil:
+		return nil, invalid(ErrInvalidRecord, "topic %q: ID %s is already used by topic %q", r.Name, r.ID, img.byID[r.ID].Name)
+	case r.Partitions <= 0:
+		return nil, invalid(ErrInvalidPartitions, "topic %q: number of partitions must be at least 1, got %d", r.Name, r.Partitions)
+	case r.ReplicationFactor <= 0:
+		return nil, invalid(ErrInvalidReplicationFactor, "topic %q: replication factor must be at least 1, got %d", r.Name, r.ReplicationFactor)
+	case int(r.ReplicationFactor) > max(1, len(img.brokers)):
+		return nil, invalid(ErrInvalidReplicationFactor, "topic %q: replication factor %d is larger than the %d available broker(s)", r.Name, r.ReplicationFactor, max(1, len(img.brokers)))
+	}
+	if err := ValidateTopicConfigs(r.Configs); err != nil {
+		return nil, err
+	}
+	t := &Topic{
+		Name:              r.Name,
+		ID:                r.ID,
+		Partitions:        r.Partitions,
+		ReplicationFactor: r.ReplicationFactor,
+		Configs:           maps.Clone(r.Configs),
+	}
+	if t.Configs == nil {
+		t.Configs = map[string]string{}
+	}
+	return replaceTopic(img, t), nil
+}
+
+func applyAlterTopicConfigs(img *Image, r AlterTopicConfigs) (*Image, error) {
+	t, err := lookupID(img, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Replace && len(r.Delete) > 0 {
+		return nil, invalid(ErrInvalidRecord, "topic %q: a config replacement cannot also delete keys", t.Name)
+	}
+	if err := ValidateTopicConfigs(r.Set); err != nil {
+		return nil, err
+	}
+	for _, k := range r.Delete {
+		if _, ok := TopicConfigDef(k); !ok {
+			return nil, invalid(ErrInvalidConfig, "unknown topic config %q", k)
+		}
+		if _, ok := r.Set[k]; ok {
+			return nil, invalid(ErrInvalidConfig, "topic config %s is both set and deleted", k)
+		}
+	}
+	nt := *t
+	if r.Replace {
+		nt.Configs = maps.Clone(r.Set)
+		if nt.Configs == nil {
+			nt.Configs = map[string]string{}
+		}
+	} else {
+		nt.Configs = maps.Clone(t.Configs)
+		maps.Copy(nt.Configs, r.Set)
+		for _, k := range r.Delete {
+			delete(nt.Configs, k)
+		}
+	}
+	return replaceTopic(img, &nt), nil
+}
+
+func applyAlterBrokerConfigs(img *Image, r AlterBrokerConfigs) (*Image, error) {
+	if r.NodeID < AllBrokers {
+		return nil, invalid(ErrInvalidRecord, "broker node ID %d is invalid (use -1 for all brokers)", r.NodeID)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Set)) {
+		if err := validateBrokerConfigChange(k, r.Set[k], false); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range r.Delete {
+		if err := validateBrokerConfigChange(k, "", true); err != nil {
+			return nil, err
+		}
+		if _, ok := r.Set[k]; ok {
+			return nil, invalid(ErrInvalidConfig, "broker config %s is both set and deleted", k)
+		}
+	}
+	cfg := maps.Clone(img.brokerConfigs[r.NodeID])
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	maps.Copy(cfg, r.Set)
+	for _, k := range r.Delete {
+		delete(cfg, k)
+	}
+	next := img.clone()
+	if len(cfg) == 0 {
+		delete(next.brokerConfigs, r.NodeID)
+	} else {
+		next.brokerConfigs[r.NodeID] = cfg
+	}
+	return next, nil
+}

@@ -1,0 +1,34 @@
+// Package meta holds the cluster metadata of a Sluice broker: topics, their
+// partition counts and config overrides, registered brokers and dynamic broker
+// configs.
+//
+// Metadata is a log (see DESIGN.md). Every change is a typed Record
+// (CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs,
+// RegisterBroker, AlterBrokerConfigs) that is validated against the current
+// Image, appended to a durable Journal, and then applied to build the next
+// Image. Apply is a pure state machine with no I/O, in the style of etcd
+// raft's RawNode: the same records applied to the same image always give the
+// same image, which is what lets a Raft log replace the local Journal later
+// without touching the broker.
+//
+// Readers get the current Image lock-free from Store.Image; an Image is never
+// modified after it is published, so it may be shared freely. Applying copies
+// only the touched topic and the maps that index topics.
+//
+// Journal file format (one file, journal.log, in the store's directory):
+//
+//	+----------------+----------------+------------------------+
+//	| length uint32  | crc32c uint32  | payload (length bytes) |  ... repeated
+//	+----------------+----------------+------------------------+
+//
+// Both integers are big-endian; the CRC (Castagnoli) covers the payload only.
+// The n-th frame in the file has journal offset n (starting at 0). A frame
+// that runs past the end of the file, or a bad frame after which only zero
+// bytes follow, is a torn write: it is truncated on open with a log line. A
+// bad frame followed by more data is corruption and Open fails with a
+// *CorruptionError naming the file and position.
+//
+// A Store payload is one entry (EncodeEntry): a version byte, the append time
+// and one or more records, each itself a version byte, a type byte and a JSON
+// body, so that changes applied together are durable together.
+package meta

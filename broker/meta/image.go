@@ -1,0 +1,208 @@
+package meta
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Image is an immutable snapshot of the cluster metadata. Its accessors may
+// be called from any goroutine without locks. Values it returns (topics,
+// brokers, config maps) are shared with other readers and must not be
+// modified.
+type Image struct {
+	offset  int64
+	topics  map[string]*Topic
+	byID    map[TopicID]*Topic
+	brokers map[int32]*Broker
+	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
+	// holds the cluster-wide defaults.
+	brokerConfigs map[int32]map[string]string
+}
+
+// Topic is one topic in an Image. Do not modify it.
+type Topic struct {
+	Name              string
+	ID                TopicID
+	Partitions        int32
+	ReplicationFactor int16
+	// Configs are the topic's overrides (DYNAMIC_TOPIC_CONFIG) with Kafka
+	// keys; absent keys take the broker or default value (see
+	// ResolveTopicConfig).
+	Configs map[string]string
+}
+
+// Broker is a registered broker. Do not modify it.
+type Broker struct {
+	NodeID int32
+	Host   string
+	Port   int32
+	Rack   string
+}
+
+// NewImage returns the empty image at offset -1 (nothing applied).
+func NewImage() *Image {
+	return &Image{
+		offset:        -1,
+		topics:        map[string]*Topic{},
+		byID:          map[TopicID]*Topic{},
+		brokers:       map[int32]*Broker{},
+		brokerConfigs: map[int32]map[string]string{},
+	}
+}
+
+// Offset is the journal offset of the last entry applied to this image, -1
+// for the empty image. It only grows from one published image to the next.
+func (img *Image) Offset() int64 { return img.offset }
+
+// Topic returns the topic with this name.
+func (img *Image) Topic(name string) (*Topic, bool) {
+	t, ok := img.topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with this ID.
+func (img *Image) TopicByID(id TopicID) (*Topic, bool) {
+	t, ok := img.byID[id]
+	return t, ok
+}
+
+// Topics returns every topic sorted by name.
+func (img *Image) Topics() []*Topic {
+	out := make([]*Topic, 0, len(img.topics))
+	for _, t := range img.topics {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Topic) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// NumTopics returns the number of topics.
+func (img *Image) NumTopics() int { return len(img.topics) }
+
+// Broker returns the registered broker with this node ID.
+func (img *Image) Broker(nodeID int32) (*Broker, bool) {
+	b, ok := img.brokers[nodeID]
+	return b, ok
+}
+
+// Brokers returns every registered broker sorted by node ID.
+func (img *Image) Brokers() []*Broker {
+	out := make([]*Broker, 0, len(img.brokers))
+	for _, b := range img.brokers {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b *Broker) int { return int(a.NodeID) - int(b.NodeID) })
+	return out
+}
+
+// BrokerConfigs returns the dynamic broker configs set for nodeID (use
+// AllBrokers for the cluster-wide defaults); nil if none.
+func (img *Image) BrokerConfigs(nodeID int32) map[string]string {
+	return img.brokerConfigs[nodeID]
+}
+
+// clone returns a shallow copy whose maps may be modified: the topics
+// themselves stay shared until replaced.
+func (img *Image) clone() *Image {
+	return &Image{
+		offset:        img.offset,
+		topics:        maps.Clone(img.topics),
+		byID:          maps.Clone(img.byID),
+		brokers:       maps.Clone(img.brokers),
+		brokerConfigs: maps.Clone(img.brokerConfigs),
+	}
+}
+
+// withOffset returns a copy of img at offset off. Only the header is copied.
+func (img *Image) withOffset(off int64) *Image {
+	c := *img
+	c.offset = off
+	return &c
+}
+
+// String dumps the image deterministically, one line per topic, broker and
+// dynamic broker config set; used by tests and debugging.
+func (img *Image) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "offset=%d topics=%d brokers=%d\n", img.offset, len(img.topics), len(img.brokers))
+	for _, t := range img.Topics() {
+		fmt.Fprintf(&b, "topic %s id=%s partitions=%d rf=%d", t.Name, t.ID, t.Partitions, t.ReplicationFactor)
+		if len(t.Configs) > 0 {
+			fmt.Fprintf(&b, " configs=%s", formatConfigs(t.Configs))
+		}
+		b.WriteByte('\n')
+	}
+	for _, br := range img.Brokers() {
+		fmt.Fprintf(&b, "broker %d %s:%d", br.NodeID, br.Host, br.Port)
+		if br.Rack != "" {
+			fmt.Fprintf(&b, " rack=%s", br.Rack)
+		}
+		b.WriteByte('\n')
+	}
+	for _, id := range slices.Sorted(maps.Keys(img.brokerConfigs)) {
+		fmt.Fprintf(&b, "broker-configs %d %s\n", id, formatConfigs(img.brokerConfigs[id]))
+	}
+	return b.String()
+}
+
+func formatConfigs(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// Delta is what changed between two images, for the broker to create and
+// delete partition logs and refresh caches.
+type Delta struct {
+	// Created are topics in the new image whose ID was not in the old one.
+	Created []*Topic
+	// Deleted are topics of the old image whose ID is gone.
+	Deleted []*Topic
+	// Grown are topics (new version) whose partition count increased; their
+	// old count is in OldPartitions at the same index.
+	Grown         []*Topic
+	OldPartitions []int32
+	// Reconfigured are topics (new version) whose overrides changed.
+	Reconfigured []*Topic
+	// BrokersChanged is true if registered brokers or dynamic broker configs
+	// changed.
+	BrokersChanged bool
+}
+
+// Diff returns what changed from old to new. A topic deleted and recreated
+// under the same name appears in both Deleted and Created (its ID differs).
+func Diff(old, new *Image) Delta {
+	var d Delta
+	if old == nil {
+		old = NewImage()
+	}
+	for _, t := range new.Topics() {
+		o, ok := old.byID[t.ID]
+		switch {
+		case !ok:
+			d.Created = append(d.Created, t)
+		case o == t:
+		default:
+			if t.Partitions > o.Partitions {
+				d.Grown = append(d.Grown, t)
+				d.OldPartitions = append(d.OldPartitions, o.Partitions)
+			}
+			if !maps.Equal(o.Configs, t.Configs) {
+				d.Reconfigured = append(d.Reconfigured, t)
+			}
+		}
+	}
+	for _, t := range old.Topics() {
+		if _, ok := new.byID[t.ID]; !ok {
+			d.Deleted = append(d.Deleted, t)
+		}
+	}
+	d.BrokersChanged = !maps.Equal(old.brokers, new.brokers) ||
+		!maps.EqualFunc(old.brokerConfigs, new.brokerConfigs, func(a, b map[string]string) bool { return maps.Equal(a, b) })
+	return d
+}

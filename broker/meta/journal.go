@@ -1,0 +1,274 @@
+package meta
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+)
+
+// Journal is the durable, ordered log of metadata entries. The local
+// FileJournal implements it for a single node; a Raft log replaces it for a
+// cluster without touching the broker.
+type Journal interface {
+	// Append durably appends one payload and returns its offset: 0 for the
+	// first payload, then one more each time.
+	Append(ctx context.Context, rec []byte) (offset int64, err error)
+	// Replay calls fn for every payload in order, stopping at fn's first
+	// error, which it returns.
+	Replay(fn func(offset int64, rec []byte) error) error
+	// Close releases the journal; later calls fail with ErrClosed.
+	Close() error
+}
+
+// File is the part of *os.File a FileJournal uses, so tests can inject
+// write and sync failures.
+type File interface {
+	io.ReaderAt
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// FileJournalOptions configures OpenFileJournal.
+type FileJournalOptions struct {
+	// Logger receives a warning when a torn tail is truncated; nil discards.
+	Logger *slog.Logger
+	// OpenFile opens (creating if needed) the journal file for reading and
+	// appending and returns it with its size; nil uses the os package.
+	OpenFile func(path string) (f File, size int64, err error)
+}
+
+const (
+	frameHeaderLen = 8
+	// maxFrameLen bounds a payload so a corrupt length cannot make the
+	// journal allocate without limit. Metadata entries are small.
+	maxFrameLen = 64 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrFrameTooLarge is returned by Append for an empty payload or one longer
+// than the frame limit (64 MiB).
+var ErrFrameTooLarge = errors.New("meta: journal payload empty or larger than 64 MiB")
+
+// FileJournal is a Journal in one local file of length- and CRC32C-framed
+// payloads (see the package comment), fsynced on every append. After a
+// failed write or sync it returns that error from every later Append until
+// it is reopened, which truncates whatever partial frame the failure left.
+type FileJournal struct {
+	path string
+	mu   struct {
+		sync.Mutex
+		f      File
+		size   int64 // bytes of valid frames
+		next   int64 // offset of the next append
+		err    error // sticky write or sync error
+		closed bool
+	}
+}
+
+// OpenFileJournal opens or creates the journal at path, checks every frame,
+// and truncates a torn tail (logging what it cut). A bad frame followed by
+// more data fails with a *CorruptionError.
+func OpenFileJournal(path string, opts FileJournalOptions) (*FileJournal, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	open := opts.OpenFile
+	if open == nil {
+		open = openOSFile
+	}
+	f, size, err := open(path)
+	if err != nil {
+		return nil, fmt.Errorf("meta: open journal: %w", err)
+	}
+	valid, n, reason, err := scanFrames(path, f, size, nil)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if valid < size {
+		logger.Warn("meta: truncating torn journal tail", "path", path, "pos", valid, "bytes", size-valid, "offset", n, "reason", reason)
+		if err := f.Truncate(valid); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("meta: truncate torn journal tail of %s at byte %d: %w", path, valid, err)
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("meta: sync %s after truncation: %w", path, err)
+		}
+	}
+	j := &FileJournal{path: path}
+	j.mu.f, j.mu.size, j.mu.next = f, valid, n
+	return j, nil
+}
+
+func openOSFile(path string) (File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+// scanFrames reads frames from the start of f (size bytes), calling fn for
+// each valid one if fn is not nil. It returns the end of the last valid
+// frame and the number of valid frames; if the file continues past them
+// with a torn tail, reason says why it is torn. Corruption followed by
+// more data is a *CorruptionError.
+func scanFrames(path string, f io.ReaderAt, size int64, fn func(off int64, payload []byte) error) (valid, n int64, reason string, err error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
+	var hdr [frameHeaderLen]byte
+	var buf []byte
+	pos := int64(0)
+	for pos < size {
+		if size-pos < frameHeaderLen {
+			return pos, n, "partial frame header", nil
+		}
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return pos, n, "", fmt.Errorf("meta: read journal %s at byte %d: %w", path, pos, err)
+		}
+		length := int64(binary.BigEndian.Uint32(hdr[0:4]))
+		sum := binary.BigEndian.Uint32(hdr[4:8])
+		end := pos + frameHeaderLen + length
+		if length == 0 || length > maxFrameLen {
+			if zero, err := allZero(f, pos, size); err != nil {
+				return pos, n, "", fmt.Errorf("meta: read journal %s: %w", path, err)
+			} else if zero {
+				return pos, n, "zero-filled tail", nil
+			}
+			if end > size {
+				return pos, n, "frame runs past the end of the file", nil
+			}
+			return pos, n, "", &CorruptionError{Path: path, Pos: pos, Offset: n, Reason: fmt.Sprintf("frame length %d is not in 1..%d", length, maxFrameLen)}
+		}
+		if end > size {
+			return pos, n, "frame runs past the end of the file", nil
+		}
+		if int64(cap(buf)) < length {
+			buf = make([]byte, length)
+		}
+		buf = buf[:length]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return pos, n, "", fmt.Errorf("meta: read journal %s at byte %d: %w", path, pos, err)
+		}
+		if got := crc32.Checksum(buf, castagnoli); got != sum {
+			if end == size {
+				return pos, n, "last frame fails its CRC", nil
+			}
+			if zero, err := allZero(f, end, size); err != nil {
+				return pos, n, "", fmt.Errorf("meta: read journal %s: %w", path, err)
+			} else if zero {
+				return pos, n, "frame fails its CRC and only zeros follow", nil
+			}
+			return pos, n, "", &CorruptionError{Path: path, Pos: pos, Offset: n, Reason: fmt.Sprintf("CRC32C is %08x, frame says %08x", got, sum)}
+		}
+		if fn != nil {
+			if err := fn(n, buf); err != nil {
+				return pos, n, "", err
+			}
+		}
+		pos, n = end, n+1
+	}
+	return pos, n, "", nil
+}
+
+// allZero reports whether bytes [from, to) of f are all zero.
+func allZero(f io.ReaderAt, from, to int64) (bool, error) {
+	buf := make([]byte, 32<<10)
+	for from < to {
+		k := min(int64(len(buf)), to-from)
+		if _, err := f.ReadAt(buf[:k], from); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		for _, b := range buf[:k] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		from += k
+	}
+	return true, nil
+}
+
+// Append writes one frame and fsyncs it.
+func (j *FileJournal) Append(ctx context.Context, rec []byte) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	if len(rec) == 0 || len(rec) > maxFrameLen {
+		return -1, fmt.Errorf("%w: got %d bytes", ErrFrameTooLarge, len(rec))
+	}
+	frame := make([]byte, frameHeaderLen+len(rec))
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(rec)))
+	binary.BigEndian.PutUint32(frame[4:8], crc32.Checksum(rec, castagnoli))
+	copy(frame[frameHeaderLen:], rec)
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case j.mu.closed:
+		return -1, ErrClosed
+	case j.mu.err != nil:
+		return -1, j.mu.err
+	}
+	if _, err := j.mu.f.Write(frame); err != nil {
+		j.mu.err = fmt.Errorf("meta: write journal %s: %w", j.path, err)
+		return -1, j.mu.err
+	}
+	if err := j.mu.f.Sync(); err != nil {
+		j.mu.err = fmt.Errorf("meta: sync journal %s: %w", j.path, err)
+		return -1, j.mu.err
+	}
+	off := j.mu.next
+	j.mu.next++
+	j.mu.size += int64(len(frame))
+	return off, nil
+}
+
+// Replay calls fn for every appended payload in order. The slice passed to
+// fn is reused: copy it to keep it.
+func (j *FileJournal) Replay(fn func(offset int64, rec []byte) error) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.closed {
+		return ErrClosed
+	}
+	_, _, _, err := scanFrames(j.path, j.mu.f, j.mu.size, fn)
+	return err
+}
+
+// NextOffset returns the offset the next Append will get.
+func (j *FileJournal) NextOffset() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.next
+}
+
+// Close closes the file.
+func (j *FileJournal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.closed {
+		return ErrClosed
+	}
+	j.mu.closed = true
+	if err := j.mu.f.Close(); err != nil {
+		return fmt.Errorf("meta: close journal %s: %w", j.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// JournalFileName is the journal's file name inside the store's directory.
+const JournalFileName = "journal.log"
+
+// Options configures Open.
+type Options struct {
+	// Logger receives replay and recovery messages; nil discards them.
+	Logger *slog.Logger
+	// Now stamps journal entries; nil means time.Now.
+	Now func() time.Time
+	// Journal replaces the local file journal (a Raft log, or a test
+	// journal). The store closes it on Close. When set, dir is not used.
+	Journal Journal
+}
+
+// Store is the one applier of metadata changes: it validates records
+// against the current Image, appends them to the Journal, applies them and
+// publishes the new Image, all under one mutex. Image is lock-free.
+type Store struct {
+	logger *slog.Logger
+	now    func() time.Time
+	img    atomic.Pointer[Image]
+	mu     struct {
+		sync.Mutex
+		journal Journal
+		subs    []subscriber
+		nextSub int
+		closed  bool
+	}
+}
+
+type subscriber struct {
+	id int
+	fn func(old, new *Image)
+}
+
+// Open opens the store in dir (created if missing), replaying its journal
+// into the Image. A record that does not decode or apply on replay fails
+// Open with an error naming its journal offset.
+func Open(dir string, opts Options) (*Store, error) {
+	s := &Store{logger: opts.Logger, now: opts.Now}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	j := opts.Journal
+	if j == nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("meta: create metadata dir: %w", err)
+		}
+		fj, err := OpenFileJournal(filepath.Join(dir, JournalFileName), FileJournalOptions{Logger: s.logger})
+		if err != nil {
+			return nil, err
+		}
+		j = fj
+	}
+	img, entries, err := replay(j)
+	if err != nil {
+		_ = j.Close()
+		return nil, err
+	}
+	s.img.Store(img)
+	s.mu.journal = j
+	s.logger.Info("meta: metadata replayed", "entries", entries, "offset", img.Offset(), "topics", img.NumTopics())
+	return s, nil
+}
+
+// replay rebuilds the image from every journal entry.
+func replay(j Journal) (*Image, int, error) {
+	img := NewImage()
+	entries := 0
+	err := j.Replay(func(off int64, payload []byte) error {
+		e, err := DecodeEntry(payload)
+		if err != nil {
+			return fmt.Errorf("meta: replay journal offset %d: %w", off, err)
+		}
+		next := img
+		for i, r := range e.Records {
+			if next, err = Apply(next, r); err != nil {
+				return fmt.Errorf("meta: replay journal offset %d record %d (%s): %w", off, i, r.Type(), err)
+			}
+		}
+		if off <= img.offset {
+			return fmt.Errorf("%w: replay journal offset %d does not follow %d", ErrInvalidRecord, off, img.offset)
+		}
+		img = next.withOffset(off)
+		entries++
+		return nil
+	})
+	return img, entries, err
+}
+
+// Image returns the current image. It never blocks.
+func (s *Store) Image() *Image { return s.img.Load() }
+
+// Apply validates recs in order against the current image (each against the
+// result of the ones before), appends them to the journal as one entry, and
+// publishes the resulting image; then it calls every subscriber. Either all
+// records are applied or none. A CreateTopic with a zero ID gets a random
+// one (read it back from Image). Validation errors wrap the package's
+// sentinels (see ErrorCode); journal errors are returned as they are, and
+// after one the store refuses further changes until reopened.
+func (s *Store) Apply(ctx context.Context, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	recs = fillTopicIDs(recs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	old := s.img.Load()
+	next, err := applyAll(old, recs)
+	if err != nil {
+		return err
+	}
+	payload, err := EncodeEntry(Entry{Time: s.now(), Records: recs})
+	if err != nil {
+		return err
+	}
+	off, err := s.mu.journal.Append(ctx, payload)
+	if err != nil {
+		return fmt.Errorf("meta: append metadata change: %w", err)
+	}
+	next = next.withOffset(off)
+	s.img.Store(next)
+	for _, sub := range s.mu.subs {
+		sub.fn(old, next)
+	}
+	return nil
+}
+
+// Validate reports whether Apply would accept recs against the current
+// image, without changing anything (CreateTopics with validate_only).
+func (s *Store) Validate(recs ...Record) error {
+	_, err := applyAll(s.Image(), fillTopicIDs(recs))
+	return err
+}
+
+func applyAll(img *Image, recs []Record) (*Image, error) {
+	next := img
+	for i, r := range recs {
+		var err error
+		if next, err = Apply(next, r); err != nil {
+			if len(recs) > 1 {
+				return nil, fmt.Errorf("record %d of %d: %w", i+1, len(recs), err)
+			}
+			return nil, err
+		}
+	}
+	return next, nil
+}
+
+// fillTopicIDs returns recs with a random ID in every CreateTopic that has
+// none, without modifying the caller's records.
+func fillTopicIDs(recs []Record) []Record {
+	out := recs
+	for i, r := range recs {
+		var ct CreateTopic
+		switch v := r.(type) {
+		case CreateTopic:
+			ct = v
+		case *CreateTopic:
+			if v == nil {
+				continue
+			}
+			ct = *v
+		default:
+			continue
+		}
+		if !ct.ID.IsZero() {
+			continue
+		}
+		if &out[0] == &recs[0] {
+			out = append([]Record(nil), recs...)
+		}
+		ct.ID = NewTopicID()
+		out[i] = ct
+	}
+	return out
+}
+
+// Subscribe registers fn to be called after every applied change with the
+// images before and after it, in order, synchronously inside Apply (so when
+// Apply returns, fn has run). fn must not call Apply. The returned function
+// unregisters fn.
+func (s *Store) Subscribe(fn func(old, new *Image)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.mu.nextSub
+	s.mu.nextSub++
+	s.mu.subs = append(s.mu.subs, subscriber{id: id, fn: fn})
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, sub := range s.mu.subs {
+			if sub.id == id {
+				s.mu.subs = append(s.mu.subs[:i:i], s.mu.subs[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Close closes the journal. Image keeps returning the last image.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	s.mu.closed = true
+	if err := s.mu.journal.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
