@@ -1,0 +1,81 @@
+package log
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config holds one partition log's settings. Field names follow Kafka's topic
+// configuration keys (given in each comment) so the broker can map them 1:1.
+type Config struct {
+	// SegmentBytes (segment.bytes) rolls the active segment when the next
+	// append would make it larger than this. Default 1 GiB.
+	SegmentBytes int64
+	// SegmentMs (segment.ms) rolls a non-empty active segment once its first
+	// batch is this old. Default 7 days.
+	SegmentMs time.Duration
+	// RetentionBytes (retention.bytes) deletes the oldest closed segments
+	// while the log is larger than this. Negative means unlimited (default).
+	RetentionBytes int64
+	// RetentionMs (retention.ms) deletes closed segments whose newest batch
+	// timestamp is older than this. Negative means unlimited. Default 7 days.
+	RetentionMs time.Duration
+	// IndexIntervalBytes (index.interval.bytes) is how many log bytes are
+	// appended between two sparse index entries. Default 4096.
+	IndexIntervalBytes int
+	// SegmentIndexBytes (segment.index.bytes) caps one segment's offset
+	// index; the segment rolls when its index is full. Default 10 MiB.
+	SegmentIndexBytes int
+	// FlushMessages (flush.messages) fsyncs after this many records.
+	// Default math.MaxInt64: never fsync explicitly, rely on the page cache.
+	FlushMessages int64
+	// FlushMs (flush.ms) fsyncs when the oldest unflushed append is this old
+	// (checked by Maintain). Default math.MaxInt64: never.
+	FlushMs time.Duration
+	// MaxMessageBytes (max.message.bytes) is the largest record batch
+	// accepted. Default 1048588.
+	MaxMessageBytes int
+	// LogAppendTime (message.timestamp.type=LogAppendTime) stamps each batch
+	// with the broker's clock on append.
+	LogAppendTime bool
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * time.Hour,
+		RetentionBytes:     -1,
+		RetentionMs:        7 * 24 * time.Hour,
+		IndexIntervalBytes: 4096,
+		SegmentIndexBytes:  10 << 20,
+		FlushMessages:      math.MaxInt64,
+		FlushMs:            math.MaxInt64,
+		MaxMessageBytes:    1048588,
+	}
+}
+
+// Minimum segment size: a segment must hold at least one batch header.
+const minSegmentBytes = batchHeaderLen
+
+// Validate reports the first invalid field, naming its Kafka key.
+func (c Config) Validate() error {
+	switch {
+	case c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("log: segment.bytes %d out of range [%d, %d]", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	case c.SegmentMs <= 0:
+		return fmt.Errorf("log: segment.ms %v must be positive", c.SegmentMs)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("log: index.interval.bytes %d must not be negative", c.IndexIntervalBytes)
+	case c.SegmentIndexBytes < 4*offsetIndexEntryLen:
+		return fmt.Errorf("log: segment.index.bytes %d must be at least %d", c.SegmentIndexBytes, 4*offsetIndexEntryLen)
+	case c.FlushMessages <= 0:
+		return fmt.Errorf("log: flush.messages %d must be positive", c.FlushMessages)
+	case c.FlushMs <= 0:
+		return fmt.Errorf("log: flush.ms %v must be positive", c.FlushMs)
+	case c.MaxMessageBytes < batchHeaderLen:
+		return fmt.Errorf("log: max.message.bytes %d must be at least %d", c.MaxMessageBytes, batchHeaderLen)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+// Package log is one partition's persistent log: a folder of segments
+// holding Kafka v2 record batches exactly as producers sent them (with the
+// base offset assigned in place), sparse offset and time indexes, recovery
+// after a crash, retention, and the idempotent-producer state.
+//
+// # Partition folder
+//
+//	00000000000000000000.log        record batches, back to back
+//	00000000000000000000.index      relativeOffset uint32 | position uint32
+//	00000000000000000000.timeindex  timestamp int64 | relativeOffset uint32
+//	00000000000000004096.log        next segment, named by its base offset
+//	...
+//	00000000000000004096.snapshot   producer state as of offset 4096
+//	log-start-offset                "1 <offset>\n": first readable offset
+//	recovery-point                  "1 <offset>\n": everything below is fsynced
+//	clean-shutdown                  present only after Close
+//
+// Index files are append-only rather than preallocated: the file size gives
+// the number of entries, so nothing has to be trimmed on close. The active
+// segment's index entries live in memory and reach the file on Flush, roll
+// and Close; closed segments' indexes are binary-searched with ReadAt.
+//
+// # Appending and reading
+//
+// Append validates every batch (length fields, magic 2, CRC32C, record count,
+// max.message.bytes) before writing any, assigns offsets, applies producer
+// sequence checks and writes all batches with one write(2). Its cost does not
+// depend on how much is stored. Read binary-searches the in-memory list of
+// segment base offsets, then the sparse index, then steps over at most
+// index.interval.bytes of batch headers; it takes no lock.
+//
+// # Durability
+//
+// As in Kafka, flush.messages and flush.ms default to "never": the log
+// relies on the page cache and on replication. Every append is written with
+// write(2) before Append returns, so a process crash (kill -9) loses nothing
+// that was acknowledged. An OS crash or power loss can lose what was not yet
+// fsynced; recovery then truncates at the first torn or corrupt batch and
+// never serves it. Rolled segments are fsynced by the next Maintain call and
+// the recovery checkpoint advanced, so recovery rereads only the segments
+// after the checkpoint. Setting flush.messages=1 fsyncs every append (slow,
+// durable on one node).
+//
+// After a failed write or fsync the log refuses every later append with
+// that error until it is closed and reopened (which recovers it): the state
+// of the file after a failed fsync is unknown (see PostgreSQL's fsyncgate).
+//
+// # Idempotent producers
+//
+// The last five batches of each producer id are kept to detect retries. The
+// state is snapshotted to <offset>.snapshot at each roll and at Close; Open
+// loads the newest valid snapshot and applies only the batches after it.
+//
+// # Compaction
+//
+// Closed segments are listed by Segments. A cleaner (issue 3) writes a
+// replacement segment under "<base>.log.cleaned" (removed on open if found),
+// and installs it with rename; leftover *.cleaned, *.deleted and *.tmp files
+// are removed on open. Readers tolerate offset gaps between batches.
+package log

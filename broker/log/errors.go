@@ -1,0 +1,46 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. The broker maps them to Kafka error codes.
+var (
+	// ErrCorruptMessage: bad CRC, magic or length fields (CORRUPT_MESSAGE).
+	ErrCorruptMessage = errors.New("log: corrupt record batch")
+	// ErrMessageTooLarge: a batch is larger than max.message.bytes (MESSAGE_TOO_LARGE).
+	ErrMessageTooLarge = errors.New("log: record batch too large")
+	// ErrOffsetOutOfRange: a read outside [StartOffset, EndOffset] (OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("log: offset out of range")
+	// ErrDuplicateSequence: an idempotent producer retried a batch that is
+	// already stored; the AppendResult holds the original offsets and the
+	// broker reports success (DUPLICATE_SEQUENCE_NUMBER handled as success).
+	ErrDuplicateSequence = errors.New("log: duplicate sequence number")
+	// ErrOutOfOrderSequence: a gap in a producer's sequence numbers, or a
+	// new epoch not starting at sequence 0 (OUT_OF_ORDER_SEQUENCE_NUMBER).
+	ErrOutOfOrderSequence = errors.New("log: out of order sequence number")
+	// ErrInvalidProducerEpoch: a batch from an older producer epoch (INVALID_PRODUCER_EPOCH).
+	ErrInvalidProducerEpoch = errors.New("log: invalid producer epoch")
+	// ErrInvalidRecord: a batch that is well formed but not acceptable, for
+	// example a record count that disagrees with lastOffsetDelta (INVALID_RECORD).
+	ErrInvalidRecord = errors.New("log: invalid record")
+	// ErrClosed: the log was closed or deleted.
+	ErrClosed = errors.New("log: closed")
+)
+
+// CorruptionError describes corrupt or torn data found in a segment file. It
+// matches ErrCorruptMessage with errors.Is.
+type CorruptionError struct {
+	Segment  string // file name of the segment
+	Position int64  // file position of the bad batch
+	Offset   int64  // offset expected at Position (-1 if unknown)
+	Reason   string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("log: corrupt segment %s at position %d (offset %d): %s", e.Segment, e.Position, e.Offset, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorruptMessage) true.
+func (e *CorruptionError) Is(target error) bool { return target == ErrCorruptMessage }

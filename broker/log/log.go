@@ -1,0 +1,533 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
+)
+
+// FS is the file-system interface all log I/O goes through.
+type FS = vfs.FS
+
+// File is an open file of an FS.
+type File = vfs.File
+
+// Options are the log's collaborators.
+type Options struct {
+	// FS defaults to the operating system's.
+	FS FS
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now; tests drive time through it.
+	Now func() time.Time
+}
+
+// fileDeleteDelay is how long the handles of a deleted segment stay open
+// for readers that still hold a Chunk of it (Kafka's file.delete.delay.ms).
+const fileDeleteDelay = time.Minute
+
+// Log is one partition's log. Appends are serialised by mu; reads use only
+// atomics and a copy-on-write segment list, so they never wait for I/O
+// done under the append lock.
+type Log struct {
+	dir    string
+	fs     FS
+	logger *slog.Logger
+	now    func() time.Time
+
+	cfg   atomic.Pointer[Config]
+	segs  atomic.Pointer[[]*segment] // sorted by base; the last is active
+	start atomic.Int64               // log start offset
+	end   atomic.Int64               // next offset to assign
+
+	flushMu sync.Mutex // serialises Flush
+	mu      struct {
+		sync.Mutex
+		err            error // sticky write/sync failure
+		closed         bool
+		producers      producerState
+		recoveryPoint  int64
+		unflushed      int64     // records appended since the last flush
+		firstUnflushed time.Time // when the oldest unflushed append happened
+		doomed         []doomedSegment
+	}
+}
+
+type doomedSegment struct {
+	seg      *segment
+	closeAt  time.Time
+	removeAt string
+}
+
+// AppendResult says where an append landed.
+type AppendResult struct {
+	BaseOffset, LastOffset int64
+	// LogAppendTime is the broker timestamp stamped on the batches, or -1
+	// when the topic uses CreateTime.
+	LogAppendTime  int64
+	LogStartOffset int64
+}
+
+// Chunk is a byte range of one segment holding whole batches.
+type Chunk struct {
+	// File is the segment file on the OS file system (for sendfile with
+	// explicit offsets); nil with another FS. Do not close it.
+	File *os.File
+	// R reads the segment; always set.
+	R         io.ReaderAt
+	Pos, Size int64
+}
+
+// Config returns the current configuration.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig changes the configuration; it applies to the next append or
+// Maintain call.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.cfg.Store(&cfg)
+	return nil
+}
+
+// Dir is the partition folder.
+func (l *Log) Dir() string { return l.dir }
+
+// StartOffset is the first offset that may be read.
+func (l *Log) StartOffset() int64 { return l.start.Load() }
+
+// EndOffset is the next offset to be assigned.
+func (l *Log) EndOffset() int64 { return l.end.Load() }
+
+// Size is the bytes held in segment files.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, s := range *l.segs.Load() {
+		n += s.size.Load()
+	}
+	return n
+}
+
+func (l *Log) active() *segment {
+	segs := *l.segs.Load()
+	return segs[len(segs)-1]
+}
+
+// checkWritableLocked returns why the log cannot be written, if it cannot.
+func (l *Log) checkWritableLocked() error {
+	if l.mu.closed {
+		return ErrClosed
+	}
+	if l.mu.err != nil {
+		return fmt.Errorf("log %s failed earlier, reopen to recover: %w", l.dir, l.mu.err)
+	}
+	return nil
+}
+
+// failLocked makes err sticky.
+func (l *Log) failLocked(err error) error {
+	if l.mu.err == nil {
+		l.mu.err = err
+		l.logger.Error("log failed; appends refused until reopened", "dir", l.dir, "err", err)
+	}
+	return err
+}
+
+// Append validates, assigns offsets to and writes one or more concatenated
+// record batches. It rewrites the batches in place.
+func (l *Log) Append(batches []byte) (AppendResult, error) {
+	cfg := l.cfg.Load()
+	hs, err := ValidateBatches(batches, cfg.MaxMessageBytes)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res := AppendResult{LogAppendTime: -1}
+	if cfg.LogAppendTime {
+		res.LogAppendTime = l.now().UnixMilli()
+		pos := 0
+		for i := range hs {
+			stampLogAppendTime(batches[pos:], &hs[i], res.LogAppendTime)
+			pos += int(hs[i].TotalSize())
+		}
+	}
+	var records int64
+	for _, h := range hs {
+		records += int64(h.NumRecords)
+	}
+
+	l.mu.Lock()
+	if err := l.checkWritableLocked(); err != nil {
+		l.mu.Unlock()
+		return AppendResult{}, err
+	}
+	end := l.end.Load()
+	staged, dup, err := l.mu.producers.check(hs, end)
+	if err != nil {
+		l.mu.Unlock()
+		if errors.Is(err, ErrDuplicateSequence) {
+			res.BaseOffset, res.LastOffset, res.LogStartOffset = dup.firstOffset, dup.lastOffset, l.start.Load()
+			return res, err
+		}
+		return AppendResult{}, err
+	}
+	now := l.now()
+	s := l.active()
+	if l.shouldRollLocked(s, cfg, int64(len(batches)), records, now) {
+		if s, err = l.rollLocked(); err != nil {
+			l.mu.Unlock()
+			return AppendResult{}, err
+		}
+	}
+	off := end
+	for i, pos := 0, 0; i < len(hs); i++ {
+		setBaseOffset(batches[pos:], off)
+		hs[i].BaseOffset = off
+		off += int64(hs[i].NumRecords)
+		pos += int(hs[i].TotalSize())
+	}
+	if _, err := s.log.Write(batches); err != nil {
+		err = l.failLocked(fmt.Errorf("log: write %s: %w", s.name(), err))
+		l.mu.Unlock()
+		return AppendResult{}, err
+	}
+	pos := s.size.Load()
+	for i := range hs {
+		s.noteBatch(&hs[i])
+		s.indexBatch(&hs[i], pos, cfg.IndexIntervalBytes)
+		pos += hs[i].TotalSize()
+	}
+	if s.rollStart.IsZero() {
+		s.rollStart = now
+	}
+	l.mu.producers.commit(staged, hs)
+	s.size.Store(pos)
+	l.end.Store(off)
+	if l.mu.unflushed == 0 {
+		l.mu.firstUnflushed = now
+	}
+	l.mu.unflushed += records
+	needFlush := l.mu.unflushed >= cfg.FlushMessages
+	res.BaseOffset, res.LastOffset, res.LogStartOffset = end, off-1, l.start.Load()
+	l.mu.Unlock()
+	if needFlush {
+		if err := l.Flush(); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return res, nil
+}
+
+func (l *Log) shouldRollLocked(s *segment, cfg *Config, bytes, records int64, now time.Time) bool {
+	size := s.size.Load()
+	if size == 0 {
+		return false
+	}
+	switch {
+	case size+bytes > cfg.SegmentBytes:
+		return true
+	case !s.rollStart.IsZero() && now.Sub(s.rollStart) >= cfg.SegmentMs:
+		return true
+	case (s.offIdx.count()+1)*offsetIndexEntryLen > cfg.SegmentIndexBytes,
+		(s.timeIdx.count()+2)*timeIndexEntryLen > cfg.SegmentIndexBytes:
+		return true
+	case s.nextOffset+records-1-s.base > math.MaxInt32:
+		return true
+	}
+	return false
+}
+
+// rollLocked closes the active segment and starts a new one at the end
+// offset, writing a producer-state snapshot for that offset.
+func (l *Log) rollLocked() (*segment, error) {
+	old := l.active()
+	end := l.end.Load()
+	old.sealTimeIndex()
+	if err := old.offIdx.release(); err != nil {
+		return nil, l.failLocked(fmt.Errorf("log: write index of %s: %w", old.name(), err))
+	}
+	if err := old.timeIdx.release(); err != nil {
+		return nil, l.failLocked(fmt.Errorf("log: write time index of %s: %w", old.name(), err))
+	}
+	if err := l.writeSnapshotLocked(end); err != nil {
+		// A missing snapshot only costs a longer scan on open.
+		l.logger.Warn("producer state snapshot failed", "dir", l.dir, "offset", end, "err", err)
+	}
+	s, err := openSegment(l.fs, l.dir, end, true)
+	if err != nil {
+		return nil, l.failLocked(fmt.Errorf("log: roll to %d: %w", end, err))
+	}
+	segs := append(append([]*segment(nil), *l.segs.Load()...), s)
+	l.segs.Store(&segs)
+	return s, nil
+}
+
+// Read returns whole batches starting with the one holding offset, up to
+// maxBytes but at least one batch.
+func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
+	end := l.end.Load()
+	segs := *l.segs.Load()
+	start := l.start.Load()
+	if offset == end {
+		s := segs[len(segs)-1]
+		return Chunk{File: s.osFile, R: s.log, Pos: s.size.Load()}, nil
+	}
+	if offset < start || offset > end {
+		return Chunk{}, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	if i < 0 {
+		return Chunk{}, fmt.Errorf("%w: offset %d below the first segment %d", ErrOffsetOutOfRange, offset, segs[0].base)
+	}
+	for ; i < len(segs); i++ {
+		s := segs[i]
+		limit := s.size.Load()
+		pos, p, found, err := s.findBatch(offset, limit)
+		if err != nil {
+			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
+		}
+		if !found {
+			continue // offset fell in a gap (compaction) at the segment's end
+		}
+		endPos, err := s.boundary(pos+p.size, pos+int64(maxBytes), limit)
+		if err != nil {
+			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
+		}
+		return Chunk{File: s.osFile, R: s.log, Pos: pos, Size: endPos - pos}, nil
+	}
+	return Chunk{}, fmt.Errorf("%w: offset %d beyond the data", ErrOffsetOutOfRange, offset)
+}
+
+// DeleteRecordsBefore advances the log start offset to offset (Kafka's
+// DeleteRecords), removing segments wholly below it. The new start is
+// persisted before returning.
+func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkWritableLocked(); err != nil {
+		return 0, err
+	}
+	if offset > l.end.Load() || offset < 0 {
+		return 0, fmt.Errorf("%w: delete records before %d, log is [%d, %d]", ErrOffsetOutOfRange, offset, l.start.Load(), l.end.Load())
+	}
+	if offset <= l.start.Load() {
+		return l.start.Load(), nil
+	}
+	if err := l.setStartLocked(offset); err != nil {
+		return 0, err
+	}
+	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset }, l.now())
+	return offset, nil
+}
+
+func (l *Log) setStartLocked(offset int64) error {
+	l.start.Store(offset)
+	if err := writeCheckpoint(l.fs, l.dir, startOffsetFile, offset, true); err != nil {
+		return l.failLocked(fmt.Errorf("log: persist log start offset: %w", err))
+	}
+	l.mu.producers.expire(offset)
+	return nil
+}
+
+// deleteSegmentsLocked removes leading closed segments while del holds,
+// advancing the start offset past them.
+func (l *Log) deleteSegmentsLocked(del func(s, next *segment) bool, now time.Time) int {
+	segs := *l.segs.Load()
+	n := 0
+	for n < len(segs)-1 && del(segs[n], segs[n+1]) {
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	rest := append([]*segment(nil), segs[n:]...)
+	if rest[0].base > l.start.Load() {
+		if err := l.setStartLocked(rest[0].base); err != nil {
+			return 0
+		}
+	}
+	l.segs.Store(&rest)
+	for _, s := range segs[:n] {
+		l.logger.Info("deleting segment", "dir", l.dir, "segment", s.name(), "bytes", s.size.Load())
+		if err := s.removeFiles(l.fs); err != nil {
+			l.logger.Warn("remove segment files", "dir", l.dir, "segment", s.name(), "err", err)
+		}
+		l.mu.doomed = append(l.mu.doomed, doomedSegment{seg: s, closeAt: now.Add(fileDeleteDelay)})
+	}
+	l.removeStaleSnapshots()
+	return n
+}
+
+// Maintain rolls the active segment by segment.ms, applies retention,
+// fsyncs rolled segments and applies flush.ms. The broker calls it
+// periodically.
+func (l *Log) Maintain(now time.Time) error {
+	cfg := l.cfg.Load()
+	l.mu.Lock()
+	if err := l.checkWritableLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	s := l.active()
+	if s.size.Load() > 0 && !s.rollStart.IsZero() && now.Sub(s.rollStart) >= cfg.SegmentMs {
+		if _, err := l.rollLocked(); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
+	if cfg.RetentionMs >= 0 {
+		cutoff := now.Add(-cfg.RetentionMs).UnixMilli()
+		l.deleteSegmentsLocked(func(s, _ *segment) bool { return s.maxTs.Load() < cutoff }, now)
+	}
+	if cfg.RetentionBytes >= 0 {
+		excess := l.Size() - cfg.RetentionBytes
+		l.deleteSegmentsLocked(func(s, _ *segment) bool {
+			if excess-s.size.Load() < 0 {
+				return false
+			}
+			excess -= s.size.Load()
+			return true
+		}, now)
+	}
+	keep := l.mu.doomed[:0]
+	for _, d := range l.mu.doomed {
+		if now.Before(d.closeAt) {
+			keep = append(keep, d)
+		} else if err := d.seg.close(); err != nil {
+			l.logger.Warn("close deleted segment", "dir", l.dir, "segment", d.seg.name(), "err", err)
+		}
+	}
+	l.mu.doomed = keep
+	needFlush := l.mu.recoveryPoint < l.active().base ||
+		(l.mu.unflushed > 0 && now.Sub(l.mu.firstUnflushed) >= cfg.FlushMs)
+	l.mu.Unlock()
+	if needFlush {
+		return l.Flush()
+	}
+	return nil
+}
+
+// Flush writes pending index entries, fsyncs every segment that may hold
+// unsynced data and advances the recovery checkpoint to the end offset.
+func (l *Log) Flush() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	if err := l.checkWritableLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	err := l.flushLocked()
+	l.mu.Unlock()
+	return err
+}
+
+// flushLocked does the work of Flush. It keeps the lock through the fsyncs:
+// simpler, and flushing explicitly is off by default.
+func (l *Log) flushLocked() error {
+	end := l.end.Load()
+	if l.mu.recoveryPoint >= end && l.mu.unflushed == 0 {
+		return nil
+	}
+	act := l.active()
+	if err := act.offIdx.writePending(); err != nil {
+		return l.failLocked(fmt.Errorf("log: write index of %s: %w", act.name(), err))
+	}
+	if err := act.timeIdx.writePending(); err != nil {
+		return l.failLocked(fmt.Errorf("log: write time index of %s: %w", act.name(), err))
+	}
+	for _, s := range *l.segs.Load() {
+		if s.synced || s.nextOffset <= l.mu.recoveryPoint && s != act {
+			continue
+		}
+		if err := s.sync(); err != nil {
+			return l.failLocked(fmt.Errorf("log: %w", err))
+		}
+		if s != act {
+			s.synced = true
+		}
+	}
+	if err := writeCheckpoint(l.fs, l.dir, recoveryPointFile, end, true); err != nil {
+		return l.failLocked(fmt.Errorf("log: write recovery checkpoint: %w", err))
+	}
+	l.mu.recoveryPoint = end
+	l.mu.unflushed = 0
+	return nil
+}
+
+// Close flushes, writes a producer-state snapshot and the clean-shutdown
+// marker, and closes every file. A failed log is closed without the marker
+// so that the next Open recovers it.
+func (l *Log) Close() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return nil
+	}
+	var errs []error
+	if l.mu.err == nil {
+		act := l.active()
+		act.sealTimeIndex()
+		l.mu.unflushed++ // force the index write and checkpoint
+		if err := l.flushLocked(); err != nil {
+			errs = append(errs, err)
+		} else {
+			if err := l.writeSnapshotLocked(l.end.Load()); err != nil {
+				l.logger.Warn("producer state snapshot failed", "dir", l.dir, "err", err)
+			}
+			if err := vfs.WriteFileAtomic(l.fs, cleanShutdownPath(l.dir), nil, true); err != nil {
+				errs = append(errs, fmt.Errorf("log: write clean shutdown marker: %w", err))
+			}
+		}
+	}
+	l.mu.closed = true
+	for _, s := range *l.segs.Load() {
+		errs = append(errs, s.close())
+	}
+	for _, d := range l.mu.doomed {
+		errs = append(errs, d.seg.close())
+	}
+	l.mu.doomed = nil
+	return errors.Join(errs...)
+}
+
+// Delete closes the log and removes its folder (topic deletion).
+func (l *Log) Delete() error {
+	err := l.Close()
+	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
+		return fmt.Errorf("log: delete %s: %w", l.dir, rerr)
+	}
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// SegmentInfo describes one segment (for compaction and metrics).
+type SegmentInfo struct {
+	BaseOffset   int64
+	Size         int64
+	MaxTimestamp int64 // -1 if no batch has a timestamp
+	Active       bool  // the segment being appended to; never compacted or deleted
+}
+
+// Segments lists the segments, oldest first.
+func (l *Log) Segments() []SegmentInfo {
+	segs := *l.segs.Load()
+	out := make([]SegmentInfo, len(segs))
+	for i, s := range segs {
+		out[i] = SegmentInfo{BaseOffset: s.base, Size: s.size.Load(), MaxTimestamp: s.maxTs.Load(), Active: i == len(segs)-1}
+	}
+	return out
+}

@@ -1,0 +1,273 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
+)
+
+// File name suffixes of a partition folder.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	snapshotSuffix  = ".snapshot"
+	baseDigits      = 20
+)
+
+func fileName(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%0*d%s", baseDigits, base, suffix))
+}
+
+// parseBaseName splits "<20 digits><suffix>" into base offset and suffix.
+// ok is false when name does not end in one of ours; err is set when it
+// does but the base offset is not 20 decimal digits.
+func parseBaseName(name string) (base int64, suffix string, ok bool, err error) {
+	for _, sfx := range []string{logSuffix, indexSuffix, timeIndexSuffix, snapshotSuffix} {
+		if strings.HasSuffix(name, sfx) {
+			stem := strings.TrimSuffix(name, sfx)
+			if len(stem) != baseDigits {
+				return 0, sfx, true, fmt.Errorf("log: file %q: name must be a %d-digit base offset followed by %s", name, baseDigits, sfx)
+			}
+			b, perr := strconv.ParseInt(stem, 10, 64)
+			if perr != nil || b < 0 {
+				return 0, sfx, true, fmt.Errorf("log: file %q: name must be a %d-digit base offset followed by %s", name, baseDigits, sfx)
+			}
+			return b, sfx, true, nil
+		}
+	}
+	return 0, "", false, nil
+}
+
+// segment is one <base>.log file with its two indexes. Fields other than
+// the atomics are guarded by Log.mu.
+type segment struct {
+	base    int64
+	dir     string
+	log     vfs.File
+	osFile  *os.File
+	offIdx  *sparseIndex
+	timeIdx *sparseIndex
+
+	size       atomic.Int64 // committed bytes: readers never look past this
+	maxTs      atomic.Int64 // largest batch maxTimestamp, -1 if none
+	maxTsBatch atomic.Int64 // base offset of the first batch with maxTs
+
+	nextOffset      int64 // one past the last offset held (base when empty)
+	bytesSinceIndex int64
+	lastTimeEntryTs int64
+	rollStart       time.Time // when the first batch was appended (zero if empty)
+	synced          bool      // closed segment fully fsynced
+}
+
+func (s *segment) name() string { return filepath.Base(fileName(s.dir, s.base, logSuffix)) }
+
+// openSegment opens (create=false) or creates a segment's three files.
+func openSegment(fs vfs.FS, dir string, base int64, create bool) (*segment, error) {
+	s := &segment{base: base, dir: dir, nextOffset: base, lastTimeEntryTs: math.MinInt64}
+	s.maxTs.Store(-1)
+	s.maxTsBatch.Store(-1)
+	open := func(name string, mustExist bool) (vfs.File, error) {
+		if create {
+			return fs.Create(name)
+		}
+		f, err := fs.OpenAppend(name)
+		if err != nil && !mustExist && errors.Is(err, os.ErrNotExist) {
+			return fs.Create(name)
+		}
+		return f, err
+	}
+	var err error
+	if s.log, err = open(fileName(dir, base, logSuffix), true); err != nil {
+		return nil, fmt.Errorf("open segment: %w", err)
+	}
+	if of, ok := s.log.(vfs.OSFiler); ok {
+		s.osFile = of.OSFile()
+	}
+	oi, err := open(fileName(dir, base, indexSuffix), false)
+	if err != nil {
+		s.log.Close()
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	ti, err := open(fileName(dir, base, timeIndexSuffix), false)
+	if err != nil {
+		s.log.Close()
+		oi.Close()
+		return nil, fmt.Errorf("open time index: %w", err)
+	}
+	s.offIdx = &sparseIndex{entryLen: offsetIndexEntryLen, file: oi, inMem: true}
+	s.timeIdx = &sparseIndex{entryLen: timeIndexEntryLen, file: ti, inMem: true}
+	size, err := s.log.Size()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.size.Store(size)
+	return s, nil
+}
+
+func (s *segment) close() error {
+	var errs []error
+	for _, f := range []vfs.File{s.log, s.offIdx.file, s.timeIdx.file} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeFiles unlinks the segment's files; open handles keep working.
+func (s *segment) removeFiles(fs vfs.FS) error {
+	var errs []error
+	for _, sfx := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := fs.Remove(fileName(s.dir, s.base, sfx)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// batchPrefix is the start of a batch header, enough to step over batches.
+type batchPrefix struct {
+	base, last int64
+	size       int64
+}
+
+func (s *segment) readPrefix(pos, limit int64, buf []byte) (batchPrefix, error) {
+	if pos+batchPrefixLen > limit {
+		return batchPrefix{}, io.ErrUnexpectedEOF
+	}
+	if _, err := s.log.ReadAt(buf[:batchPrefixLen], pos); err != nil {
+		return batchPrefix{}, fmt.Errorf("read batch header of %s at %d: %w", s.name(), pos, err)
+	}
+	be := binary.BigEndian
+	p := batchPrefix{
+		base: int64(be.Uint64(buf[0:])),
+		size: int64(int32(be.Uint32(buf[8:]))) + batchLengthOverhead,
+	}
+	p.last = p.base + int64(int32(be.Uint32(buf[23:])))
+	if p.size < batchHeaderLen || pos+p.size > limit {
+		return p, fmt.Errorf("%w: batch at %s position %d has length %d beyond committed size %d", ErrCorruptMessage, s.name(), pos, p.size, limit)
+	}
+	return p, nil
+}
+
+// lookup returns a batch start position at or before the batch holding offset.
+func (s *segment) lookup(offset int64) (int64, error) {
+	if offset-s.base > math.MaxUint32 {
+		offset = s.base + math.MaxUint32
+	}
+	rel := uint32(offset - s.base)
+	_, e, err := s.offIdx.search(func(e []byte) bool { r, _ := parseOffsetEntry(e); return r <= rel })
+	if err != nil || e == nil {
+		return 0, err
+	}
+	_, pos := parseOffsetEntry(e)
+	return int64(pos), nil
+}
+
+// findBatch returns the position and prefix of the first batch whose last
+// offset is >= offset, scanning from the sparse index entry; found is false
+// when no such batch is within limit.
+func (s *segment) findBatch(offset, limit int64) (pos int64, p batchPrefix, found bool, err error) {
+	pos, err = s.lookup(offset)
+	if err != nil {
+		return 0, p, false, err
+	}
+	var buf [batchPrefixLen]byte
+	for pos < limit {
+		p, err = s.readPrefix(pos, limit, buf[:])
+		if err != nil {
+			return 0, p, false, err
+		}
+		if p.last >= offset {
+			return pos, p, true, nil
+		}
+		pos += p.size
+	}
+	return pos, p, false, nil
+}
+
+// boundary returns the end of the last whole batch that ends at or before
+// want (but at least first), scanning from the sparse index entry at or
+// before want.
+func (s *segment) boundary(first, want, limit int64) (int64, error) {
+	if want >= limit {
+		return limit, nil
+	}
+	pos := first
+	_, e, err := s.offIdx.search(func(e []byte) bool { _, p := parseOffsetEntry(e); return int64(p) <= want })
+	if err != nil {
+		return 0, err
+	}
+	if e != nil {
+		if _, p := parseOffsetEntry(e); int64(p) > pos {
+			pos = int64(p)
+		}
+	}
+	var buf [batchPrefixLen]byte
+	for pos < limit {
+		p, err := s.readPrefix(pos, limit, buf[:])
+		if err != nil {
+			return 0, err
+		}
+		if pos+p.size > want {
+			break
+		}
+		pos += p.size
+	}
+	return pos, nil
+}
+
+// indexBatch records a just-appended batch at pos in the sparse indexes.
+func (s *segment) indexBatch(h *BatchHeader, pos int64, interval int) {
+	if s.bytesSinceIndex > int64(interval) {
+		rel := uint32(h.BaseOffset - s.base)
+		s.offIdx.add(offsetEntry(rel, uint32(pos)))
+		if ts := s.maxTs.Load(); ts > s.lastTimeEntryTs {
+			s.timeIdx.add(timeEntry(ts, rel))
+			s.lastTimeEntryTs = ts
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += h.TotalSize()
+}
+
+// noteBatch updates the in-memory summary for a batch appended or scanned.
+func (s *segment) noteBatch(h *BatchHeader) {
+	if h.MaxTimestamp > s.maxTs.Load() {
+		s.maxTs.Store(h.MaxTimestamp)
+		s.maxTsBatch.Store(h.BaseOffset)
+	}
+	s.nextOffset = h.LastOffset() + 1
+}
+
+// sealTimeIndex adds a final time-index entry for the segment's max
+// timestamp (Kafka does this on roll and close) so that a reopened segment
+// knows its max timestamp from the last entry.
+func (s *segment) sealTimeIndex() {
+	ts := s.maxTs.Load()
+	if ts > s.lastTimeEntryTs && s.maxTsBatch.Load() >= s.base {
+		s.timeIdx.add(timeEntry(ts, uint32(s.maxTsBatch.Load()-s.base)))
+		s.lastTimeEntryTs = ts
+	}
+}
+
+func (s *segment) sync() error {
+	for _, f := range []vfs.File{s.log, s.offIdx.file, s.timeIdx.file} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", s.name(), err)
+		}
+	}
+	return nil
+}
