@@ -27,7 +27,9 @@ func testSource() *memSource {
 			}
 			return fmt.Sprintf("v%d-%d", tp.Partition, off)
 		},
-		func(off int64) time.Time { return base.Add(time.Duration(off%3)*time.Hour + time.Duration(off)*time.Second) })
+		func(off int64) time.Time {
+			return base.Add(time.Duration(off%3)*time.Hour + time.Duration(off)*time.Second)
+		})
 }
 
 // runAll runs one worker per partition to the end of the source.

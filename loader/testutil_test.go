@@ -154,7 +154,6 @@ func testConfig(t *testing.T, fsys fs.FS, root string, src offsetSource) *worker
 	}
 }
 
-
 // sinkContents reads every published file under root and returns, per
 // partition, how many times each offset was landed (data or dead letter).
 // It fails the test on leftovers: temporaries or unfinished intents.
