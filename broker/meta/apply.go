@@ -20,10 +20,9 @@ func ValidateTopicName(name string) error {
 	case len(name) > maxTopicNameLen:
 		return invalid(ErrInvalidTopic, "topic name %.20q... is %d characters, more than the limit of %d", name, len(name), maxTopicNameLen)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	for i, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return invalid(ErrInvalidTopic, "topic name %q has illegal character %q at index %d: only ASCII letters, digits, '.', '_' and '-' are allowed", name, rune(c), i)
+			return invalid(ErrInvalidTopic, "topic name %q has illegal character %q at byte %d: only ASCII letters, digits, '.', '_' and '-' are allowed", name, c, i)
 		}
 	}
 	return nil

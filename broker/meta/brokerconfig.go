@@ -418,7 +418,7 @@ func ResolveBrokerConfig(img *Image, bc *BrokerConfig) []*ConfigValue {
 			cv.Value, cv.Source = cv.Synonyms[0].Value, cv.Synonyms[0].Source
 			cv.parsed, _ = k.def.Parse(cv.Value)
 		} else {
-			cv.Source = SourceDefault
+			cv.Source, cv.Null = SourceDefault, true
 		}
 		out = append(out, cv)
 	}

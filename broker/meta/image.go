@@ -153,7 +153,7 @@ func formatConfigs(m map[string]string) string {
 	for i, k := range keys {
 		parts[i] = k + "=" + m[k]
 	}
-	return "{" + strings.Join(parts, ",") + "}"
+	return "{" + strings.Join(parts, " ") + "}"
 }
 
 // Delta is what changed between two images, for the broker to create and

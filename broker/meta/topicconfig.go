@@ -175,8 +175,11 @@ type ConfigSynonym struct {
 // ConfigValue is a resolved config: its effective value, where it came from,
 // and every synonym that could supply it, most preferred first.
 type ConfigValue struct {
-	Def      *ConfigDef
-	Value    string // canonical text form
+	Def   *ConfigDef
+	Value string // canonical text form
+	// Null is true when the key has no value at all (Kafka's null: an
+	// optional broker key such as log.retention.ms that is not set).
+	Null     bool
 	Source   ConfigSource
 	Synonyms []ConfigSynonym
 	parsed   any
