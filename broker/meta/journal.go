@@ -151,8 +151,8 @@ func scanFrames(path string, f io.ReaderAt, size int64, fn func(off int64, paylo
 			} else if zero {
 				return pos, n, "zero-filled tail", nil
 			}
-			if end > size {
-				return pos, n, "frame runs past the end of the file", nil
+			if length == 0 && size-pos == frameHeaderLen {
+				return pos, n, "empty frame at the end of the file", nil
 			}
 			return pos, n, "", &CorruptionError{Path: path, Pos: pos, Offset: n, Reason: fmt.Sprintf("frame length %d is not in 1..%d", length, maxFrameLen)}
 		}
