@@ -171,3 +171,8 @@ func stampLogAppendTime(b []byte, h *BatchHeader, ts int64) {
 	h.CRC = crc32.Checksum(b[batchCRCStart:h.TotalSize()], castagnoli)
 	be.PutUint32(b[17:], h.CRC)
 }
+
+// stampCRC recomputes the CRC of the batch of total size n at b.
+func stampCRC(b []byte, n int64) {
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[batchCRCStart:n], castagnoli))
+}

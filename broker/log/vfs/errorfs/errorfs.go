@@ -1,0 +1,323 @@
+// Package errorfs is an in-memory vfs.FS for tests: it injects an error at
+// the N-th write or sync and simulates an OS crash that drops every byte not
+// yet fsynced (in the manner of pebble's vfs/errorfs and MemFS).
+//
+// Model: each file has its current content and its durable content (as of
+// its last Sync). Creating, renaming and removing files are durable at once
+// (a journaling file system after the directory is synced). Open handles
+// keep working after their file is removed, as on POSIX.
+package errorfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
+)
+
+// ErrInjected is the error returned by injected failures.
+var ErrInjected = errors.New("errorfs: injected error")
+
+type node struct {
+	data    []byte
+	durable []byte
+}
+
+// FS is an in-memory file system with fault injection. The zero value is
+// not usable; call New.
+type FS struct {
+	mu        sync.Mutex
+	files     map[string]*node
+	dirs      map[string]bool
+	writes    int
+	syncs     int
+	failWrite int  // fail the write with this ordinal (1-based), 0 = never
+	failSync  int  // fail the sync with this ordinal (1-based), 0 = never
+	torn      bool // a failed write writes half its bytes first
+}
+
+// New returns an empty FS.
+func New() *FS {
+	return &FS{files: map[string]*node{}, dirs: map[string]bool{}}
+}
+
+// FailWriteAt makes the n-th write from now fail (torn: half of it written).
+func (fs *FS) FailWriteAt(n int, torn bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.failWrite, fs.torn = fs.writes+n, torn
+}
+
+// FailSyncAt makes the n-th sync from now fail.
+func (fs *FS) FailSyncAt(n int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.failSync = fs.syncs + n
+}
+
+// Counts returns how many writes and syncs were done.
+func (fs *FS) Counts() (writes, syncs int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.writes, fs.syncs
+}
+
+// Crash returns the file system as it would be after an OS crash now: each
+// file holds only what it held at its last Sync. The receiver keeps working
+// (its handles are orphaned, as a dead process's would be).
+func (fs *FS) Crash() *FS {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	c := New()
+	for name, n := range fs.files {
+		c.files[name] = &node{data: append([]byte(nil), n.durable...), durable: append([]byte(nil), n.durable...)}
+	}
+	for d := range fs.dirs {
+		c.dirs[d] = true
+	}
+	return c
+}
+
+// Clone returns a copy with every written byte (a process crash: the page
+// cache survives).
+func (fs *FS) Clone() *FS {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	c := New()
+	for name, n := range fs.files {
+		c.files[name] = &node{data: append([]byte(nil), n.data...), durable: append([]byte(nil), n.durable...)}
+	}
+	for d := range fs.dirs {
+		c.dirs[d] = true
+	}
+	return c
+}
+
+// ReadFile returns a file's current content (for tests that corrupt files).
+func (fs *FS) ReadFile(name string) ([]byte, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, ok := fs.files[filepath.Clean(name)]
+	if !ok {
+		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
+	}
+	return append([]byte(nil), n.data...), nil
+}
+
+// WriteFile replaces a file's content, durably (for tests that corrupt files).
+func (fs *FS) WriteFile(name string, data []byte) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.files[filepath.Clean(name)] = &node{data: append([]byte(nil), data...), durable: append([]byte(nil), data...)}
+}
+
+func (fs *FS) dirExists(dir string) bool {
+	return dir == "." || dir == "/" || fs.dirs[dir]
+}
+
+func (fs *FS) open(name string, create, trunc, mustExist bool) (vfs.File, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	name = filepath.Clean(name)
+	n, ok := fs.files[name]
+	switch {
+	case !ok && !create:
+		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
+	case !ok:
+		if !fs.dirExists(filepath.Dir(name)) {
+			return nil, &os.PathError{Op: "create", Path: name, Err: os.ErrNotExist}
+		}
+		n = &node{}
+		fs.files[name] = n
+	case trunc:
+		n.data = n.data[:0:0]
+	}
+	_ = mustExist
+	return &file{fs: fs, n: n, name: name, writable: create || !mustExist}, nil
+}
+
+// Create implements vfs.FS.
+func (fs *FS) Create(name string) (vfs.File, error) { return fs.open(name, true, true, false) }
+
+// OpenAppend implements vfs.FS.
+func (fs *FS) OpenAppend(name string) (vfs.File, error) { return fs.open(name, false, false, false) }
+
+// Open implements vfs.FS.
+func (fs *FS) Open(name string) (vfs.File, error) {
+	f, err := fs.open(name, false, false, true)
+	if err != nil {
+		return nil, err
+	}
+	f.(*file).writable = false
+	return f, nil
+}
+
+// Remove implements vfs.FS.
+func (fs *FS) Remove(name string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	name = filepath.Clean(name)
+	if _, ok := fs.files[name]; !ok {
+		return &os.PathError{Op: "remove", Path: name, Err: os.ErrNotExist}
+	}
+	delete(fs.files, name)
+	return nil
+}
+
+// Rename implements vfs.FS.
+func (fs *FS) Rename(oldname, newname string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
+	n, ok := fs.files[oldname]
+	if !ok {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: os.ErrNotExist}
+	}
+	delete(fs.files, oldname)
+	fs.files[newname] = n
+	return nil
+}
+
+// MkdirAll implements vfs.FS.
+func (fs *FS) MkdirAll(dir string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for d := filepath.Clean(dir); d != "." && d != "/"; d = filepath.Dir(d) {
+		fs.dirs[d] = true
+	}
+	return nil
+}
+
+// RemoveAll implements vfs.FS.
+func (fs *FS) RemoveAll(dir string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	dir = filepath.Clean(dir)
+	for name := range fs.files {
+		if strings.HasPrefix(name, dir+"/") {
+			delete(fs.files, name)
+		}
+	}
+	for d := range fs.dirs {
+		if d == dir || strings.HasPrefix(d, dir+"/") {
+			delete(fs.dirs, d)
+		}
+	}
+	return nil
+}
+
+// List implements vfs.FS.
+func (fs *FS) List(dir string) ([]string, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	dir = filepath.Clean(dir)
+	if !fs.dirExists(dir) {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: os.ErrNotExist}
+	}
+	var names []string
+	for name := range fs.files {
+		if filepath.Dir(name) == dir {
+			names = append(names, filepath.Base(name))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// SyncDir implements vfs.FS (a no-op: namespace changes are durable at once).
+func (fs *FS) SyncDir(dir string) error { return nil }
+
+type file struct {
+	fs       *FS
+	n        *node
+	name     string
+	writable bool
+	closed   bool
+}
+
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed {
+		return 0, fmt.Errorf("errorfs: read %s: %w", f.name, os.ErrClosed)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("errorfs: read %s: negative offset", f.name)
+	}
+	if off >= int64(len(f.n.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.n.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *file) Write(p []byte) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed || !f.writable {
+		return 0, fmt.Errorf("errorfs: write %s: %w", f.name, os.ErrClosed)
+	}
+	f.fs.writes++
+	if f.fs.writes == f.fs.failWrite {
+		n := 0
+		if f.fs.torn {
+			n = len(p) / 2
+			f.n.data = append(f.n.data, p[:n]...)
+		}
+		return n, fmt.Errorf("errorfs: write %s: %w", f.name, ErrInjected)
+	}
+	f.n.data = append(f.n.data, p...)
+	return len(p), nil
+}
+
+func (f *file) Sync() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("errorfs: sync %s: %w", f.name, os.ErrClosed)
+	}
+	f.fs.syncs++
+	if f.fs.syncs == f.fs.failSync {
+		return fmt.Errorf("errorfs: sync %s: %w", f.name, ErrInjected)
+	}
+	f.n.durable = append(f.n.durable[:0:0], f.n.data...)
+	return nil
+}
+
+func (f *file) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed || !f.writable {
+		return fmt.Errorf("errorfs: truncate %s: %w", f.name, os.ErrClosed)
+	}
+	if size < 0 || size > int64(len(f.n.data)) {
+		return fmt.Errorf("errorfs: truncate %s to %d: beyond size %d", f.name, size, len(f.n.data))
+	}
+	f.n.data = f.n.data[:size:size]
+	return nil
+}
+
+func (f *file) Size() (int64, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	return int64(len(f.n.data)), nil
+}
+
+func (f *file) Close() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("errorfs: close %s: %w", f.name, os.ErrClosed)
+	}
+	f.closed = true
+	return nil
+}
