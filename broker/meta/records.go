@@ -75,8 +75,11 @@ func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), ni
 // UnmarshalText decodes Kafka's text form of an ID.
 func (id *TopicID) UnmarshalText(b []byte) error {
 	var out [16]byte
-	n, err := base64.RawURLEncoding.Decode(out[:], b)
-	if err != nil || n != 16 || base64.RawURLEncoding.DecodedLen(len(b)) != 16 {
+	if len(b) != 22 {
+		return fmt.Errorf("%w: topic ID %q is not 22 characters of URL-safe base64", ErrInvalidRecord, b)
+	}
+	n, err := base64.RawURLEncoding.Strict().Decode(out[:], b)
+	if err != nil || n != 16 {
 		return fmt.Errorf("%w: topic ID %q is not 22 characters of URL-safe base64", ErrInvalidRecord, b)
 	}
 	*id = out
