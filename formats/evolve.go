@@ -1,7 +1,11 @@
 package formats
 
 import (
+	"encoding/base64"
 	"fmt"
+	"math/big"
+	"strconv"
+	"time"
 )
 
 // Decision is what Resolve tells the loader to do with a row.
@@ -171,4 +175,176 @@ func widerNumeric(a, b Kind) *Type {
 		return DoubleType
 	}
 	return nil
+}
+
+// projection maps rows of one schema onto another (the Writer's).
+type projection struct {
+	src, dst *Schema
+	from     []int // dst field i comes from src field from[i], or -1 (null)
+}
+
+// projection returns the projection of rows of schema s onto the writer's
+// schema, nil if s equals it.
+func (w *Writer) projection(s *Schema) (*projection, error) {
+	if p, ok := w.projs[s]; ok {
+		return p, nil
+	}
+	if s.Equal(w.schema) {
+		if w.projs == nil {
+			w.projs = map[*Schema]*projection{}
+		}
+		w.projs[s] = nil
+		return nil, nil
+	}
+	p := &projection{src: s, dst: w.schema, from: make([]int, len(w.schema.Fields))}
+	for i, f := range w.schema.Fields {
+		j := s.Index(f.Name)
+		p.from[i] = j
+		if j < 0 {
+			if f.Required {
+				return nil, &SchemaError{Field: f.Name, Old: f.Type.String(), New: "(missing)", Reason: "a required field cannot be missing"}
+			}
+			continue
+		}
+		if _, err := mergeType(f.Name, s.Fields[j].Type, f.Type, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range s.Fields {
+		if w.schema.Index(f.Name) < 0 {
+			return nil, &SchemaError{Field: f.Name, Old: "(missing)", New: f.Type.String(), Reason: "the open file has no such column; Resolve starts a new file for it"}
+		}
+	}
+	if len(w.projs) > 64 {
+		clear(w.projs)
+	}
+	if w.projs == nil {
+		w.projs = map[*Schema]*projection{}
+	}
+	w.projs[s] = p
+	return p, nil
+}
+
+// apply projects one row's values.
+func (p *projection) apply(src []Value) ([]Value, error) {
+	out := make([]Value, len(p.dst.Fields))
+	for i, j := range p.from {
+		if j < 0 {
+			continue
+		}
+		v, err := convertValue(src[j], p.src.Fields[j].Type, p.dst.Fields[i].Type)
+		if err != nil {
+			return nil, fmt.Errorf("formats: field %s: %w", p.dst.Fields[i].Name, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// convertValue converts v of type from to type to along a widening Merge
+// allows.
+func convertValue(v Value, from, to *Type) (Value, error) {
+	if v.kind == KindNull || from.Equal(to) {
+		return v, nil
+	}
+	switch to.Kind {
+	case KindInt64:
+		if v.kind == KindInt32 {
+			return Int64Value(v.Int()), nil
+		}
+	case KindDouble:
+		switch v.kind {
+		case KindInt32, KindInt64:
+			return DoubleValue(float64(v.Int())), nil
+		case KindFloat:
+			return DoubleValue(v.Float()), nil
+		}
+	case KindDecimal:
+		if v.kind == KindDecimal && from.Scale == to.Scale {
+			if to.Precision > 18 && from.Precision <= 18 {
+				return DecimalValue(v.Unscaled(), to.Precision), nil
+			}
+			return v, nil
+		}
+	case KindString:
+		if isPrimitive(v.kind) {
+			return StringValue([]byte(textOf(v, from))), nil
+		}
+	case KindStruct:
+		if v.kind == KindStruct && from.Kind == KindStruct {
+			out := make([]Value, len(to.Fields))
+			for i, f := range to.Fields {
+				for j, g := range from.Fields {
+					if g.Name == f.Name {
+						c, err := convertValue(v.elems[j], g.Type, f.Type)
+						if err != nil {
+							return Value{}, fmt.Errorf("%s: %w", f.Name, err)
+						}
+						out[i] = c
+					}
+				}
+				if out[i].kind == KindNull && f.Required {
+					return Value{}, fmt.Errorf("%s: required but missing", f.Name)
+				}
+			}
+			return StructValue(out...), nil
+		}
+	case KindList, KindMap:
+		if v.kind == to.Kind && from.Kind == to.Kind {
+			out := make([]Value, len(v.elems))
+			for i, e := range v.elems {
+				if to.Kind == KindMap && i%2 == 0 {
+					out[i] = e
+					continue
+				}
+				c, err := convertValue(e, from.Elem, to.Elem)
+				if err != nil {
+					return Value{}, fmt.Errorf("[%d]: %w", i, err)
+				}
+				out[i] = c
+			}
+			return Value{kind: to.Kind, elems: out}, nil
+		}
+	}
+	return Value{}, fmt.Errorf("cannot convert %s to %s", from, to)
+}
+
+// textOf renders a primitive as the text widen_to_string stores.
+func textOf(v Value, t *Type) string {
+	switch v.kind {
+	case KindString:
+		return string(v.bytes)
+	case KindBinary:
+		return base64.StdEncoding.EncodeToString(v.bytes)
+	case KindBoolean:
+		return strconv.FormatBool(v.Bool())
+	case KindInt32, KindInt64:
+		return strconv.FormatInt(v.Int(), 10)
+	case KindFloat:
+		return strconv.FormatFloat(v.Float(), 'g', -1, 32)
+	case KindDouble:
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	case KindDate:
+		return v.Time().Format("2006-01-02")
+	case KindTimestamp:
+		return v.Time().Format(time.RFC3339Nano)
+	case KindDecimal:
+		return decimalText(v.Unscaled(), t.Scale)
+	}
+	return v.String()
+}
+
+// decimalText renders an unscaled integer with scale digits after the point.
+func decimalText(x *big.Int, scale int) string {
+	s := new(big.Int).Abs(x).String()
+	if scale > 0 {
+		for len(s) <= scale {
+			s = "0" + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if x.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
 }

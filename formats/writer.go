@@ -2,7 +2,6 @@ package formats
 
 import (
 	"fmt"
-	"io"
 )
 
 // Codec is a Parquet compression codec.
@@ -98,59 +97,3 @@ func metaField(name string) (Field, bool) {
 	return Field{}, false
 }
 
-// Writer streams rows into one Parquet file. Not safe for concurrent use.
-type Writer struct {
-	out    io.Writer
-	schema *Schema
-	opts   WriterOptions
-	rows   int64
-	closed bool
-}
-
-// NewWriter starts a Parquet file with the given data schema on w (plus
-// opts.MetaColumns). Nothing is written to w until the first row group is
-// flushed.
-func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error) {
-	opts = opts.withDefaults()
-	if _, err := ParseCodec(string(opts.Codec)); err != nil {
-		return nil, err
-	}
-	if _, err := WithMetaColumns(schema, opts.MetaColumns); err != nil {
-		return nil, err
-	}
-	return &Writer{out: w, schema: schema, opts: opts}, nil
-}
-
-// Schema returns the data schema the file was opened with (without the
-// metadata columns).
-func (w *Writer) Schema() *Schema { return w.schema }
-
-// Write appends a row. A row whose schema differs from the writer's is
-// projected onto it by field name (missing fields null, numeric types
-// widened) or rejected with a *SchemaError; use Resolve first. A required
-// field that is null is an error naming the field.
-func (w *Writer) Write(row *Row) error {
-	if w.closed {
-		return ErrWriterClosed
-	}
-	w.rows++
-	return nil
-}
-
-// Rows returns how many rows were written.
-func (w *Writer) Rows() int64 { return w.rows }
-
-// Bytes estimates the file size so far: bytes written to the io.Writer plus
-// the buffered row group's estimated encoded size. Use it to roll files by
-// size.
-func (w *Writer) Bytes() int64 { return 0 }
-
-// Close flushes the last row group and writes the footer. It does not
-// close the io.Writer.
-func (w *Writer) Close() error {
-	if w.closed {
-		return ErrWriterClosed
-	}
-	w.closed = true
-	return nil
-}
