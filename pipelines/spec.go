@@ -13,6 +13,8 @@ package pipelines
 
 import (
 	"time"
+
+	"github.com/sluicehq/sluice/formats"
 )
 
 // Version is the spec version this package reads.
@@ -70,9 +72,10 @@ type Spec struct {
 	// Hive names the table whose DDL is kept in <sink>/_hive/table.sql.
 	Hive Hive `yaml:"hive"`
 
-	// set records the dotted paths the file gave explicitly, so Defaults
-	// does not overwrite an explicit zero (e.g. success_grace: 0s).
-	set map[string]bool
+	// src is where the spec came from: positions of keys and values for
+	// Validate's errors, which keys were given, which values are secret.
+	// Nil for a spec built in code.
+	src *source
 }
 
 // Source is the Kafka-protocol cluster to read from.
@@ -107,20 +110,13 @@ type SASL struct {
 // Format is the decoding section: the formats package's Config plus the
 // loader's handling of records that fail to decode.
 type Format struct {
-	// TODO(formats): embed formats.Config (inline) once package formats
-	// exports it; until then only the type is known.
-	FormatConfig `yaml:",inline"`
+	formats.Config `yaml:",inline"`
 	// OnError is fail (default) | skip | dead_letter.
 	OnError string `yaml:"on_error"`
 	// MaxErrorRatio fails the run once bad records exceed this fraction of
 	// the records read (0 < r <= 1); 0 means no limit. Only meaningful
 	// with on_error skip or dead_letter.
 	MaxErrorRatio float64 `yaml:"max_error_ratio"`
-}
-
-// FormatConfig is a placeholder for formats.Config: the decoder type.
-type FormatConfig struct {
-	Type string `yaml:"type"` // json (default) | csv | avro | raw
 }
 
 // PartitionBy chooses the time that places a row and the folder layout.
@@ -145,6 +141,7 @@ type Sink struct {
 	// Roll says when an open file is closed and published.
 	Roll Roll `yaml:"roll"`
 	// RowGroupBytes is the target Parquet row-group size; default 64MiB.
+	// Memory per worker is about this times the open time partitions.
 	RowGroupBytes Size `yaml:"row_group_bytes"`
 	// MetaColumns are added to every row; default _topic, _partition,
 	// _offset, _timestamp. An empty list turns them off; _key may be added.
