@@ -39,7 +39,9 @@ func (s batchSpec) withProducer(pid int64, epoch int16, seq int32) batchSpec {
 	return s
 }
 
-func spec(values ...string) batchSpec { return batchSpec{values: values, firstTs: 1000, pid: -1, seq: -1} }
+func spec(values ...string) batchSpec {
+	return batchSpec{values: values, firstTs: 1000, pid: -1, seq: -1}
+}
 
 // makeBatch builds a v2 record batch with kmsg, CRC32C included.
 func makeBatch(t testing.TB, s batchSpec) []byte {
