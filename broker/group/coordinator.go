@@ -284,16 +284,16 @@ func (c *Coordinator) send(ctx context.Context, groupID string, req Request) (km
 // DescribeGroups. It never returns nil.
 func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, body kmsg.Request) kmsg.Response {
 	if !c.loaded.Load() {
-		return errorResponse(body, kerr.CoordinatorLoadInProgress)
+		return ErrorResponse(body, kerr.CoordinatorLoadInProgress)
 	}
 	req := Request{ClientID: clientID, ClientHost: clientHost, Body: body}
 	single := func(groupID string, requireID bool) kmsg.Response {
 		if requireID && groupID == "" {
-			return errorResponse(body, kerr.InvalidGroupID)
+			return ErrorResponse(body, kerr.InvalidGroupID)
 		}
 		resp, err := c.send(ctx, groupID, req)
 		if err != nil {
-			return errorResponse(body, err)
+			return ErrorResponse(body, err)
 		}
 		return resp
 	}
@@ -322,7 +322,7 @@ func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, b
 	case *kmsg.ListGroupsRequest:
 		return c.listGroups(r)
 	}
-	return errorResponse(body, kerr.UnsupportedVersion)
+	return ErrorResponse(body, kerr.UnsupportedVersion)
 }
 
 func (c *Coordinator) fetchGroups(ctx context.Context, req Request, r *kmsg.OffsetFetchRequest) kmsg.Response {

@@ -5,9 +5,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errorResponse answers a whole request with one error, placed where each
+// ErrorResponse answers a whole request with one error, placed where each
 // API carries it (top level, per group or per partition).
-func errorResponse(body kmsg.Request, err *kerr.Error) kmsg.Response {
+func ErrorResponse(body kmsg.Request, err *kerr.Error) kmsg.Response {
 	resp := body.ResponseKind()
 	switch r := resp.(type) {
 	case *kmsg.JoinGroupResponse:
