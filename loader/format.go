@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"context"
 	"errors"
 	"io"
 	"time"
@@ -10,15 +11,24 @@ import (
 
 // rowFormat is what a worker needs from the decoders and writers of
 // package formats (see formats_adapter.go); tests may supply their own.
+// One rowFormat serves one worker (decoders are not safe for concurrent
+// use).
 type rowFormat interface {
-	// decode turns a record into a row and the time that places it. An
-	// error is a bad record (handled by on_error), never an I/O error.
-	decode(rec *kgo.Record) (row any, t time.Time, err error)
+	// decode turns a record into a row and the time that places it. A
+	// *recordError is a bad record (handled by on_error); any other error
+	// is fatal (an unreachable schema registry). A nil row with a nil
+	// error is a record that holds no row (a CSV header line).
+	decode(ctx context.Context, rec *kgo.Record) (row any, t time.Time, err error)
 	// newFile starts a data file over w for rows like first.
 	newFile(w io.Writer, first any) (rowWriter, error)
 	// newDeadLetters starts a dead-letter file over w.
 	newDeadLetters(w io.Writer) (deadLetterWriter, error)
 }
+
+// formatFactory builds a worker's rowFormat once the first records are
+// read; sample is up to the first few thousand records from the resume
+// offset (a JSON decoder infers its schema from them).
+type formatFactory func(sample []*kgo.Record) (rowFormat, error)
 
 // rowWriter writes one data file.
 type rowWriter interface {
@@ -28,6 +38,7 @@ type rowWriter interface {
 	write(row any) error
 	close() error
 	rows() int64
+	bytes() int64 // estimated file size so far
 }
 
 // deadLetterWriter writes one dead-letter file.
@@ -35,6 +46,7 @@ type deadLetterWriter interface {
 	write(rec *kgo.Record, cause error) error
 	close() error
 	rows() int64
+	bytes() int64
 }
 
 // errNewFile asks the worker to start a new file for a row.

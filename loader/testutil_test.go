@@ -31,9 +31,9 @@ type lineRow struct {
 	value  []byte
 }
 
-func (lineFormat) decode(rec *kgo.Record) (any, time.Time, error) {
+func (lineFormat) decode(_ context.Context, rec *kgo.Record) (any, time.Time, error) {
 	if string(rec.Value) == "bad" {
-		return nil, time.Time{}, fmt.Errorf("value %q is bad", rec.Value)
+		return nil, time.Time{}, &recordError{fmt.Errorf("value %q is bad", rec.Value)}
 	}
 	return lineRow{rec.Offset, rec.Value}, rec.Timestamp, nil
 }
@@ -62,6 +62,7 @@ func (l *lineWriter) write(row any) error {
 }
 
 func (l *lineWriter) close() error { return l.w.Flush() }
+func (l *lineWriter) bytes() int64 { return int64(l.w.Buffered()) }
 func (l *lineWriter) rows() int64  { return l.n }
 
 func (l *lineWriter) writeDead(rec *kgo.Record, cause error) error {
@@ -140,7 +141,7 @@ func testConfig(t *testing.T, fsys fs.FS, root string, src offsetSource) *worker
 	return &workerConfig{
 		sink:         NewSink(fsys, root),
 		source:       src,
-		format:       lineFormat{},
+		newFormat:    func([]*kgo.Record) (rowFormat, error) { return lineFormat{}, nil },
 		layout:       hourLayout{},
 		loc:          time.UTC,
 		roll:         RollPolicy{Records: 100, MaxOpen: 8},

@@ -76,7 +76,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 type workerConfig struct {
 	sink          *Sink
 	source        offsetSource
-	format        rowFormat
+	newFormat     formatFactory
 	layout        timeLayout
 	loc           *time.Location
 	roll          RollPolicy
@@ -91,6 +91,7 @@ type workerConfig struct {
 	now           func() time.Time
 	onPublish     func(published)
 	onProgress    func(tp TopicPartition, next int64)
+	onStart       func(tp TopicPartition, from, end int64)
 }
 
 // openFile is a temporary data (or dead-letter) file being written.
@@ -107,9 +108,13 @@ type openFile struct {
 
 // worker loads one partition.
 type worker struct {
-	cfg   *workerConfig
-	tp    TopicPartition
-	stats PartitionStats
+	cfg    *workerConfig
+	tp     TopicPartition
+	stats  PartitionStats
+	format rowFormat // built from the first records read
+	// initial is the position a run-wide recovery found, used by the
+	// first attempt instead of scanning the sink again.
+	initial *Position
 
 	open       map[string]*openFile
 	dead       *openFile
@@ -159,15 +164,20 @@ func (w *worker) run(ctx context.Context, until int64) error {
 // resumeFrom returns where tp's reading starts, or done when there is
 // nothing to read before until.
 func (w *worker) resumeFrom(ctx context.Context, until int64) (from int64, done bool, err error) {
-	pos, err := w.cfg.sink.Recover(ctx, []TopicPartition{w.tp}, nil)
-	if err != nil {
-		return 0, false, err
+	var p Position
+	if w.initial != nil {
+		p, w.initial = *w.initial, nil
+	} else {
+		pos, err := w.cfg.sink.Recover(ctx, []TopicPartition{w.tp}, nil)
+		if err != nil {
+			return 0, false, err
+		}
+		p = pos[w.tp]
 	}
 	logStart, end, err := w.cfg.source.offsets(ctx, w.tp)
 	if err != nil {
 		return 0, false, err
 	}
-	p := pos[w.tp]
 	switch {
 	case !p.Landed && w.cfg.start == "latest":
 		from = end
@@ -195,6 +205,9 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 	if err != nil || done {
 		return err
 	}
+	if w.cfg.onStart != nil {
+		w.cfg.onStart(w.tp, from, until)
+	}
 	src, err := w.cfg.source.open(ctx, w.tp, from)
 	if err != nil {
 		return err
@@ -215,6 +228,11 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
+		}
+		if w.format == nil && len(recs) > 0 {
+			if w.format, err = w.cfg.newFormat(recs); err != nil {
+				return &permanentError{err}
+			}
 		}
 		for _, rec := range recs {
 			if rec.Offset < w.next {
@@ -253,9 +271,16 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) error {
 		return nil
 	}
 	w.read++
-	row, t, err := w.cfg.format.decode(rec)
+	row, t, err := w.format.decode(ctx, rec)
 	if err != nil {
-		return w.badRecord(ctx, rec, err)
+		var re *recordError
+		if errors.As(err, &re) {
+			return w.badRecord(ctx, rec, err)
+		}
+		return fmt.Errorf("%s offset %d: %w", w.tp, rec.Offset, err)
+	}
+	if row == nil {
+		return nil
 	}
 	dir := w.dirFor(t)
 	for range 2 {
@@ -303,7 +328,7 @@ func (w *worker) badRecord(ctx context.Context, rec *kgo.Record, cause error) er
 				return err
 			}
 			cw := &countingWriter{w: f}
-			dl, err := w.cfg.format.newDeadLetters(cw)
+			dl, err := w.format.newDeadLetters(cw)
 			if err != nil {
 				_ = f.Abort()
 				return fmt.Errorf("%s: start dead-letter file: %w", w.tp, err)
@@ -365,7 +390,7 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 		return nil, err
 	}
 	cw := &countingWriter{w: f}
-	rw, err := w.cfg.format.newFile(cw, row)
+	rw, err := w.format.newFile(cw, row)
 	if err != nil {
 		_ = f.Abort()
 		return nil, fmt.Errorf("%s: start file: %w", w.tp, err)
@@ -381,11 +406,11 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 // rollDue reports whether an open file is full.
 func (w *worker) rollDue() bool {
 	for _, of := range w.open {
-		if w.cfg.roll.full(of.rw.rows(), of.cw.n) {
+		if w.cfg.roll.full(of.rw.rows(), max(of.cw.n, of.rw.bytes())) {
 			return true
 		}
 	}
-	return w.dead != nil && w.cfg.roll.full(w.dead.dl.rows(), w.dead.cw.n)
+	return w.dead != nil && w.cfg.roll.full(w.dead.dl.rows(), max(w.dead.cw.n, w.dead.dl.bytes()))
 }
 
 // dueAt is when the batch must roll by age (zero: nothing open).

@@ -28,6 +28,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newLoadCmd(),
 	// subcommands are registered below, one per line
 	)
 	return root

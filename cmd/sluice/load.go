@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/loader"
+	"github.com/sluicehq/sluice/pipelines"
+)
+
+// newLoadCmd is `sluice load FILE`: one batch run of a pipeline (or a
+// continuous loader with --follow).
+func newLoadCmd() *cobra.Command {
+	var (
+		follow   bool
+		progress string
+		retries  int
+		verbose  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "load PIPELINE.yaml",
+		Short: "Land a pipeline's topics in its sink as Parquet, exactly once",
+		Long: `Load reads each partition of the pipeline's topics from where the sink says
+it stopped up to the partition's high watermark at start, writes Parquet files
+into time-partition folders, publishes them by rename, and prints a summary.
+With --follow it keeps running, sharing partitions with other loaders of the
+same pipeline through the consumer group.
+
+Progress: one bar per partition on a terminal, otherwise one log line per
+published file (--progress bars|log|none overrides).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := pipelines.Load(args[0])
+			if err != nil {
+				return err
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			var prog loader.Progress
+			switch progress {
+			case "auto":
+				if isTerminal(os.Stderr) && !follow {
+					prog = loader.NewBarProgress(os.Stderr)
+				}
+			case "bars":
+				prog = loader.NewBarProgress(cmd.ErrOrStderr())
+			case "log":
+			case "none":
+				prog = loader.NewLogProgress(slog.New(slog.DiscardHandler))
+			default:
+				return fmt.Errorf("--progress %q: want auto, bars, log or none", progress)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if retries == 0 {
+				retries = -1 // Config: 0 means the default
+			}
+			sum, err := loader.Run(ctx, loader.Config{
+				Spec:     spec,
+				Dir:      filepath.Dir(args[0]),
+				Follow:   follow,
+				Logger:   log,
+				Progress: prog,
+				Retries:  retries,
+			})
+			if sum != nil && len(sum.Partitions) > 0 {
+				if werr := sum.WriteTable(cmd.OutOrStdout()); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if err != nil && ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+				return fmt.Errorf("interrupted: %w", err)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep loading continuously, sharing partitions through the consumer group")
+	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto, bars, log or none")
+	cmd.Flags().IntVar(&retries, "retries", loader.DefaultRetries, "times a partition recovers and starts over after a sink or broker error")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,196 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// kafkaSource reads partitions from a Kafka-protocol cluster with
+// franz-go. Each open gives the worker its own client consuming one
+// partition directly (no group), so workers fetch and decode in parallel.
+type kafkaSource struct {
+	brokers []string
+	opts    []kgo.Opt
+	adm     *kadm.Client
+	cl      *kgo.Client
+	group   string
+	log     *slog.Logger
+}
+
+// requestTimeout bounds one admin round trip (listing offsets), so an
+// unreachable cluster is an error, not a hang.
+const requestTimeout = 30 * time.Second
+
+func newKafkaSource(brokers []string, group string, log *slog.Logger) (*kafkaSource, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.DialTimeout(5 * time.Second),
+		kgo.RequestRetries(3),
+		kgo.RetryTimeout(requestTimeout),
+		kgo.ClientID("sluice-loader"),
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("source.brokers %v: %w", brokers, err)
+	}
+	return &kafkaSource{brokers: brokers, opts: opts, cl: cl, adm: kadm.NewClient(cl), group: group, log: log}, nil
+}
+
+func (k *kafkaSource) close() { k.cl.Close() }
+
+// brokerError explains a failed admin call.
+func (k *kafkaSource) brokerError(what string, err error) error {
+	return fmt.Errorf("%s from brokers %v: %w (is the cluster reachable?)", what, k.brokers, err)
+}
+
+// partitions lists every partition of topics with its high watermark (the
+// end a batch run loads up to).
+func (k *kafkaSource) partitions(ctx context.Context, topics []string) (map[TopicPartition]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	ends, err := k.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, k.brokerError("list end offsets", err)
+	}
+	out := make(map[TopicPartition]int64)
+	var errs []error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				errs = append(errs, fmt.Errorf("topic %q: %w (does the topic exist?)", o.Topic, o.Err))
+			} else {
+				errs = append(errs, fmt.Errorf("topic %q partition %d: %w", o.Topic, o.Partition, o.Err))
+			}
+			return
+		}
+		out[TopicPartition{o.Topic, o.Partition}] = o.Offset
+	})
+	for _, t := range topics {
+		found := false
+		for tp := range out {
+			found = found || tp.Topic == t
+		}
+		if !found && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("topic %q: not found on brokers %v", t, k.brokers))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func (k *kafkaSource) offsets(ctx context.Context, tp TopicPartition) (int64, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	starts, err := k.adm.ListStartOffsets(ctx, tp.Topic)
+	if err != nil {
+		return 0, 0, k.brokerError("list start offsets", err)
+	}
+	ends, err := k.adm.ListEndOffsets(ctx, tp.Topic)
+	if err != nil {
+		return 0, 0, k.brokerError("list end offsets", err)
+	}
+	s, ok1 := starts.Lookup(tp.Topic, tp.Partition)
+	e, ok2 := ends.Lookup(tp.Topic, tp.Partition)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("topic %q partition %d: not found on brokers %v", tp.Topic, tp.Partition, k.brokers)
+	}
+	if s.Err != nil || e.Err != nil {
+		return 0, 0, fmt.Errorf("topic %q partition %d: list offsets: %w", tp.Topic, tp.Partition, errors.Join(s.Err, e.Err))
+	}
+	return s.Offset, e.Offset, nil
+}
+
+func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (recordSource, error) {
+	opts := append(append([]kgo.Opt(nil), k.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
+		// An offset deleted by retention is an error (a gap), never a
+		// silent jump.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: consumer: %w", tp, err)
+	}
+	return &kafkaReader{cl: cl, tp: tp}, nil
+}
+
+// commit records next as the group's committed offset of each partition,
+// for lag monitoring; the sink stays the truth.
+func (k *kafkaSource) commit(ctx context.Context, next map[TopicPartition]int64) error {
+	if k.group == "" || len(next) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	os := make(kadm.Offsets)
+	for tp, at := range next {
+		os.Add(kadm.Offset{Topic: tp.Topic, Partition: tp.Partition, At: at, LeaderEpoch: -1})
+	}
+	resp, err := k.adm.CommitOffsets(ctx, k.group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("commit offsets of group %q: %w", k.group, err)
+	}
+	return nil
+}
+
+type kafkaReader struct {
+	cl *kgo.Client
+	tp TopicPartition
+}
+
+func (r *kafkaReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
+	fetches := r.cl.PollFetches(ctx)
+	var ferr error
+	fetches.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || ferr != nil {
+			return
+		}
+		if errors.Is(err, kerr.OffsetOutOfRange) {
+			ferr = fmt.Errorf("topic %q partition %d: %w (retention deleted records not yet loaded?)", t, p, err)
+			return
+		}
+		ferr = fmt.Errorf("topic %q partition %d: fetch: %w", t, p, err)
+	})
+	recs := fetches.Records()
+	if ferr != nil && len(recs) == 0 {
+		return nil, ferr
+	}
+	if err := ctx.Err(); err != nil && len(recs) == 0 {
+		return nil, err
+	}
+	return recs, nil
+}
+
+func (r *kafkaReader) close() { r.cl.Close() }
+
+// sortedTPs returns the keys of m in topic, partition order.
+func sortedTPs[V any](m map[TopicPartition]V) []TopicPartition {
+	out := make([]TopicPartition, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
