@@ -28,8 +28,12 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		newLoadCmd(),
+		newServerCmd(),
 	// subcommands are registered below, one per line
+		newTopicCmd(),
+		newProduceCmd(),
+		newConsumeCmd(),
+		newLoadCmd(),
 	)
 	return root
 }

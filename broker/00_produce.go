@@ -1,0 +1,101 @@
+package broker
+
+// Produce, key 0: versions 0-12 advertised; 3-12 served.
+//
+// Versions 0-2 are advertised as Apache Kafka 4 does (older librdkafka turns
+// compression off when it does not see them) and refused with
+// UNSUPPORTED_VERSION, since they cannot carry magic v2 batches. acks=0 gets
+// no response; acks=1 and acks=all are answered once the batch is written to
+// the log (the page cache): on one node the high watermark is the log end.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/log"
+)
+
+func handleProduce(_ context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	var topLevel *kerr.Error
+	switch {
+	case req.version < 3:
+		topLevel = kerr.UnsupportedVersion
+	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+		topLevel = kerr.InvalidRequiredAcks
+	case r.TransactionID != nil:
+		topLevel = kerr.TransactionalIDAuthorizationFailed
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			if topLevel != nil {
+				sp.ErrorCode = topLevel.Code
+			} else {
+				c.s.produce(rt.Topic, rp.Partition, rp.Records, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if r.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+// produce appends one partition's record batches and fills in sp.
+func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+	p, kerrCode := s.partition(topic, index)
+	if kerrCode != nil {
+		sp.ErrorCode = kerrCode.Code
+		return
+	}
+	res, err := p.log.Append(records)
+	switch {
+	case err == nil:
+	case errors.Is(err, log.ErrDuplicateSequence):
+		// A retried batch already in the log: success with its original offset.
+		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+		return
+	default:
+		sp.ErrorCode = appendErrorCode(err).Code
+		msg := err.Error()
+		sp.ErrorMessage = &msg
+		if sp.ErrorCode == kerr.KafkaStorageError.Code {
+			s.log.Error("append failed", "topic", topic, "partition", index, "err", err)
+		}
+		return
+	}
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	s.metrics.recordsIn(topic, len(records), res.LastOffset-res.BaseOffset+1)
+	p.notify()
+}
+
+// appendErrorCode maps a log append error to Kafka's error code.
+func appendErrorCode(err error) *kerr.Error {
+	switch {
+	case errors.Is(err, log.ErrCorruptMessage):
+		return kerr.CorruptMessage
+	case errors.Is(err, log.ErrMessageTooLarge):
+		return kerr.MessageTooLarge
+	case errors.Is(err, log.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, log.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, log.ErrInvalidRecord):
+		return kerr.InvalidRecord
+	case errors.Is(err, log.ErrClosed):
+		return kerr.NotLeaderForPartition
+	default:
+		return kerr.KafkaStorageError
+	}
+}

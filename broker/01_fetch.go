@@ -1,0 +1,155 @@
+package broker
+
+// Fetch, key 1: versions 4-17.
+//
+// Sessionless: the response always carries SessionID 0, which every client
+// treats as "full fetch each time" (Kafka does the same when its session
+// cache is full). Topics are named by name up to v12 and by topic ID from
+// v13. The request waits up to MaxWaitMillis until MinBytes are available.
+// Each partition returns whole batches up to its PartitionMaxBytes, and the
+// response stops at MaxBytes, except that the first partition with data
+// always returns at least one whole batch (KIP-74), so a batch larger than
+// the limits never stalls a consumer.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/log"
+)
+
+func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.FetchRequest)
+	byID := req.version >= 13
+	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
+	var deadline <-chan time.Time
+	var wake chan struct{}
+	var waiting []*partition
+	defer func() {
+		for _, p := range waiting {
+			p.unwait(wake)
+		}
+	}()
+	for {
+		resp, total, parts := c.s.fetchOnce(r, byID)
+		if total >= int64(r.MinBytes) || wait <= 0 || total > 0 && r.MinBytes <= 0 {
+			return resp
+		}
+		if deadline == nil {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			deadline = timer.C
+			wake = make(chan struct{}, 1)
+			for _, p := range parts {
+				p.wait(wake)
+				waiting = append(waiting, p)
+			}
+			// Data may have arrived between the read and the registration.
+			continue
+		}
+		select {
+		case <-wake:
+		case <-deadline:
+			resp, _, _ = c.s.fetchOnce(r, byID)
+			return resp
+		case <-ctx.Done():
+			return resp
+		case <-c.s.stopping:
+			return resp
+		}
+	}
+}
+
+// fetchOnce reads every requested partition once. It returns the response,
+// the number of record bytes in it and the partitions it could read, for the
+// long poll to wait on.
+func (s *Server) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, int64, []*partition) {
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	var total int64
+	var parts []*partition
+	budget := int64(r.MaxBytes)
+	if budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		var topicErr *kerr.Error
+		if byID {
+			var ok bool
+			if name, ok = s.topicNameByID(rt.TopicID); !ok {
+				topicErr = kerr.UnknownTopicID
+			}
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			if topicErr != nil {
+				sp.ErrorCode = topicErr.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			p, perr := s.partition(name, rp.Partition)
+			if perr != nil {
+				sp.ErrorCode = perr.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			parts = append(parts, p)
+			limit := int64(rp.PartitionMaxBytes)
+			if limit > budget {
+				limit = budget
+			}
+			// KIP-74: the first partition with data may exceed the limits by one batch.
+			if total == 0 && limit <= 0 {
+				limit = 1
+			}
+			n, err := s.readPartition(p, rp.FetchOffset, limit, &sp)
+			if err != nil {
+				sp.ErrorCode = err.Code
+			}
+			total += n
+			budget -= n
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, parts
+}
+
+// readPartition reads up to limit bytes of whole batches from offset into sp.
+func (s *Server) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchResponseTopicPartition) (int64, *kerr.Error) {
+	l := p.log
+	end := l.EndOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = end, end, l.StartOffset()
+	if limit <= 0 || offset == end {
+		return 0, nil
+	}
+	chunk, err := l.Read(offset, int(limit))
+	if err != nil {
+		if errors.Is(err, log.ErrOffsetOutOfRange) {
+			return 0, kerr.OffsetOutOfRange
+		}
+		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		return 0, kerr.KafkaStorageError
+	}
+	if chunk.Size == 0 {
+		return 0, nil
+	}
+	buf := make([]byte, chunk.Size)
+	if _, err := chunk.R.ReadAt(buf, chunk.Pos); err != nil {
+		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		return 0, kerr.KafkaStorageError
+	}
+	sp.RecordBatches = buf
+	s.metrics.recordsOut(p.topic, buf)
+	return chunk.Size, nil
+}

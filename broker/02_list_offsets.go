@@ -1,0 +1,60 @@
+package broker
+
+// ListOffsets, key 2: versions 1-9.
+//
+// Timestamp -1 is the latest offset (log end = high watermark on one node),
+// -2 the earliest (log start), -3 the record with the largest timestamp
+// (KIP-734), -4 the earliest local offset (KIP-1005; all data is local, so
+// the log start); any other value finds the first offset whose timestamp is
+// at or after it, or -1 if there is none.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleListOffsets(_ context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.ListOffsetsRequest)
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, 0
+			p, perr := c.s.partition(rt.Topic, rp.Partition)
+			if perr != nil {
+				sp.ErrorCode = perr.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			l := p.log
+			switch rp.Timestamp {
+			case -1:
+				sp.Offset = l.EndOffset()
+			case -2, -4:
+				sp.Offset = l.StartOffset()
+			case -3:
+				sp.Timestamp, sp.Offset = l.MaxTimestamp()
+			default:
+				if rp.Timestamp < 0 {
+					sp.ErrorCode = kerr.InvalidRequest.Code
+					break
+				}
+				off, ts, err := l.OffsetForTimestamp(rp.Timestamp)
+				if err != nil {
+					c.s.log.Error("list offsets by time failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				sp.Offset, sp.Timestamp = off, ts
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,100 @@
+package broker
+
+// Metadata, key 3: versions 0-12.
+//
+// This node is the only broker, the controller, and the leader of every
+// partition (leader epoch 0, replicas and ISR [node]). Unknown topics are
+// created when auto.create.topics.enable is on and the request allows it
+// (v4+), with num.partitions and default.replication.factor. From v10 topics
+// carry their IDs and may be asked for by ID.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+func handleMetadata(ctx context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	s := c.s
+	host, port := s.advertised()
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
+	resp.Brokers = append(resp.Brokers, b)
+	clusterID := s.clusterID
+	resp.ClusterID = &clusterID
+	resp.ControllerID = s.cfg.NodeID
+
+	img := s.meta.Image()
+	all := r.Topics == nil || (req.version == 0 && len(r.Topics) == 0)
+	if all {
+		for _, t := range img.Topics() {
+			resp.Topics = append(resp.Topics, s.metadataTopic(t))
+		}
+		return resp
+	}
+	autoCreate := s.settings.AutoCreateTopicsEnable && (req.version < 4 || r.AllowAutoTopicCreation)
+	for _, rt := range r.Topics {
+		var t *meta.Topic
+		var ok bool
+		if rt.Topic == nil || *rt.Topic == "" {
+			t, ok = img.TopicByID(meta.TopicID(rt.TopicID))
+			if !ok {
+				st := kmsg.NewMetadataResponseTopic()
+				st.TopicID = rt.TopicID
+				st.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+		} else {
+			name := *rt.Topic
+			t, ok = img.Topic(name)
+			if !ok && autoCreate {
+				var err error
+				t, err = s.autoCreate(ctx, name)
+				ok = err == nil
+				if err != nil {
+					st := kmsg.NewMetadataResponseTopic()
+					st.Topic = &name
+					st.ErrorCode = metaErrorCode(err).Code
+					resp.Topics = append(resp.Topics, st)
+					continue
+				}
+			}
+			if !ok {
+				st := kmsg.NewMetadataResponseTopic()
+				st.Topic = &name
+				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if meta.ValidateTopicName(name) != nil {
+					st.ErrorCode = kerr.InvalidTopicException.Code
+				}
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+		}
+		resp.Topics = append(resp.Topics, s.metadataTopic(t))
+	}
+	return resp
+}
+
+func (s *Server) metadataTopic(t *meta.Topic) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	st.Topic = &name
+	st.TopicID = t.ID
+	st.IsInternal = isInternalTopic(t.Name)
+	for i := int32(0); i < t.Partitions; i++ {
+		sp := kmsg.NewMetadataResponseTopicPartition()
+		sp.Partition = i
+		sp.Leader = s.cfg.NodeID
+		sp.LeaderEpoch = 0
+		sp.Replicas = []int32{s.cfg.NodeID}
+		sp.ISR = []int32{s.cfg.NodeID}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
+}

@@ -1,0 +1,57 @@
+package broker
+
+// FindCoordinator, key 10: versions 0-6.
+//
+// This node coordinates every group. The first request starts the group
+// coordinator (creating __consumer_offsets if needed) and waits briefly for
+// it to load; until it has, the answer is COORDINATOR_NOT_AVAILABLE and the
+// client retries. Transactions are not supported: transactional IDs get
+// COORDINATOR_NOT_AVAILABLE; share groups (type 2) get INVALID_REQUEST.
+// From v4 the request carries several keys.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := c.s.advertised()
+	var code *kerr.Error
+	switch r.CoordinatorType {
+	case 0:
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if !c.s.groupsLoaded(wait) {
+			code = kerr.CoordinatorNotAvailable
+		}
+		cancel()
+	case 1:
+		code = kerr.CoordinatorNotAvailable
+	default:
+		code = kerr.InvalidRequest
+	}
+	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
+		rc := kmsg.NewFindCoordinatorResponseCoordinator()
+		rc.Key, rc.NodeID, rc.Host, rc.Port = key, c.s.cfg.NodeID, host, port
+		if code != nil {
+			rc.NodeID, rc.Host, rc.Port = -1, "", -1
+			rc.ErrorCode = code.Code
+			msg := code.Description
+			rc.ErrorMessage = &msg
+		}
+		return rc
+	}
+	if req.version < 4 {
+		rc := answer(r.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = rc.NodeID, rc.Host, rc.Port, rc.ErrorCode, rc.ErrorMessage
+		return resp
+	}
+	for _, key := range r.CoordinatorKeys {
+		resp.Coordinators = append(resp.Coordinators, answer(key))
+	}
+	return resp
+}

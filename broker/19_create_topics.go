@@ -1,0 +1,104 @@
+package broker
+
+// CreateTopics, key 19: versions 2-7.
+//
+// NumPartitions and ReplicationFactor of -1 take num.partitions and
+// default.replication.factor. One node can only hold one replica, so a
+// replication factor above 1 is INVALID_REPLICATION_FACTOR. Manual replica
+// assignments must name only this node. ValidateOnly checks without creating.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.CreateTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	s := c.s
+	seen := map[string]int{}
+	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(code *kerr.Error, err error) {
+			st.ErrorCode = code.Code
+			st.ErrorMessage = errMessage(err)
+			resp.Topics = append(resp.Topics, st)
+		}
+		if seen[rt.Topic] > 1 {
+			fail(kerr.InvalidRequest, fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
+			continue
+		}
+		rec := &meta.CreateTopic{
+			Name:              rt.Topic,
+			ID:                meta.NewTopicID(),
+			Partitions:        rt.NumPartitions,
+			ReplicationFactor: rt.ReplicationFactor,
+			Configs:           map[string]string{},
+		}
+		if len(rt.ReplicaAssignment) > 0 {
+			if rec.Partitions != -1 || rec.ReplicationFactor != -1 {
+				fail(kerr.InvalidRequest, fmt.Errorf("topic %q: give either a replica assignment or partitions and replication factor", rt.Topic))
+				continue
+			}
+			rec.Partitions = int32(len(rt.ReplicaAssignment))
+			rec.ReplicationFactor = int16(len(rt.ReplicaAssignment[0].Replicas))
+			bad := false
+			for _, a := range rt.ReplicaAssignment {
+				for _, id := range a.Replicas {
+					bad = bad || id != s.cfg.NodeID
+				}
+			}
+			if bad {
+				fail(kerr.InvalidReplicaAssignment, fmt.Errorf("topic %q: replicas must be on broker %d, the only broker", rt.Topic, s.cfg.NodeID))
+				continue
+			}
+		}
+		if rec.Partitions == -1 {
+			rec.Partitions = s.settings.NumPartitions
+		}
+		if rec.ReplicationFactor == -1 {
+			rec.ReplicationFactor = int16(s.settings.DefaultReplicationFactor)
+		}
+		if rec.ReplicationFactor > 1 {
+			fail(kerr.InvalidReplicationFactor, fmt.Errorf("topic %q: replication factor %d is larger than the number of brokers (1)", rt.Topic, rec.ReplicationFactor))
+			continue
+		}
+		for _, cfg := range rt.Configs {
+			if cfg.Value == nil {
+				continue
+			}
+			rec.Configs[cfg.Name] = *cfg.Value
+		}
+		var err error
+		if r.ValidateOnly {
+			err = s.meta.Validate(rec)
+		} else {
+			err = s.meta.Apply(ctx, rec)
+		}
+		if err != nil {
+			fail(metaErrorCode(err), err)
+			continue
+		}
+		st.TopicID = rec.ID
+		st.NumPartitions, st.ReplicationFactor = rec.Partitions, rec.ReplicationFactor
+		eff := meta.ResolveTopicConfig(s.meta.Image(), rec.Configs, s.settings)
+		for _, v := range eff.All() {
+			d := describeConfig(v, false, false)
+			cc := kmsg.NewCreateTopicsResponseTopicConfig()
+			cc.Name, cc.Value, cc.ReadOnly, cc.Source, cc.IsSensitive = d.Name, d.Value, d.ReadOnly, int8(d.Source), d.IsSensitive
+			st.Configs = append(st.Configs, cc)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,55 @@
+package broker
+
+// CreatePartitions, key 37: versions 0-3.
+//
+// Grows a topic to Count partitions (never shrinks: INVALID_PARTITIONS).
+// Manual assignments may only name this node.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+func handleCreatePartitions(ctx context.Context, c *conn, req *request) kmsg.Response {
+	r := req.body.(*kmsg.CreatePartitionsRequest)
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	s := c.s
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		t, ok := s.meta.Image().Topic(rt.Topic)
+		if !ok {
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		for _, a := range rt.Assignment {
+			for _, id := range a.Replicas {
+				if id != s.cfg.NodeID {
+					st.ErrorCode = kerr.InvalidReplicaAssignment.Code
+					st.ErrorMessage = errMessage(fmt.Errorf("replicas must be on broker %d, the only broker", s.cfg.NodeID))
+				}
+			}
+		}
+		if st.ErrorCode == 0 {
+			rec := &meta.CreatePartitions{ID: t.ID, Count: rt.Count}
+			var err error
+			if r.ValidateOnly {
+				err = s.meta.Validate(rec)
+			} else {
+				err = s.meta.Apply(ctx, rec)
+			}
+			if err != nil {
+				st.ErrorCode = metaErrorCode(err).Code
+				st.ErrorMessage = errMessage(err)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,102 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/broker/brokertest"
+)
+
+// benchProduce produces b.N records of size bytes with acks=all through an
+// idempotent franz-go producer, broker and client in this process.
+func benchProduce(b *testing.B, size int, partitions int32) {
+	br := brokertest.Start(b)
+	adm := kadmClientB(b, br.Addr())
+	if _, err := adm.CreateTopic(context.Background(), partitions, 1, nil, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.DefaultProduceTopic("bench"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedRecords(1<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	value := bytes.Repeat([]byte("x"), size)
+	ctx := context.Background()
+	var failed error
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	if failed != nil {
+		b.Fatal(failed)
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+}
+
+func BenchmarkProduce100B(b *testing.B) { benchProduce(b, 100, 1) }
+func BenchmarkProduce1KB(b *testing.B)  { benchProduce(b, 1000, 1) }
+
+// BenchmarkConsume reads a 1 KB-record topic written beforehand (so it is in
+// the page cache) from the start.
+func BenchmarkConsume(b *testing.B) {
+	br := brokertest.Start(b)
+	const n = 500_000
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.DefaultProduceTopic("consume"), kgo.AllowAutoTopicCreation(),
+		kgo.MaxBufferedRecords(1<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := bytes.Repeat([]byte("y"), 1000)
+	for i := 0; i < n; i++ {
+		cl.Produce(context.Background(), &kgo.Record{Value: value}, nil)
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+	b.ResetTimer()
+	var bytesRead int64
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		c, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.ConsumeTopics("consume"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for got < n {
+			fs := c.PollFetches(context.Background())
+			fs.EachRecord(func(r *kgo.Record) { got++; bytesRead += int64(len(r.Value)) })
+		}
+		c.Close()
+	}
+	el := time.Since(start)
+	b.ReportMetric(float64(bytesRead)/el.Seconds()/1e6, "MB/s")
+	b.ReportMetric(float64(int64(b.N)*n)/el.Seconds(), "records/s")
+}
+
+func kadmClientB(b *testing.B, addr string) *kadmClientT {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	return kadmNew(cl)
+}

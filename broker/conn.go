@@ -1,0 +1,231 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// conn serves one client connection. Requests are handled one at a time and
+// answered in order, as Kafka does (a client may pipeline; the broker
+// processes the next request only after answering the previous one).
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	r      *bufio.Reader
+	w      *bufio.Writer
+	log    *slog.Logger
+	remote string
+	// scratch is reused for response encoding.
+	scratch []byte
+}
+
+// request is one decoded request frame.
+type request struct {
+	key, version  int16
+	correlationID int32
+	clientID      *string
+	body          kmsg.Request
+}
+
+// errFrame marks a malformed frame: the connection is closed, nothing else.
+var errFrame = errors.New("broker: malformed request frame")
+
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	c := &conn{
+		s:      s,
+		nc:     nc,
+		r:      bufio.NewReaderSize(nc, 64<<10),
+		w:      bufio.NewWriterSize(nc, 64<<10),
+		remote: nc.RemoteAddr().String(),
+	}
+	c.log = s.log.With("remote", c.remote)
+	defer nc.Close()
+	for {
+		req, err := c.readRequest()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				c.log.Info("closing connection", "err", err)
+			}
+			return
+		}
+		if req == nil { // unsupported version answered already
+			continue
+		}
+		if !s.beginRequest() {
+			return // shutting down: stop taking new requests
+		}
+		err = c.handle(ctx, req)
+		s.endRequest()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				c.log.Info("closing connection", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// readRequest reads and decodes one frame. It returns (nil, nil) when the
+// request named an unknown API or version and an error response was written.
+func (c *conn) readRequest() (*request, error) {
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(c.r, sizeBuf[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 10 {
+		return nil, fmt.Errorf("%w: size %d", errFrame, size)
+	}
+	if int64(size) > int64(c.s.settings.SocketRequestMaxBytes) {
+		// Kafka closes the connection for oversize requests, before reading them.
+		return nil, fmt.Errorf("%w: request of %d bytes exceeds socket.request.max.bytes=%d",
+			errFrame, size, int64(c.s.settings.SocketRequestMaxBytes))
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(c.r, buf); err != nil {
+		return nil, err
+	}
+	req, err := decodeRequest(buf)
+	var unsupported *errUnsupported
+	if errors.As(err, &unsupported) {
+		return nil, c.writeUnsupported(unsupported.key, unsupported.version, unsupported.corr)
+	}
+	return req, err
+}
+
+// errUnsupported is a well-framed request for an API or version this broker
+// does not serve.
+type errUnsupported struct {
+	key, version int16
+	corr         int32
+}
+
+func (e *errUnsupported) Error() string {
+	return fmt.Sprintf("unsupported api %s (key %d) version %d", kmsg.NameForKey(e.key), e.key, e.version)
+}
+
+// decodeRequest decodes a frame body (the bytes after the size): the request
+// header, then the request itself with kmsg.
+func decodeRequest(buf []byte) (*request, error) {
+	if len(buf) < 10 {
+		return nil, fmt.Errorf("%w: short header", errFrame)
+	}
+	key := int16(binary.BigEndian.Uint16(buf[0:]))
+	version := int16(binary.BigEndian.Uint16(buf[2:]))
+	corr := int32(binary.BigEndian.Uint32(buf[4:]))
+	b := buf[8:]
+	var clientID *string
+	idLen := int16(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if idLen >= 0 {
+		if int(idLen) > len(b) {
+			return nil, fmt.Errorf("%w: client id length %d", errFrame, idLen)
+		}
+		id := string(b[:idLen])
+		clientID = &id
+		b = b[idLen:]
+	}
+	api, ok := apiByKey(key)
+	if !ok || version < api.min || version > api.max {
+		return nil, &errUnsupported{key: key, version: version, corr: corr}
+	}
+	body := kmsg.RequestForKey(key)
+	body.SetVersion(version)
+	if body.IsFlexible() {
+		// Request header v2: tagged fields after the client id.
+		var err error
+		if b, err = skipTags(b); err != nil {
+			return nil, err
+		}
+	}
+	if err := body.ReadFrom(b); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d: %v", errFrame, kmsg.NameForKey(key), version, err)
+	}
+	return &request{key: key, version: version, correlationID: corr, clientID: clientID, body: body}, nil
+}
+
+// skipTags skips a tagged-field section (uvarint count, then tag, size, data).
+func skipTags(b []byte) ([]byte, error) {
+	n, l := binary.Uvarint(b)
+	if l <= 0 {
+		return nil, fmt.Errorf("%w: bad tagged fields", errFrame)
+	}
+	b = b[l:]
+	for i := uint64(0); i < n; i++ {
+		_, l := binary.Uvarint(b)
+		if l <= 0 {
+			return nil, fmt.Errorf("%w: bad tag", errFrame)
+		}
+		b = b[l:]
+		size, l := binary.Uvarint(b)
+		if l <= 0 || size > uint64(len(b)-l) {
+			return nil, fmt.Errorf("%w: bad tag size", errFrame)
+		}
+		b = b[l+int(size):]
+	}
+	return b, nil
+}
+
+// writeUnsupported answers a request for an unknown API or version. For
+// ApiVersions, KIP-511: answer with version 0 and the supported ranges so the
+// client can downgrade. For anything else Kafka closes the connection; we
+// answer ApiVersions-style error only where the client can parse it.
+func (c *conn) writeUnsupported(key, version int16, corr int32) error {
+	c.s.metrics.unsupported.Inc()
+	if key == int16(kmsg.ApiVersions) {
+		resp := apiVersionsResponse(0)
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		return c.writeResponse(corr, resp, false)
+	}
+	return fmt.Errorf("%w: unsupported api %s (key %d) version %d", errFrame, kmsg.NameForKey(key), key, version)
+}
+
+func (c *conn) handle(ctx context.Context, req *request) (err error) {
+	api, _ := apiByKey(req.key)
+	defer func() {
+		// A handler bug must cost one connection, not the broker.
+		if r := recover(); r != nil {
+			c.log.Error("handler panic", "api", api.name, "version", req.version, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error handling %s", api.name)
+		}
+	}()
+	start := time.Now()
+	resp := api.handle(ctx, c, req)
+	c.s.metrics.observeRequest(api.name, time.Since(start))
+	if resp == nil {
+		return nil // acks=0 produce: no response
+	}
+	resp.SetVersion(req.version)
+	// ApiVersions responses always use response header v0 (KIP-511).
+	flexHeader := resp.IsFlexible() && req.key != int16(kmsg.ApiVersions)
+	return c.writeResponse(req.correlationID, resp, flexHeader)
+}
+
+func (c *conn) writeResponse(corr int32, resp kmsg.Response, flexHeader bool) error {
+	b := c.scratch[:0]
+	b = append(b, 0, 0, 0, 0) // size, filled below
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	if flexHeader {
+		b = append(b, 0) // no tagged fields
+	}
+	b = resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if cap(b) <= 1<<20 {
+		c.scratch = b
+	}
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}

@@ -1,0 +1,284 @@
+package broker_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var sluiceBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildSluice builds the sluice binary once per test run.
+func buildSluice(t *testing.T) string {
+	t.Helper()
+	sluiceBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin")
+		if err != nil {
+			sluiceBin.err = err
+			return
+		}
+		sluiceBin.path = filepath.Join(dir, "sluice")
+		out, err := exec.Command("go", "build", "-o", sluiceBin.path, "github.com/sluicehq/sluice/cmd/sluice").CombinedOutput()
+		if err != nil {
+			sluiceBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if sluiceBin.err != nil {
+		t.Fatal(sluiceBin.err)
+	}
+	return sluiceBin.path
+}
+
+// child is a `sluice server` process.
+type child struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var readyLine = regexp.MustCompile(`sluice broker ready.* listen=(\S+)`)
+
+// startChild starts `sluice server` on dir and waits for its ready line.
+func startChild(t *testing.T, dir string, extra ...string) *child {
+	t.Helper()
+	args := append([]string{"server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http", ""}, extra...)
+	cmd := exec.Command(buildSluice(t), args...)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	c := &child{cmd: cmd, stderr: &syncBuffer{}}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			c.stderr.Write([]byte(line + "\n"))
+			if m := readyLine.FindStringSubmatch(line); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		close(found)
+	}()
+	select {
+	case addr, ok := <-found:
+		if !ok {
+			t.Fatalf("sluice server exited before ready:\n%s", c.stderr.String())
+		}
+		c.addr = addr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sluice server not ready in 30s:\n%s", c.stderr.String())
+	}
+	return c
+}
+
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Wait()
+}
+
+// TestCrashKeepsAcknowledgedRecords SIGKILLs a broker while an idempotent
+// acks=all producer runs: after a restart every acknowledged record is
+// there exactly once and in order.
+func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
+	dir := t.TempDir()
+	for round := 0; round < 3; round++ {
+		c := startChild(t, dir, "--set", "num.partitions=3", "--set", "log.segment.bytes=1048576")
+		cl := newClient(t, c.addr, kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.RecordRetries(3),
+			kgo.RecordDeliveryTimeout(5*time.Second))
+		var mu sync.Mutex
+		acked := map[string]bool{}
+		ctx, cancel := context.WithCancel(context.Background())
+		killAt := 3000 + round*2000
+		produced := make(chan struct{})
+		go func() {
+			defer close(produced)
+			for i := 0; ctx.Err() == nil; i++ {
+				v := fmt.Sprintf("r%d-%08d", round, i)
+				cl.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i % 7)), Value: []byte(v)}, func(r *kgo.Record, err error) {
+					if err == nil {
+						mu.Lock()
+						acked[string(r.Value)] = true
+						mu.Unlock()
+					}
+				})
+			}
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= killAt {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d records acknowledged in 60s:\n%s", n, c.stderr.String())
+			}
+			time.Sleep(time.Millisecond) // polling the producer's progress
+		}
+		c.kill(t)
+		cancel()
+		<-produced
+		cl.Close()
+		mu.Lock()
+		want := acked
+		mu.Unlock()
+
+		c2 := startChild(t, dir)
+		cons := newClient(t, c2.addr, kgo.ConsumeTopics("crash"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxWait(200*time.Millisecond))
+		seen := map[string]int{}
+		lastByPart := map[int32]string{}
+		end := endOffsets(t, c2.addr, "crash")
+		var total int64
+		for _, o := range end {
+			total += o
+		}
+		var got int64
+		pctx, pcancel := context.WithTimeout(context.Background(), 60*time.Second)
+		for got < total {
+			fs := cons.PollFetches(pctx)
+			if pctx.Err() != nil {
+				t.Fatalf("round %d: read %d of %d records", round, got, total)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				got++
+				v := string(r.Value)
+				seen[v]++
+				if last, ok := lastByPart[r.Partition]; ok && v[:2] == last[:2] && v <= last {
+					t.Errorf("partition %d: %s after %s (order broken)", r.Partition, v, last)
+				}
+				lastByPart[r.Partition] = v
+			})
+		}
+		pcancel()
+		for v, n := range seen {
+			if n > 1 {
+				t.Errorf("record %s stored %d times", v, n)
+			}
+		}
+		missing := 0
+		for v := range want {
+			if seen[v] != 1 {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Fatalf("round %d: %d of %d acknowledged records missing after SIGKILL", round, missing, len(want))
+		}
+		t.Logf("round %d: %d acknowledged, %d stored, all acknowledged present once", round, len(want), total)
+		c2.kill(t)
+	}
+}
+
+// endOffsets lists the end offset of each partition of topic.
+func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadmClient(t, newClient(t, addr))
+	lo, err := adm.ListEndOffsets(testCtx(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// TestCorruptTailTruncated flips and chops bytes at the end of the active
+// segment after an unclean stop: the broker truncates the bad tail with a
+// log line and serves everything before it.
+func TestCorruptTailTruncated(t *testing.T) {
+	for _, mode := range []string{"flip", "chop"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			c := startChild(t, dir)
+			cl := newClient(t, c.addr, kgo.DefaultProduceTopic("tail"), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
+			for i := 0; i < 20; i++ {
+				if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(fmt.Sprintf("v%02d", i))}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cl.Close()
+			c.kill(t)
+			segs, _ := filepath.Glob(filepath.Join(dir, "topics", "tail-0", "*.log"))
+			sort.Strings(segs)
+			if len(segs) == 0 {
+				t.Fatalf("no segment files in %s", dir)
+			}
+			last := segs[len(segs)-1]
+			b, err := os.ReadFile(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch mode {
+			case "flip":
+				b[len(b)-2] ^= 0x55 // inside the last batch's records: CRC mismatch
+			case "chop":
+				b = b[:len(b)-5] // a torn last batch
+			}
+			if err := os.WriteFile(last, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c2 := startChild(t, dir)
+			recs := consumeN(t, c2.addr, "tail", 19)
+			for i, r := range recs {
+				if want := fmt.Sprintf("v%02d", i); string(r.Value) != want {
+					t.Fatalf("record %d = %q, want %q", i, r.Value, want)
+				}
+			}
+			if end := endOffsets(t, c2.addr, "tail")[0]; end != 19 {
+				t.Fatalf("end offset %d after truncating the corrupt last batch, want 19", end)
+			}
+			if !regexp.MustCompile(`(?i)truncat`).MatchString(c2.stderr.String()) {
+				t.Errorf("no log line about the truncation:\n%s", c2.stderr.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,262 @@
+package broker
+
+// Wiring of the group coordinator (broker/group) into the server: the Store
+// on the internal compacted topic __consumer_offsets, the coordinator's
+// lifecycle, and the shared handler of the group APIs.
+//
+// The coordinator starts on the first group request (as Kafka creates
+// __consumer_offsets on the first FindCoordinator) and stops when the
+// server starts shutting down, answering requests that wait on a rebalance
+// so that the shutdown does not wait for them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/group"
+	"github.com/sluicehq/sluice/broker/log"
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+// offsetsTopic is Kafka's internal topic for committed offsets and groups.
+const offsetsTopic = "__consumer_offsets"
+
+// groupStates holds each running server's coordinator. It is keyed by
+// server so that the coordinator needs no field in Server; an entry lives
+// from the first group request until the server stops.
+var groupStates sync.Map // *Server -> *groupState
+
+type groupState struct {
+	once   sync.Once
+	coord  *group.Coordinator
+	err    error
+	loaded chan struct{} // closed when Load returned
+}
+
+// groups returns the server's coordinator, starting it on first use. The
+// coordinator may still be loading; it answers that itself.
+func (s *Server) groups() (*group.Coordinator, error) {
+	v, _ := groupStates.LoadOrStore(s, &groupState{loaded: make(chan struct{})})
+	gs := v.(*groupState)
+	gs.once.Do(func() { gs.coord, gs.err = s.startGroups(gs) })
+	return gs.coord, gs.err
+}
+
+// groupsLoaded waits up to ctx for the coordinator to finish loading.
+func (s *Server) groupsLoaded(ctx context.Context) bool {
+	if _, err := s.groups(); err != nil {
+		return false
+	}
+	v, _ := groupStates.Load(s)
+	select {
+	case <-v.(*groupState).loaded:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
+	select {
+	case <-s.stopping:
+		return nil, errors.New("broker: shutting down")
+	default:
+	}
+	if err := s.ensureOffsetsTopic(context.Background()); err != nil {
+		return nil, fmt.Errorf("create %s: %w", offsetsTopic, err)
+	}
+	cfg := group.DefaultConfig()
+	st := s.settings
+	cfg.MinSessionTimeout = time.Duration(st.GroupMinSessionTimeoutMs) * time.Millisecond
+	cfg.MaxSessionTimeout = time.Duration(st.GroupMaxSessionTimeoutMs) * time.Millisecond
+	cfg.MaxSize = int(st.GroupMaxSize)
+	cfg.InitialRebalanceDelay = time.Duration(st.GroupInitialRebalanceDelayMs) * time.Millisecond
+	cfg.OffsetsRetention = time.Duration(st.OffsetsRetentionMinutes) * time.Minute
+	cfg.TopicExists = func(topic string, partition int32) bool {
+		_, err := s.partition(topic, partition)
+		return err == nil
+	}
+	if v, ok := s.cfg.Settings["offsets.retention.check.interval.ms"]; ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			cfg.OffsetsRetentionCheckInterval = time.Duration(ms) * time.Millisecond
+		}
+	}
+	coord, err := group.NewCoordinator(cfg, &offsetsStore{s: s}, group.Options{
+		Logger: s.log.With("component", "groups"),
+		Now:    s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(gs.loaded)
+		if err := coord.Load(context.Background()); err != nil {
+			s.log.Error("loading groups failed", "err", err)
+		}
+	}()
+	go func() {
+		<-s.stopping
+		coord.Close()
+		groupStates.Delete(s)
+	}()
+	return coord, nil
+}
+
+// ensureOffsetsTopic creates __consumer_offsets (compacted, Kafka's
+// offsets.topic.num.partitions) unless it exists.
+func (s *Server) ensureOffsetsTopic(ctx context.Context) error {
+	if _, ok := s.meta.Image().Topic(offsetsTopic); ok {
+		return nil
+	}
+	err := s.meta.Apply(ctx, &meta.CreateTopic{
+		Name:              offsetsTopic,
+		ID:                meta.NewTopicID(),
+		Partitions:        s.settings.OffsetsTopicNumPartitions,
+		ReplicationFactor: 1,
+		Configs: map[string]string{
+			"cleanup.policy":   "compact",
+			"segment.bytes":    "104857600",
+			"compression.type": "producer",
+		},
+	})
+	if err != nil && !errors.Is(err, meta.ErrTopicExists) {
+		return err
+	}
+	return nil
+}
+
+// offsetsStore is the coordinator's Store on __consumer_offsets: a group's
+// records go to partition hash(group) mod partitions, as one batch per
+// Append.
+type offsetsStore struct{ s *Server }
+
+func (st *offsetsStore) partitions() ([]*partition, error) {
+	t, ok := st.s.meta.Image().Topic(offsetsTopic)
+	if !ok {
+		return nil, fmt.Errorf("broker: %s does not exist", offsetsTopic)
+	}
+	st.s.mu.RLock()
+	ps := st.s.mu.parts[t.ID]
+	st.s.mu.RUnlock()
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("broker: %s has no open partitions", offsetsTopic)
+	}
+	return ps, nil
+}
+
+// Append writes one group's records as one batch.
+func (st *offsetsStore) Append(_ context.Context, recs []group.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	groupID, err := group.RecordGroup(recs[0].Key)
+	if err != nil {
+		return err
+	}
+	ps, err := st.partitions()
+	if err != nil {
+		return err
+	}
+	p := ps[offsetsPartition(groupID, len(ps))]
+	now := st.s.now().UnixMilli()
+	lrs := make([]log.Record, len(recs))
+	for i, r := range recs {
+		lrs[i] = log.Record{Offset: int64(i), Timestamp: now, Key: r.Key, Value: r.Value}
+	}
+	if _, err := p.log.Append(log.EncodeBatch(log.NewBatchHeader(), lrs)); err != nil {
+		return fmt.Errorf("append to %s-%d: %w", offsetsTopic, p.index, err)
+	}
+	p.notify()
+	return nil
+}
+
+// offsetsPartition is Kafka's choice of partition for a group:
+// abs(javaHashCode(group)) mod partitions.
+func offsetsPartition(groupID string, partitions int) int {
+	var h int32
+	for _, u := range utf16.Encode([]rune(groupID)) {
+		h = 31*h + int32(u)
+	}
+	return int(h&0x7fffffff) % partitions
+}
+
+// Load reads every partition of __consumer_offsets from its start.
+func (st *offsetsStore) Load(ctx context.Context, fn func(key, value []byte) error) error {
+	ps, err := st.partitions()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := readLog(ctx, p.log, func(r log.Record) error {
+			if r.Key == nil {
+				return nil
+			}
+			return fn(r.Key, r.Value)
+		}); err != nil {
+			return fmt.Errorf("%s-%d: %w", offsetsTopic, p.index, err)
+		}
+	}
+	return nil
+}
+
+// readLog calls fn with every record of l from its start to its end.
+func readLog(ctx context.Context, l *log.Log, fn func(log.Record) error) error {
+	off, end := l.StartOffset(), l.EndOffset()
+	for off < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk, err := l.Read(off, 1<<20)
+		if err != nil {
+			return err
+		}
+		if chunk.Size == 0 {
+			return nil
+		}
+		buf := make([]byte, chunk.Size)
+		if _, err := chunk.R.ReadAt(buf, chunk.Pos); err != nil {
+			return err
+		}
+		for len(buf) > 0 {
+			h, recs, err := log.DecodeBatch(buf)
+			if err != nil {
+				return err
+			}
+			buf = buf[h.TotalSize():]
+			for _, r := range recs {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+			off = h.LastOffset() + 1
+		}
+	}
+	return nil
+}
+
+// handleGroupRequest serves every group API through the coordinator.
+func handleGroupRequest(ctx context.Context, c *conn, req *request) kmsg.Response {
+	coord, err := c.s.groups()
+	if err != nil {
+		c.log.Error("group coordinator unavailable", "err", err)
+		return group.ErrorResponse(req.body, kerr.CoordinatorNotAvailable)
+	}
+	clientID := ""
+	if req.clientID != nil {
+		clientID = *req.clientID
+	}
+	host := c.remote
+	if h, _, err := net.SplitHostPort(c.remote); err == nil {
+		host = h
+	}
+	return coord.Handle(ctx, clientID, "/"+host, req.body)
+}

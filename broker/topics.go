@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicehq/sluice/broker/log"
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+// partition returns the served partition of a topic by name, or the Kafka
+// error to answer with.
+func (s *Server) partition(topic string, index int32) (*partition, *kerr.Error) {
+	t, ok := s.meta.Image().Topic(topic)
+	if !ok {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	s.mu.RLock()
+	ps := s.mu.parts[t.ID]
+	s.mu.RUnlock()
+	if index < 0 || int(index) >= len(ps) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return ps[index], nil
+}
+
+func (s *Server) topicNameByID(id [16]byte) (string, bool) {
+	t, ok := s.meta.Image().TopicByID(meta.TopicID(id))
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
+}
+
+// onMetadata brings the set of open partition logs in line with a new
+// metadata image: it opens logs of new topics and partitions, closes and
+// deletes those of deleted topics, and applies config changes. It runs in
+// the metadata applier, after the change is durable.
+func (s *Server) onMetadata(old, img *meta.Image) {
+	for _, t := range old.Topics() {
+		if _, ok := img.TopicByID(t.ID); !ok {
+			s.deleteTopic(t)
+		}
+	}
+	for _, t := range img.Topics() {
+		if err := s.openTopic(img, t); err != nil {
+			s.log.Error("opening topic", "topic", t.Name, "err", err)
+		}
+	}
+}
+
+// openTopic opens any partition of t not open yet and refreshes the config
+// of the ones that are.
+func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
+	cfg, err := s.logConfig(img, t)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", t.Name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.mu.parts[t.ID]
+	for _, p := range ps {
+		if err := p.log.SetConfig(cfg); err != nil {
+			return fmt.Errorf("topic %s partition %d: %w", t.Name, p.index, err)
+		}
+	}
+	for i := int32(len(ps)); i < t.Partitions; i++ {
+		l, err := log.Open(s.partitionDir(t.Name, i), cfg, log.Options{Logger: s.log.With("topic", t.Name, "partition", i), Now: s.now})
+		if err != nil {
+			return fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
+		}
+		ps = append(ps, &partition{topic: t.Name, index: i, log: l})
+	}
+	s.mu.parts[t.ID] = ps
+	return nil
+}
+
+func (s *Server) deleteTopic(t *meta.Topic) {
+	s.mu.Lock()
+	ps := s.mu.parts[t.ID]
+	delete(s.mu.parts, t.ID)
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.notify()
+		if err := p.log.Delete(); err != nil {
+			s.log.Error("deleting partition log", "topic", t.Name, "partition", p.index, "err", err)
+		}
+	}
+}
+
+// logConfig is a topic's effective log configuration: its overrides over
+// the broker's settings over Kafka's defaults.
+func (s *Server) logConfig(img *meta.Image, t *meta.Topic) (log.Config, error) {
+	eff := meta.ResolveTopicConfig(img, t.Configs, s.settings)
+	ms := func(key string) time.Duration {
+		v := eff.Int64(key)
+		if v < 0 || v > math.MaxInt64/int64(time.Millisecond) {
+			return math.MaxInt64
+		}
+		return time.Duration(v) * time.Millisecond
+	}
+	cfg := log.DefaultConfig()
+	cfg.SegmentBytes = eff.Int64("segment.bytes")
+	cfg.SegmentMs = ms("segment.ms")
+	cfg.RetentionBytes = eff.Int64("retention.bytes")
+	cfg.RetentionMs = ms("retention.ms")
+	if eff.Int64("retention.ms") < 0 {
+		cfg.RetentionMs = -1
+	}
+	if !slices.Contains(eff.List("cleanup.policy"), "delete") {
+		// Compacted-only topics never delete by age or size.
+		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
+	}
+	cfg.IndexIntervalBytes = int(eff.Int64("index.interval.bytes"))
+	cfg.SegmentIndexBytes = int(eff.Int64("segment.index.bytes"))
+	cfg.FlushMessages = eff.Int64("flush.messages")
+	cfg.FlushMs = ms("flush.ms")
+	cfg.MaxMessageBytes = int(eff.Int64("max.message.bytes"))
+	cfg.LogAppendTime = eff.String("message.timestamp.type") == "LogAppendTime"
+	return cfg, cfg.Validate()
+}
+
+// autoCreate creates a topic with the broker's defaults, as Metadata does
+// when auto.create.topics.enable is on.
+func (s *Server) autoCreate(ctx context.Context, name string) (*meta.Topic, error) {
+	err := s.meta.Apply(ctx, &meta.CreateTopic{
+		Name:              name,
+		ID:                meta.NewTopicID(),
+		Partitions:        s.settings.NumPartitions,
+		ReplicationFactor: 1,
+	})
+	if err != nil && !errors.Is(err, meta.ErrTopicExists) {
+		return nil, err
+	}
+	t, ok := s.meta.Image().Topic(name)
+	if !ok {
+		return nil, fmt.Errorf("topic %s vanished after creation", name)
+	}
+	return t, nil
+}
+
+// metaErrorCode maps a metadata validation error to Kafka's error code.
+func metaErrorCode(err error) *kerr.Error {
+	return kerr.ErrorForCode(meta.ErrorCode(err)).(*kerr.Error)
+}
+
+// isInternalTopic reports Kafka's internal topics, which clients list as
+// internal and cannot delete.
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+// errMessage returns err's text for a response's ErrorMessage field.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	m := meta.ErrorMessage(err)
+	return &m
+}
