@@ -27,9 +27,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Subcommands, one per line.
 	root.AddCommand(
 		newServerCmd(),
-	// subcommands are registered below, one per line
 		newTopicCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
