@@ -23,6 +23,9 @@ type source struct {
 
 type pos struct{ line, col int }
 
+// maxErrors bounds the errors reported for one file.
+const maxErrors = 50
+
 // maxNodes bounds the nodes one file may expand to (aliases included), so
 // a crafted file cannot make decoding take exponential time.
 const maxNodes = 100_000
@@ -47,8 +50,15 @@ var (
 )
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	if d.failed {
+		return
+	}
 	e := &Error{File: d.src.file, Path: path, Msg: fmt.Sprintf(format, args...)}
 	d.bad[path] = true
+	if len(d.errs) == maxErrors {
+		d.failed = true
+		e.Msg = fmt.Sprintf("more than %d errors; stopping", maxErrors)
+	}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -61,8 +71,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if d.nodes++; d.nodes > maxNodes {
-		d.failed = true
 		d.errorf(n, path, "document too large or too deeply aliased (more than %d nodes)", maxNodes)
+		d.failed = true
 		return
 	}
 	switch n.Kind {
