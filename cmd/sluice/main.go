@@ -34,6 +34,8 @@ func newRootCmd() *cobra.Command {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newLoadCmd(),
+		newGroupCmd(),
+		newPipelineCmd(),
 	)
 	return root
 }
