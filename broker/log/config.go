@@ -39,6 +39,11 @@ type Config struct {
 	// LogAppendTime (message.timestamp.type=LogAppendTime) stamps each batch
 	// with the broker's clock on append.
 	LogAppendTime bool
+	// Compact (cleanup.policy contains "compact") tells recovery that
+	// segments may have offset gaps between batches, as left by a cleaner.
+	// Otherwise recovery requires every batch to continue the previous
+	// one's offsets exactly (the base offset is not covered by the CRC).
+	Compact bool
 }
 
 // DefaultConfig returns Kafka's defaults.

@@ -53,8 +53,11 @@
 //
 // # Compaction
 //
-// Closed segments are listed by Segments. A cleaner (issue 3) writes a
-// replacement segment under "<base>.log.cleaned" (removed on open if found),
-// and installs it with rename; leftover *.cleaned, *.deleted and *.tmp files
-// are removed on open. Readers tolerate offset gaps between batches.
+// The cleaner (issue 3) is not here, but the log leaves room for it:
+// Segments lists closed segments; readers and recovery accept offset gaps
+// between batches when Config.Compact is set (otherwise recovery requires
+// contiguous offsets, because the base offset is not covered by the CRC);
+// and Open removes leftover *.cleaned, *.deleted and *.tmp files, so a
+// cleaner can write a replacement as "<base>.log.cleaned" and install it
+// with renames (Kafka's .cleaned -> .swap -> .log protocol).
 package log

@@ -266,6 +266,7 @@ func (l *Log) rollLocked() (*segment, error) {
 	if err != nil {
 		return nil, l.failLocked(fmt.Errorf("log: roll to %d: %w", end, err))
 	}
+	old.closedAt = l.now()
 	segs := append(append([]*segment(nil), *l.segs.Load()...), s)
 	l.segs.Store(&segs)
 	return s, nil
@@ -386,7 +387,13 @@ func (l *Log) Maintain(now time.Time) error {
 	}
 	if cfg.RetentionMs >= 0 {
 		cutoff := now.Add(-cfg.RetentionMs).UnixMilli()
-		l.deleteSegmentsLocked(func(s, _ *segment) bool { return s.maxTs.Load() < cutoff }, now)
+		l.deleteSegmentsLocked(func(s, _ *segment) bool {
+			ts := s.maxTs.Load()
+			if ts < 0 { // no batch has a timestamp: use when it was closed
+				ts = s.closedAt.UnixMilli()
+			}
+			return ts < cutoff
+		}, now)
 	}
 	if cfg.RetentionBytes >= 0 {
 		excess := l.Size() - cfg.RetentionBytes

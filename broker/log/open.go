@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -206,6 +207,7 @@ func (l *Log) load() ([]*segment, error) {
 				return segs, fmt.Errorf("log: write time index of %s: %w", s.name(), err)
 			}
 			s.synced = s.nextOffset <= rp
+			s.closedAt = l.now()
 		}
 	}
 	act := segs[len(segs)-1]
@@ -307,7 +309,7 @@ func (l *Log) trustSegment(s *segment, next int64, last bool) error {
 		if _, err := validateBatch(buf, 0); err != nil {
 			return fmt.Errorf("batch at %d: %w", pos, err)
 		}
-		if h.BaseOffset != want {
+		if h.BaseOffset != want && !(l.cfg.Load().Compact && h.BaseOffset > want) {
 			return fmt.Errorf("batch at %d has base offset %d, want %d", pos, h.BaseOffset, want)
 		}
 		want = h.LastOffset() + 1
@@ -334,7 +336,7 @@ func (l *Log) recoverSegment(s *segment, next int64) (truncated bool, err error)
 	if err != nil {
 		return false, fmt.Errorf("log: size of %s: %w", s.name(), err)
 	}
-	interval := l.cfg.Load().IndexIntervalBytes
+	interval, compact := l.cfg.Load().IndexIntervalBytes, l.cfg.Load().Compact
 	var buf []byte
 	pos := int64(0)
 	for pos < size {
@@ -363,10 +365,10 @@ func (l *Log) recoverSegment(s *segment, next int64) (truncated bool, err error)
 				}
 				if _, verr := validateBatch(buf, 0); verr != nil {
 					reason = verr.Error()
-				} else if h.BaseOffset != s.nextOffset || (next >= 0 && h.LastOffset() >= next) {
+				} else if gap := h.BaseOffset - s.nextOffset; gap < 0 || gap > 0 && !compact ||
+					h.LastOffset()-s.base > math.MaxUint32 || (next >= 0 && h.LastOffset() >= next) {
 					// The base offset is not covered by the CRC: offsets
-					// must continue exactly. (A compacted segment will have
-					// gaps; the cleaner of issue 3 must relax this for it.)
+					// must continue exactly, or with gaps in compacted logs.
 					reason = fmt.Sprintf("batch offsets %d..%d, expected to start at %d", h.BaseOffset, h.LastOffset(), s.nextOffset)
 				}
 			}

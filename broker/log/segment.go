@@ -67,6 +67,7 @@ type segment struct {
 	bytesSinceIndex int64
 	lastTimeEntryTs int64
 	rollStart       time.Time // when the first batch was appended (zero if empty)
+	closedAt        time.Time // when rolled (or opened, for older segments)
 	synced          bool      // closed segment fully fsynced
 }
 

@@ -1,0 +1,132 @@
+package log
+
+import (
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// benchBatch builds a ~16 KB batch of records with recordSize-byte values.
+func benchBatch(b *testing.B, recordSize int) (batch []byte, records int) {
+	n := max(16<<10/(recordSize+8), 1)
+	vs := make([]string, n)
+	for i := range vs {
+		vs[i] = strings.Repeat(strconv.Itoa(i%10), recordSize)
+	}
+	return makeBatch(b, spec(vs...)), n
+}
+
+func openBench(b *testing.B, dir string) *Log {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.RetentionMs = -1
+	l, err := Open(dir, cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+func appendLoop(b *testing.B, l *Log, batch []byte, records int) {
+	b.SetBytes(int64(len(batch)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N*records)/secs, "records/s")
+	b.ReportMetric(float64(b.N*len(batch))/secs/1e6, "MB/s")
+}
+
+// BenchmarkAppend measures Append of 16 KB batches to the OS file system
+// (page cache; flush.messages at its default, never).
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{100, 1000} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			l := openBench(b, b.TempDir())
+			defer l.Close()
+			batch, n := benchBatch(b, size)
+			appendLoop(b, l, batch, n)
+		})
+	}
+}
+
+// BenchmarkAppendStored measures Append after filling the log: 100 MB by
+// default, SLUICE_BENCH_LARGE_GB gigabytes if set (needs that much disk).
+// Compare with BenchmarkAppend: the cost must not grow with the data held.
+func BenchmarkAppendStored(b *testing.B) {
+	stored := int64(100 << 20)
+	if gb, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_LARGE_GB")); err == nil && gb > 0 {
+		stored = int64(gb) << 30
+	}
+	l := openBench(b, b.TempDir())
+	defer l.Close()
+	batch, n := benchBatch(b, 1000)
+	for l.Size() < stored {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("stored %d MB in %d segments", l.Size()>>20, len(l.Segments()))
+	appendLoop(b, l, batch, n)
+}
+
+// BenchmarkRead measures Read (index lookup, whole-batch boundaries) plus
+// copying the chunk with pread, 1 MB per call from page cache, at random
+// offsets of a 256 MB log.
+func BenchmarkRead(b *testing.B) {
+	l := openBench(b, b.TempDir())
+	defer l.Close()
+	batch, _ := benchBatch(b, 1000)
+	for l.Size() < 256<<20 {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1<<20+len(batch))
+	rng := rand.New(rand.NewPCG(1, 2))
+	end := l.EndOffset()
+	var bytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := l.Read(rng.Int64N(end), 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.R.ReadAt(buf[:c.Size], c.Pos); err != nil {
+			b.Fatal(err)
+		}
+		bytes += c.Size
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(bytes)/b.Elapsed().Seconds()/1e6, "MB/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+}
+
+// BenchmarkReadLookup measures Read alone (no copy): the cost of finding
+// a chunk, which the broker then sends with sendfile.
+func BenchmarkReadLookup(b *testing.B) {
+	l := openBench(b, b.TempDir())
+	defer l.Close()
+	batch, _ := benchBatch(b, 100)
+	for l.Size() < 64<<20 {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	end := l.EndOffset()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Read(rng.Int64N(end), 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
