@@ -234,11 +234,11 @@ func (c Config) Validate() error {
 		}
 	case TypeCSV:
 		s := c.CSV
-		if utf8.RuneCountInString(s.Delimiter) != 1 || s.Delimiter == "\n" || s.Delimiter == "\r" {
-			bad("csv.delimiter", "must be one character other than a line break, got %q", s.Delimiter)
+		if !csvChar(s.Delimiter) {
+			bad("csv.delimiter", "must be one ASCII character other than a line break, got %q", s.Delimiter)
 		}
-		if utf8.RuneCountInString(s.Quote) != 1 || s.Quote == s.Delimiter || s.Quote == "\n" || s.Quote == "\r" {
-			bad("csv.quote", "must be one character other than the delimiter and a line break, got %q", s.Quote)
+		if !csvChar(s.Quote) || s.Quote == s.Delimiter {
+			bad("csv.quote", "must be one ASCII character other than the delimiter and a line break, got %q", s.Quote)
 		}
 		n := 0
 		for _, given := range []bool{len(s.Columns) > 0, len(s.Schema) > 0, s.SchemaFile != ""} {
@@ -301,6 +301,10 @@ func isZeroJSON(j JSONConfig) bool {
 func isZeroCSV(s CSVConfig) bool {
 	return (s.Delimiter == "" || s.Delimiter == ",") && (s.Quote == "" || s.Quote == `"`) && !s.Header &&
 		len(s.Columns) == 0 && len(s.Schema) == 0 && s.SchemaFile == "" && s.Null == ""
+}
+
+func csvChar(s string) bool {
+	return len(s) == 1 && s[0] < utf8.RuneSelf && s[0] != '\n' && s[0] != '\r'
 }
 
 func validTimeFormat(f string) bool {

@@ -47,6 +47,8 @@ type Writer struct {
 	// ratio of bytes written to raw bytes flushed, for Bytes.
 	rawFlushed int64
 	projs      map[*Schema]*projection
+	topic      string // last _topic value, and its bytes
+	topicBytes []byte
 	err        error // sticky: the first I/O error
 	closed     bool
 }
@@ -56,6 +58,7 @@ type Writer struct {
 type leaf struct {
 	field int
 	path  []int
+	flat  bool // a top-level primitive column
 }
 
 // NewWriter starts a Parquet file with the given data schema on w (plus
@@ -92,6 +95,10 @@ func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error)
 	wr := &Writer{out: out, pw: pw, schema: schema, file: file, meta: opts.MetaColumns, opts: opts}
 	for i, f := range file.Fields {
 		wr.leaves = appendLeaves(wr.leaves, i, nil, f.Type)
+	}
+	for i := range wr.leaves {
+		t := file.Fields[wr.leaves[i].field].Type
+		wr.leaves[i].flat = isPrimitive(t.Kind)
 	}
 	return wr, nil
 }
@@ -163,9 +170,32 @@ func (w *Writer) Write(row *Row) error {
 			v = w.metaValue(row, lf.field-nd)
 		}
 		f := &w.file.Fields[lf.field]
-		dst, err = w.shred(dst, f.Type, !f.Required, v, lf.path, 0, 0, 0, c)
+		if lf.flat {
+			// A top-level primitive: one value, no repetition.
+			if v.kind == KindNull {
+				if f.Required {
+					err = errRequiredNull
+				} else {
+					dst = append(dst, pq.Value{}.Level(0, 0, c))
+					continue
+				}
+			} else {
+				var pv pq.Value
+				if pv, err = w.primitive(f.Type, v); err == nil {
+					def := 0
+					if !f.Required {
+						def = 1
+					}
+					dst = append(dst, pv.Level(0, def, c))
+					continue
+				}
+			}
+		} else {
+			dst, err = w.shred(dst, f.Type, !f.Required, v, lf.path, 0, 0, 0, c)
+		}
 		if err != nil {
 			w.batch = w.batch[:len(w.batch)-1]
+			w.rowBytes = 0
 			return fmt.Errorf("formats: field %s at offset %d: %w", f.Name, row.Offset, err)
 		}
 	}
@@ -190,7 +220,10 @@ func (w *Writer) Write(row *Row) error {
 func (w *Writer) metaValue(row *Row, i int) Value {
 	switch w.meta[i] {
 	case MetaTopic:
-		return StringValue([]byte(row.Topic))
+		if row.Topic != w.topic {
+			w.topic, w.topicBytes = row.Topic, []byte(row.Topic)
+		}
+		return StringValue(w.topicBytes)
 	case MetaPartition:
 		return Int32Value(row.Partition)
 	case MetaOffset:

@@ -96,4 +96,3 @@ func metaField(name string) (Field, bool) {
 	}
 	return Field{}, false
 }
-
