@@ -51,8 +51,9 @@ func Apply(img *Image, rec Record) (*Image, error) {
 			return nil, err
 		}
 		next := img.clone()
-		delete(next.topics, t.Name)
-		delete(next.byID, t.ID)
+		next.topics.del(t.Name)
+		next.byID.del(t.ID)
+		next.collisions.del(collisionKey(t.Name))
 		return next, nil
 	case CreatePartitions:
 		t, err := lookupID(img, r.ID)
@@ -89,19 +90,19 @@ func Apply(img *Image, rec Record) (*Image, error) {
 }
 
 func lookupID(img *Image, id TopicID) (*Topic, error) {
-	t, ok := img.byID[id]
+	t, ok := img.byID.get(id)
 	if !ok {
 		return nil, invalid(ErrUnknownTopic, "no topic has ID %s", id)
 	}
 	return t, nil
 }
 
-// replaceTopic returns img with t (same ID and name as an existing topic)
-// swapped in.
+// replaceTopic returns img with t swapped in for the topic with its name
+// and ID.
 func replaceTopic(img *Image, t *Topic) *Image {
 	next := img.clone()
-	next.topics[t.Name] = t
-	next.byID[t.ID] = t
+	next.topics.set(t.Name, t)
+	next.byID.set(t.ID, t)
 	return next
 }
 
@@ -109,22 +110,18 @@ func applyCreateTopic(img *Image, r CreateTopic) (*Image, error) {
 	if err := ValidateTopicName(r.Name); err != nil {
 		return nil, err
 	}
-	if _, ok := img.topics[r.Name]; ok {
+	if _, ok := img.topics.get(r.Name); ok {
 		return nil, invalid(ErrTopicExists, "topic %q already exists", r.Name)
 	}
-	if strings.ContainsAny(r.Name, "._") {
-		key := collisionKey(r.Name)
-		for _, t := range img.topics {
-			if collisionKey(t.Name) == key {
-				return nil, invalid(ErrInvalidTopic, "topic %q collides with existing topic %q: '.' and '_' are treated alike in metric names", r.Name, t.Name)
-			}
-		}
+	if other, ok := img.collisions.get(collisionKey(r.Name)); ok {
+		return nil, invalid(ErrInvalidTopic, "topic %q collides with existing topic %q: '.' and '_' are treated alike in metric names", r.Name, other)
 	}
 	switch {
 	case r.ID.IsZero() || r.ID == metadataTopicID:
 		return nil, invalid(ErrInvalidRecord, "topic %q has reserved ID %s", r.Name, r.ID)
-	case img.byID[r.ID] != nil:
-		return nil, invalid(ErrInvalidRecord, "topic %q: ID %s is already used by topic %q", r.Name, r.ID, img.byID[r.ID].Name)
+	case idInUse(img, r.ID):
+		other, _ := img.byID.get(r.ID)
+		return nil, invalid(ErrInvalidRecord, "topic %q: ID %s is already used by topic %q", r.Name, r.ID, other.Name)
 	case r.Partitions <= 0:
 		return nil, invalid(ErrInvalidPartitions, "topic %q: number of partitions must be at least 1, got %d", r.Name, r.Partitions)
 	case r.ReplicationFactor <= 0:
@@ -145,7 +142,9 @@ func applyCreateTopic(img *Image, r CreateTopic) (*Image, error) {
 	if t.Configs == nil {
 		t.Configs = map[string]string{}
 	}
-	return replaceTopic(img, t), nil
+	next := replaceTopic(img, t)
+	next.collisions.set(collisionKey(t.Name), t.Name)
+	return next, nil
 }
 
 func applyAlterTopicConfigs(img *Image, r AlterTopicConfigs) (*Image, error) {
@@ -215,4 +214,9 @@ func applyAlterBrokerConfigs(img *Image, r AlterBrokerConfigs) (*Image, error) {
 		next.brokerConfigs[r.NodeID] = cfg
 	}
 	return next, nil
+}
+
+func idInUse(img *Image, id TopicID) bool {
+	_, ok := img.byID.get(id)
+	return ok
 }

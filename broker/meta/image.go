@@ -12,10 +12,13 @@ import (
 // brokers, config maps) are shared with other readers and must not be
 // modified.
 type Image struct {
-	offset  int64
-	topics  map[string]*Topic
-	byID    map[TopicID]*Topic
-	brokers map[int32]*Broker
+	offset int64
+	topics cowMap[string, *Topic]
+	byID   cowMap[TopicID, *Topic]
+	// collisions maps a topic name with '.' replaced by '_' to the topic
+	// holding it, for Kafka's collision rule.
+	collisions cowMap[string, string]
+	brokers    map[int32]*Broker
 	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
 	// holds the cluster-wide defaults.
 	brokerConfigs map[int32]map[string]string
@@ -45,8 +48,6 @@ type Broker struct {
 func NewImage() *Image {
 	return &Image{
 		offset:        -1,
-		topics:        map[string]*Topic{},
-		byID:          map[TopicID]*Topic{},
 		brokers:       map[int32]*Broker{},
 		brokerConfigs: map[int32]map[string]string{},
 	}
@@ -58,20 +59,18 @@ func (img *Image) Offset() int64 { return img.offset }
 
 // Topic returns the topic with this name.
 func (img *Image) Topic(name string) (*Topic, bool) {
-	t, ok := img.topics[name]
-	return t, ok
+	return img.topics.get(name)
 }
 
 // TopicByID returns the topic with this ID.
 func (img *Image) TopicByID(id TopicID) (*Topic, bool) {
-	t, ok := img.byID[id]
-	return t, ok
+	return img.byID.get(id)
 }
 
 // Topics returns every topic sorted by name.
 func (img *Image) Topics() []*Topic {
-	out := make([]*Topic, 0, len(img.topics))
-	for _, t := range img.topics {
+	out := make([]*Topic, 0, img.topics.len())
+	for _, t := range img.topics.all {
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b *Topic) int { return strings.Compare(a.Name, b.Name) })
@@ -79,7 +78,7 @@ func (img *Image) Topics() []*Topic {
 }
 
 // NumTopics returns the number of topics.
-func (img *Image) NumTopics() int { return len(img.topics) }
+func (img *Image) NumTopics() int { return img.topics.len() }
 
 // Broker returns the registered broker with this node ID.
 func (img *Image) Broker(nodeID int32) (*Broker, bool) {
@@ -103,16 +102,14 @@ func (img *Image) BrokerConfigs(nodeID int32) map[string]string {
 	return img.brokerConfigs[nodeID]
 }
 
-// clone returns a shallow copy whose maps may be modified: the topics
-// themselves stay shared until replaced.
+// clone returns a copy that may be changed: topic indexes are
+// copy-on-write, so only the shards written later are copied; the small
+// broker maps are copied now.
 func (img *Image) clone() *Image {
-	return &Image{
-		offset:        img.offset,
-		topics:        maps.Clone(img.topics),
-		byID:          maps.Clone(img.byID),
-		brokers:       maps.Clone(img.brokers),
-		brokerConfigs: maps.Clone(img.brokerConfigs),
-	}
+	c := *img
+	c.brokers = maps.Clone(img.brokers)
+	c.brokerConfigs = maps.Clone(img.brokerConfigs)
+	return &c
 }
 
 // withOffset returns a copy of img at offset off. Only the header is copied.
@@ -126,7 +123,7 @@ func (img *Image) withOffset(off int64) *Image {
 // dynamic broker config set; used by tests and debugging.
 func (img *Image) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "offset=%d topics=%d brokers=%d\n", img.offset, len(img.topics), len(img.brokers))
+	fmt.Fprintf(&b, "offset=%d topics=%d brokers=%d\n", img.offset, img.topics.len(), len(img.brokers))
 	for _, t := range img.Topics() {
 		fmt.Fprintf(&b, "topic %s id=%s partitions=%d rf=%d", t.Name, t.ID, t.Partitions, t.ReplicationFactor)
 		if len(t.Configs) > 0 {
@@ -182,7 +179,7 @@ func Diff(old, new *Image) Delta {
 		old = NewImage()
 	}
 	for _, t := range new.Topics() {
-		o, ok := old.byID[t.ID]
+		o, ok := old.byID.get(t.ID)
 		switch {
 		case !ok:
 			d.Created = append(d.Created, t)
@@ -198,7 +195,7 @@ func Diff(old, new *Image) Delta {
 		}
 	}
 	for _, t := range old.Topics() {
-		if _, ok := new.byID[t.ID]; !ok {
+		if _, ok := new.byID.get(t.ID); !ok {
 			d.Deleted = append(d.Deleted, t)
 		}
 	}

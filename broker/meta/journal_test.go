@@ -37,7 +37,9 @@ func newTestLogger() (*slog.Logger, *logBuffer) {
 	return slog.New(slog.NewTextHandler(lb, nil)), lb
 }
 
-func payload(i int) []byte { return []byte(fmt.Sprintf("payload-%03d-%s", i, strings.Repeat("x", i%7))) }
+func payload(i int) []byte {
+	return []byte(fmt.Sprintf("payload-%03d-%s", i, strings.Repeat("x", i%7)))
+}
 
 // writeJournal creates a journal at path holding n payloads and closes it.
 func writeJournal(t *testing.T, path string, n int) {
