@@ -191,3 +191,25 @@ func TestExplicitValuesKept(t *testing.T) {
 		t.Errorf("format schema = %+v", s.Format.JSON.Schema)
 	}
 }
+
+// TestExamples checks that every pipeline in examples/ is valid with no
+// environment set (their ${VAR:-default}s cover it).
+func TestExamples(t *testing.T) {
+	files, err := Files([]string{"../examples"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadBytesEnv(f, b, noEnv); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	if len(files) < 3 {
+		t.Errorf("only %d examples found", len(files))
+	}
+}
