@@ -111,3 +111,17 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// BenchmarkImageTopicConfig measures the memoized config lookup a produce
+// request makes.
+func BenchmarkImageTopicConfig(b *testing.B) {
+	img := imageWithTopics(b, 100)
+	t, _ := img.Topic("topic-000050")
+	bc := DefaultBrokerConfig()
+	b.ReportAllocs()
+	for b.Loop() {
+		if img.TopicConfig(t, bc).Int32(KeyMaxMessageBytes) != 1048588 {
+			b.Fatal("wrong value")
+		}
+	}
+}

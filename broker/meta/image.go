@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Image is an immutable snapshot of the cluster metadata. Its accessors may
@@ -22,6 +23,9 @@ type Image struct {
 	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
 	// holds the cluster-wide defaults.
 	brokerConfigs map[int32]map[string]string
+	// configs memoizes TopicConfig per (topic, broker config); each image
+	// has its own, so a change never serves a stale config.
+	configs *sync.Map
 }
 
 // Topic is one topic in an Image. Do not modify it.
@@ -50,6 +54,7 @@ func NewImage() *Image {
 		offset:        -1,
 		brokers:       map[int32]*Broker{},
 		brokerConfigs: map[int32]map[string]string{},
+		configs:       &sync.Map{},
 	}
 }
 
@@ -109,6 +114,7 @@ func (img *Image) clone() *Image {
 	c := *img
 	c.brokers = maps.Clone(img.brokers)
 	c.brokerConfigs = maps.Clone(img.brokerConfigs)
+	c.configs = &sync.Map{}
 	return &c
 }
 
@@ -116,7 +122,26 @@ func (img *Image) clone() *Image {
 func (img *Image) withOffset(off int64) *Image {
 	c := *img
 	c.offset = off
+	c.configs = &sync.Map{}
 	return &c
+}
+
+type configKey struct {
+	topic  *Topic
+	broker *BrokerConfig
+}
+
+// TopicConfig returns t's effective config (ResolveTopicConfig with this
+// image's dynamic broker configs), computed once per image, topic and
+// broker config, for hot paths such as produce. bc must not be changed
+// after it is first passed here; nil means DefaultBrokerConfig.
+func (img *Image) TopicConfig(t *Topic, bc *BrokerConfig) *TopicConfig {
+	k := configKey{t, bc}
+	if c, ok := img.configs.Load(k); ok {
+		return c.(*TopicConfig)
+	}
+	c, _ := img.configs.LoadOrStore(k, ResolveTopicConfig(img, t.Configs, bc))
+	return c.(*TopicConfig)
 }
 
 // String dumps the image deterministically, one line per topic, broker and

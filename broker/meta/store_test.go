@@ -402,3 +402,28 @@ func TestErrorCodes(t *testing.T) {
 		t.Error("ErrorMessage of nil or plain error")
 	}
 }
+
+func TestImageTopicConfigMemoizedPerImage(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	mustApply(t, s, CreateTopic{Name: "a", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "10"}})
+	img := s.Image()
+	a := topic(t, img, "a")
+	bc := DefaultBrokerConfig()
+	c1 := img.TopicConfig(a, bc)
+	if c1 != img.TopicConfig(a, bc) || c1.Int64(KeyRetentionMs) != 10 {
+		t.Fatal("not memoized or wrong")
+	}
+	// A dynamic broker config change gives a new image and a fresh config,
+	// even though topic a itself is shared.
+	mustApply(t, s, AlterBrokerConfigs{NodeID: AllBrokers, Set: map[string]string{"message.max.bytes": "99"}})
+	img2 := s.Image()
+	if topic(t, img2, "a") != a {
+		t.Fatal("untouched topic not shared")
+	}
+	if got := img2.TopicConfig(a, bc).Int32(KeyMaxMessageBytes); got != 99 {
+		t.Fatalf("max.message.bytes after dynamic change = %d", got)
+	}
+	if img.TopicConfig(a, bc).Int32(KeyMaxMessageBytes) != 1048588 {
+		t.Fatal("old image's config changed")
+	}
+}
