@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,6 +29,10 @@ type followWorker struct {
 	done   chan struct{}
 }
 
+// followSessionTimeout is the consumer-group session timeout of a
+// follower: how long a crashed loader holds its partitions.
+const followSessionTimeout = 10 * time.Second
+
 // follow loads continuously until ctx ends or a worker fails for good.
 func (r *run) follow(ctx context.Context) error {
 	ctx, fail := context.WithCancelCause(ctx)
@@ -44,6 +49,9 @@ func (r *run) follow(ctx context.Context) error {
 		kgo.ConsumeTopics(r.spec.Source.Topics...),
 		kgo.DisableAutoCommit(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		// A killed loader's partitions move to the others after this.
+		kgo.SessionTimeout(followSessionTimeout),
+		kgo.HeartbeatInterval(followSessionTimeout/10),
 		kgo.OnPartitionsAssigned(f.assigned),
 		kgo.OnPartitionsRevoked(f.revoked),
 		kgo.OnPartitionsLost(f.revoked),

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Loader end-to-end tests against a real `bin/sluice server`:
+#
+#  1. crash test: N (default 1,000,000) JSON events in a 6-partition topic;
+#     `sluice load` SIGKILLed at 5 random moments, rerun until it exits 0;
+#     pyarrow + DuckDB then find exactly N rows and N distinct
+#     (_partition, _offset), contiguous per partition;
+#  2. scale-out: two `sluice load --follow` on one topic, events produced
+#     while they run, one SIGKILLed mid-run; the other takes its partitions
+#     over and the sink ends with every offset exactly once.
+#
+# The same crash test into HDFS is e2e/loader/hdfs.sh (run by run.sh when
+# HDFS=1). Env: N, SEED (random kill moments), KEEP=1 keeps the work dir.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+N=${N:-1000000}
+SEED=${SEED:-$RANDOM}
+RANDOM=$SEED
+build_tools
+start_broker
+
+# ---- 1. crash test ----------------------------------------------------------
+"$SLUICE" --brokers "$BROKER" topic create events -p 6 >/dev/null
+"$WORK/gen" -brokers "$BROKER" -topic events -n "$N"
+pipeline crash events "$WORK/sink" "{records: 20000}"
+log "crash test: $N events, 5 SIGKILLs (seed $SEED)"
+kills=0
+for i in 1 2 3 4 5; do
+  "$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err" &
+  pid=$!
+  PIDS+=($pid)
+  # A random moment between 1 and 4 s into the run.
+  ms=$((1000 + RANDOM % 3000))
+  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+  if kill -9 "$pid" 2>/dev/null; then
+    kills=$((kills + 1))
+    wait "$pid" 2>/dev/null || true
+    log "run $i killed after ${ms}ms ($(grep -c 'msg=published' "$WORK/crash.$i.err" || true) files published)"
+  else
+    wait "$pid" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
+    log "run $i finished before its kill at ${ms}ms"
+    break
+  fi
+done
+((kills >= 1)) || die "no run was killed"
+for i in 1 2 3 4 5; do
+  if "$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/final.$i.out" 2>"$WORK/final.$i.err"; then
+    log "rerun $i completed"; cat "$WORK/final.$i.out"; break
+  fi
+  tail -5 "$WORK/final.$i.err"
+  ((i < 5)) || die "reruns did not complete"
+done
+# One more run must find nothing to do.
+"$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/noop.out" 2>"$WORK/noop.err"
+grep -q 'msg=published' "$WORK/noop.err" && die "a run after completion published files"
+"$PY" "$ROOT/e2e/loader/verify.py" "$WORK/sink" "$N" 6
+[[ -s $WORK/sink/_hive/table.sql ]] || die "no _hive/table.sql"
+grep -q "CREATE EXTERNAL TABLE" "$WORK/sink/_hive/table.sql" || die "_hive/table.sql has no CREATE TABLE"
+grep -q "ADD IF NOT EXISTS PARTITION" "$WORK/sink/_hive/table.sql" || die "_hive/table.sql has no partitions"
+ls "$WORK"/sink/dt=*/hr=*/_SUCCESS >/dev/null 2>&1 || die "no _SUCCESS in any complete hour"
+log "crash test passed ($kills kills)"
+
+# ---- 2. scale-out -----------------------------------------------------------
+M=$((N / 5))
+"$SLUICE" --brokers "$BROKER" topic create shared -p 6 >/dev/null
+"$WORK/gen" -brokers "$BROKER" -topic shared -n $((M / 2))
+pipeline scale shared "$WORK/scale" "{records: 10000, age: 2s}"
+log "scale-out: two followers, $M events, one killed"
+"$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/a.out" 2>"$WORK/a.err" &
+a=$!; PIDS+=($a)
+"$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/b.out" 2>"$WORK/b.err" &
+b=$!; PIDS+=($b)
+deadline=$((SECONDS + 90))
+until grep -q 'partition assigned' "$WORK/a.err" && grep -q 'partition assigned' "$WORK/b.err" &&
+      grep -q 'msg=published' "$WORK/a.err"; do
+  ((SECONDS < deadline)) || { tail "$WORK/a.err" "$WORK/b.err"; die "followers did not share the partitions"; }
+  sleep 0.2
+done
+"$WORK/gen" -brokers "$BROKER" -topic shared -start $((M / 2)) -n $((M - M / 2))
+kill -9 "$a"; wait "$a" 2>/dev/null || true
+log "follower A killed ($(grep -c 'msg=published' "$WORK/a.err") files published by it)"
+deadline=$((SECONDS + 150))
+until "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale" "$M" 6 --check-only --quiet; do
+  rc=$?
+  ((rc == 2)) || die "scale-out sink is wrong"
+  ((SECONDS < deadline)) || { tail -20 "$WORK/b.err"; die "follower B did not take over in time"; }
+  sleep 1
+done
+kill -TERM "$b"; wait "$b" || die "follower B did not stop cleanly on SIGTERM"
+grep -q 'partition assigned' "$WORK/b.err" || die "B never got partitions"
+"$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale" "$M" 6
+log "scale-out passed"
+
+if [[ ${HDFS:-0} == 1 ]]; then
+  bash "$ROOT/e2e/loader/hdfs.sh"
+fi
+log "e2e/loader: all passed"
