@@ -23,10 +23,15 @@
 //
 // Both integers are big-endian; the CRC (Castagnoli) covers the payload only.
 // The n-th frame in the file has journal offset n (starting at 0). A frame
-// that runs past the end of the file, or a bad frame after which only zero
-// bytes follow, is a torn write: it is truncated on open with a log line. A
-// bad frame followed by more data is corruption and Open fails with a
-// *CorruptionError naming the file and position.
+// that runs past the end of the file, a partial header, a last frame that
+// fails its CRC, or a bad frame after which only zero bytes follow, is a
+// torn write: it is truncated on open with a log line. A bad frame followed
+// by more data, or a length outside 1..64 MiB, is corruption: Open fails
+// with a *CorruptionError naming the file, byte position and offset, and
+// leaves the file as it is for an operator.
+//
+// There are no snapshots yet: Open replays the whole journal (about 60,000
+// entries a second), which is fine for metadata that changes rarely.
 //
 // A Store payload is one entry (EncodeEntry): a version byte, the append time
 // and one or more records, each itself a version byte, a type byte and a JSON

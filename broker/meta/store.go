@@ -198,7 +198,8 @@ func fillTopicIDs(recs []Record) []Record {
 
 // Subscribe registers fn to be called after every applied change with the
 // images before and after it, in order, synchronously inside Apply (so when
-// Apply returns, fn has run). fn must not call Apply. The returned function
+// Apply returns, fn has run). fn may read images but must not call Apply,
+// Subscribe or Close (they would deadlock). The returned function
 // unregisters fn.
 func (s *Store) Subscribe(fn func(old, new *Image)) (cancel func()) {
 	s.mu.Lock()
