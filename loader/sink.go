@@ -173,7 +173,9 @@ func (s *Sink) commit(ctx context.Context, b *batch) error {
 		if !ok {
 			continue
 		}
-		if first > b.First {
+		// A newer batch, or a committed one from the same offset, means
+		// another owner got there first.
+		if first > b.First || done && first == b.First {
 			_ = s.fsys.Remove(ctx, s.abs(intentRel))
 			discard()
 			return fmt.Errorf("%s: batch from offset %d, found one from %d: %w", b.TP, b.First, first, ErrFenced)

@@ -124,3 +124,22 @@ func writeChunks(ctx context.Context, f fs.FS, name string, chunk []byte, n int)
 	}
 	return nil
 }
+
+func BenchmarkHDFSWrite(b *testing.B) {
+	addr := os.Getenv("SLUICE_HDFS")
+	if addr == "" {
+		b.Fatal("SLUICE_HDFS is not set: run e2e/hdfs/bench.sh")
+	}
+	b.Setenv("HADOOP_USER_NAME", "sluice")
+	for _, size := range []int{1 << 20, 32 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			root := fmt.Sprintf("/bench/%d", time.Now().UnixNano())
+			f, _, err := fs.Open(context.Background(), "hdfs://"+addr+root)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			benchWrite(b, f, root, size)
+		})
+	}
+}

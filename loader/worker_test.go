@@ -1,0 +1,261 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/loader/fs"
+)
+
+func TestFileNameRoundTrip(t *testing.T) {
+	n := FileName{TopicPartition: TopicPartition{"page.views-v2", 17}, First: 5, Last: 1 << 40, Codec: "zstd"}
+	s := n.String()
+	if s != "page.views-v2+17+00000000000000000005+00000001099511627776.zstd.parquet" {
+		t.Fatalf("name %s", s)
+	}
+	got, ok := ParseFileName(s)
+	if !ok || got != n {
+		t.Fatalf("parse %q = %+v, %v", s, got, ok)
+	}
+	for _, bad := range []string{
+		"x+1+2+3.snappy.parquet",
+		"x+1+00000000000000000009+00000000000000000002.snappy.parquet", // last < first
+		"x+-1+00000000000000000000+00000000000000000002.snappy.parquet",
+		"+1+00000000000000000000+00000000000000000002.snappy.parquet",
+		"x+1+00000000000000000000+00000000000000000002.parquet",
+		"x+1+00000000000000000000+00000000000000000002.snappy.parquet.tmp",
+		"_SUCCESS",
+	} {
+		if _, ok := ParseFileName(bad); ok {
+			t.Errorf("ParseFileName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseLayoutDir(t *testing.T) {
+	for _, tc := range []struct {
+		layout, dir string
+		want        time.Time
+		ok          bool
+	}{
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25/hr=07", time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC), true},
+		{"year=YYYY/month=MM/day=DD/hour=HH/minute=mm", "year=2026/month=01/day=02/hour=03/minute=45", time.Date(2026, 1, 2, 3, 45, 0, 0, time.UTC), true},
+		{"dt=YYYYMMDD", "dt=20261125", time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), true},
+		{"summary/YYYY", "summary/2026", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25", time.Time{}, false},
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25/hr=7x", time.Time{}, false},
+		{"dt=YYYY-MM-DD", "other=2026-11-25", time.Time{}, false},
+	} {
+		got, ok := parseLayoutDir(tc.layout, tc.dir, time.UTC)
+		if ok != tc.ok || ok && !got.Equal(tc.want) {
+			t.Errorf("parseLayoutDir(%q, %q) = %v, %v; want %v, %v", tc.layout, tc.dir, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestIntentEncoding(t *testing.T) {
+	b := &batch{TP: TopicPartition{"t", 3}, First: 10, Last: 99, Renames: []rename{{"_tmp/a.tmp", "dt=x/a.parquet"}, {"_tmp/b.tmp", "_errors/b.parquet"}}}
+	data, err := encodeIntent(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := decodeIntent(data)
+	if !ok || got.TP != b.TP || got.First != 10 || got.Last != 99 || len(got.Renames) != 2 || got.Renames[1] != b.Renames[1] {
+		t.Fatalf("decode: %+v %v", got, ok)
+	}
+	// Every torn prefix is detected.
+	for i := range len(data) - 1 {
+		if _, ok := decodeIntent(data[:i]); ok {
+			t.Fatalf("torn intent of %d bytes accepted", i)
+		}
+	}
+	if _, err := encodeIntent(&batch{TP: b.TP, Renames: []rename{{"a\tb", "c"}}}); err == nil {
+		t.Fatal("tab in path accepted")
+	}
+}
+
+// TestFencing: a second owner whose batch starts at or before a batch
+// another owner committed is refused and publishes nothing.
+func TestFencing(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := testSource()
+	cfg := testConfig(t, fs.NewLocal(), root, src)
+	tp := testTPs[0]
+	// The zombie has read from offset 0 but not committed yet.
+	zombie := newWorker(cfg, tp)
+	zombie.next, zombie.batchFirst = 0, 0
+	zombie.format = lineFormat{}
+	for _, rec := range src.records[tp][:50] {
+		if err := zombie.process(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		zombie.next = rec.Offset + 1
+	}
+	// Meanwhile the new owner loads the first 300 offsets.
+	if err := newWorker(cfg, tp).run(ctx, 300); err != nil {
+		t.Fatal(err)
+	}
+	err := zombie.publish(ctx)
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("zombie publish: %v, want ErrFenced", err)
+	}
+	zombie.abandon(ctx)
+	if err := newWorker(cfg, tp).run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	if err := newWorker(cfg, testTPs[1]).run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
+}
+
+func TestOnError(t *testing.T) {
+	ctx := context.Background()
+	bad := int64(0)
+	for off := int64(0); off < testRecords; off++ {
+		if off%97 == 5 {
+			bad++
+		}
+	}
+	t.Run("fail", func(t *testing.T) {
+		cfg := testConfig(t, fs.NewLocal(), t.TempDir(), testSource())
+		cfg.onError, cfg.retries = "fail", 3
+		w := newWorker(cfg, testTPs[0])
+		err := w.run(ctx, testRecords)
+		if err == nil || !strings.Contains(err.Error(), `topic "events" partition 0 offset 5: value "bad" is bad`) {
+			t.Fatalf("err = %v", err)
+		}
+		if w.stats.Retries != 0 {
+			t.Fatalf("a bad record was retried %d times", w.stats.Retries)
+		}
+	})
+	t.Run("skip", func(t *testing.T) {
+		root := t.TempDir()
+		cfg := testConfig(t, fs.NewLocal(), root, testSource())
+		cfg.onError = "skip"
+		w := newWorker(cfg, testTPs[0])
+		if err := w.run(ctx, testRecords); err != nil {
+			t.Fatal(err)
+		}
+		if w.stats.Errors != bad || w.stats.DeadLetters != 0 || w.stats.Records != testRecords-bad {
+			t.Fatalf("stats %+v", w.stats)
+		}
+		got := sinkContents(t, fs.NewLocal(), root)[testTPs[0]]
+		if len(got) != int(testRecords-bad) || got[5] != 0 {
+			t.Fatalf("%d offsets landed, offset 5 %d times", len(got), got[5])
+		}
+	})
+	t.Run("dead_letter", func(t *testing.T) {
+		root := t.TempDir()
+		cfg := testConfig(t, fs.NewLocal(), root, testSource())
+		w := newWorker(cfg, testTPs[0])
+		if err := w.run(ctx, testRecords); err != nil {
+			t.Fatal(err)
+		}
+		if w.stats.Errors != bad || w.stats.DeadLetters != bad {
+			t.Fatalf("stats %+v", w.stats)
+		}
+		entries, err := fs.NewLocal().List(ctx, path.Join(root, errorsDir))
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("no dead-letter files: %v", err)
+		}
+	})
+	t.Run("max_error_ratio", func(t *testing.T) {
+		cfg := testConfig(t, fs.NewLocal(), t.TempDir(), testSource())
+		cfg.onError, cfg.maxErrorRatio = "skip", 0.005 // the source has 1%
+		err := newWorker(cfg, testTPs[0]).run(ctx, testRecords)
+		if err == nil || !strings.Contains(err.Error(), "over max_error_ratio 0.005") {
+			t.Fatalf("err = %v", err)
+		}
+		cfg.maxErrorRatio = 0.02
+		if err := newWorker(cfg, testTPs[1]).run(ctx, testRecords); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestGap(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := testSource()
+	cfg := testConfig(t, fs.NewLocal(), root, src)
+	tp := testTPs[0]
+	if err := newWorker(cfg, tp).run(ctx, 200); err != nil {
+		t.Fatal(err)
+	}
+	src.logStart[tp] = 350 // retention deleted 200..349
+	err := newWorker(cfg, tp).run(ctx, testRecords)
+	want := `topic "events" partition 0: the next offset to load, 200, was deleted by retention (log start offset is 350)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	cfg.onGap = "skip"
+	w := newWorker(cfg, tp)
+	if err := w.run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	if w.stats.GapSkipped != 150 || w.stats.First != 350 {
+		t.Fatalf("stats %+v", w.stats)
+	}
+	got := sinkContents(t, fs.NewLocal(), root)[tp]
+	for off := int64(0); off < testRecords; off++ {
+		want := 1
+		if off >= 200 && off < 350 {
+			want = 0
+		}
+		if got[off] != want {
+			t.Fatalf("offset %d landed %d times, want %d", off, got[off], want)
+		}
+	}
+}
+
+func TestStartLatest(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := testSource()
+	cfg := testConfig(t, fs.NewLocal(), root, src)
+	cfg.start = "latest"
+	w := newWorker(cfg, testTPs[0])
+	if err := w.run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	if w.stats.Files != 0 {
+		t.Fatalf("start latest loaded %d files from an existing backlog", w.stats.Files)
+	}
+}
+
+// TestFollowRollsByAge: a follower (no end offset) publishes an idle
+// partition's open files once they are roll.age old, without new records.
+func TestFollowRollsByAge(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := t.TempDir()
+	src := testSource()
+	cfg := testConfig(t, fs.NewLocal(), root, src)
+	cfg.roll = RollPolicy{Records: 1 << 30, Age: 50 * time.Millisecond}
+	pubs := make(chan struct{}, 100)
+	cfg.onPublish = func(published) { pubs <- struct{}{} }
+	done := make(chan error, 1)
+	go func() { done <- newWorker(cfg, testTPs[0]).run(ctx, -1) }()
+	deadline := time.After(10 * time.Second)
+	for {
+		got := sinkContents(t, fs.NewLocal(), root)[testTPs[0]]
+		if len(got) == testRecords {
+			break
+		}
+		select {
+		case <-pubs:
+		case <-deadline:
+			t.Fatalf("only %d offsets published by age", len(got))
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("follower stopped with %v", err)
+	}
+}
