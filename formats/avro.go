@@ -156,6 +156,8 @@ func avroPlan(s avro.Schema, path string, open map[string]bool) (*avroNode, erro
 	switch x := s.(type) {
 	case *avro.RefSchema:
 		return avroPlan(x.Schema(), path, open)
+	case *avro.NullSchema:
+		n.t = StringType // only ever null
 	case *avro.PrimitiveSchema:
 		switch x.Type() {
 		case avro.Null:

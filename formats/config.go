@@ -133,9 +133,10 @@ type CSVConfig struct {
 	Schema []FieldSpec `yaml:"schema"`
 	// SchemaFile is a YAML file holding the same list.
 	SchemaFile string `yaml:"schema_file"`
-	// Null is the text of a null field; default "" (an empty field is
-	// null). An empty field of a required column is then an error.
-	Null string `yaml:"null"`
+	// NullValue is the text of a null field; default "" (an empty field
+	// is null). A quoted field is never null. (The key is not "null": YAML
+	// reads a bare null key as a null, not as a name.)
+	NullValue string `yaml:"null_value"`
 }
 
 // AvroConfig is `format.avro`.
@@ -300,7 +301,7 @@ func isZeroJSON(j JSONConfig) bool {
 
 func isZeroCSV(s CSVConfig) bool {
 	return (s.Delimiter == "" || s.Delimiter == ",") && (s.Quote == "" || s.Quote == `"`) && !s.Header &&
-		len(s.Columns) == 0 && len(s.Schema) == 0 && s.SchemaFile == "" && s.Null == ""
+		len(s.Columns) == 0 && len(s.Schema) == 0 && s.SchemaFile == "" && s.NullValue == ""
 }
 
 func csvChar(s string) bool {

@@ -29,7 +29,7 @@ type csvField struct {
 
 func newCSVDecoder(cfg Config, opts DecoderOptions) (*csvDecoder, error) {
 	c := cfg.CSV
-	d := &csvDecoder{delim: c.Delimiter[0], quote: c.Quote[0], header: c.Header, null: c.Null}
+	d := &csvDecoder{delim: c.Delimiter[0], quote: c.Quote[0], header: c.Header, null: c.NullValue}
 	var fields []Field
 	var err error
 	switch {
