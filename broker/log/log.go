@@ -433,41 +433,81 @@ func (l *Log) Flush() error {
 		l.mu.Unlock()
 		return err
 	}
-	err := l.flushLocked()
+	end, toSync, err := l.prepareFlushLocked()
 	l.mu.Unlock()
-	return err
+	if err != nil || toSync == nil {
+		return err
+	}
+	// fsync without the append lock: appends continue meanwhile. Segments
+	// deleted meanwhile keep their handles open (doomed list), and Close
+	// waits for flushMu.
+	err = l.syncAndCheckpoint(end, toSync)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		return l.failLocked(err)
+	}
+	l.finishFlushLocked(end, toSync)
+	return nil
 }
 
-// flushLocked does the work of Flush. It keeps the lock through the fsyncs:
-// simpler, and flushing explicitly is off by default.
-func (l *Log) flushLocked() error {
+// prepareFlushLocked writes the active segment's pending index entries and
+// returns the end offset to checkpoint and the segments to fsync (nil if
+// there is nothing to flush).
+func (l *Log) prepareFlushLocked() (int64, []*segment, error) {
 	end := l.end.Load()
 	if l.mu.recoveryPoint >= end && l.mu.unflushed == 0 {
-		return nil
+		return end, nil, nil
 	}
 	act := l.active()
 	if err := act.offIdx.writePending(); err != nil {
-		return l.failLocked(fmt.Errorf("log: write index of %s: %w", act.name(), err))
+		return 0, nil, l.failLocked(fmt.Errorf("log: write index of %s: %w", act.name(), err))
 	}
 	if err := act.timeIdx.writePending(); err != nil {
-		return l.failLocked(fmt.Errorf("log: write time index of %s: %w", act.name(), err))
+		return 0, nil, l.failLocked(fmt.Errorf("log: write time index of %s: %w", act.name(), err))
 	}
+	toSync := []*segment{}
 	for _, s := range *l.segs.Load() {
-		if s.synced || s.nextOffset <= l.mu.recoveryPoint && s != act {
-			continue
+		if s == act || !s.synced && s.nextOffset > l.mu.recoveryPoint {
+			toSync = append(toSync, s)
 		}
+	}
+	l.mu.unflushed = 0
+	return end, toSync, nil
+}
+
+func (l *Log) syncAndCheckpoint(end int64, toSync []*segment) error {
+	for _, s := range toSync {
 		if err := s.sync(); err != nil {
-			return l.failLocked(fmt.Errorf("log: %w", err))
-		}
-		if s != act {
-			s.synced = true
+			return fmt.Errorf("log: %w", err)
 		}
 	}
 	if err := writeCheckpoint(l.fs, l.dir, recoveryPointFile, end, true); err != nil {
-		return l.failLocked(fmt.Errorf("log: write recovery checkpoint: %w", err))
+		return fmt.Errorf("log: write recovery checkpoint: %w", err)
 	}
-	l.mu.recoveryPoint = end
-	l.mu.unflushed = 0
+	return nil
+}
+
+func (l *Log) finishFlushLocked(end int64, synced []*segment) {
+	act := l.active()
+	for _, s := range synced {
+		if s != act && s.nextOffset <= end {
+			s.synced = true
+		}
+	}
+	l.mu.recoveryPoint = max(l.mu.recoveryPoint, end)
+}
+
+// flushLocked is Flush with the lock held throughout (used by Close).
+func (l *Log) flushLocked() error {
+	end, toSync, err := l.prepareFlushLocked()
+	if err != nil || toSync == nil {
+		return err
+	}
+	if err := l.syncAndCheckpoint(end, toSync); err != nil {
+		return l.failLocked(err)
+	}
+	l.finishFlushLocked(end, toSync)
 	return nil
 }
 
