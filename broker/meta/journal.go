@@ -55,9 +55,9 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// ErrFrameTooLarge is returned by Append for an empty payload or one longer
+// ErrFrameSize is returned by Append for an empty payload or one longer
 // than the frame limit (64 MiB).
-var ErrFrameTooLarge = errors.New("meta: journal payload empty or larger than 64 MiB")
+var ErrFrameSize = errors.New("meta: journal payload must be 1 byte to 64 MiB")
 
 // FileJournal is a Journal in one local file of length- and CRC32C-framed
 // payloads (see the package comment), fsynced on every append. After a
@@ -211,7 +211,7 @@ func (j *FileJournal) Append(ctx context.Context, rec []byte) (int64, error) {
 		return -1, err
 	}
 	if len(rec) == 0 || len(rec) > maxFrameLen {
-		return -1, fmt.Errorf("%w: got %d bytes", ErrFrameTooLarge, len(rec))
+		return -1, fmt.Errorf("%w: got %d bytes", ErrFrameSize, len(rec))
 	}
 	frame := make([]byte, frameHeaderLen+len(rec))
 	binary.BigEndian.PutUint32(frame[0:4], uint32(len(rec)))

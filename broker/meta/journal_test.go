@@ -342,7 +342,7 @@ func TestJournalAppendRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j.Append(context.Background(), nil); !errors.Is(err, ErrFrameTooLarge) {
+	if _, err := j.Append(context.Background(), nil); !errors.Is(err, ErrFrameSize) {
 		t.Errorf("empty append: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -163,8 +163,9 @@ func (RegisterBroker) Type() RecordType { return TypeRegisterBroker }
 
 // AlterBrokerConfigs changes dynamic broker configs (Kafka's
 // DYNAMIC_BROKER_CONFIG for one node, DYNAMIC_DEFAULT_BROKER_CONFIG for the
-// cluster-wide default when NodeID is -1). Only keys listed in
-// DynamicBrokerKeys may be altered.
+// cluster-wide default when NodeID is AllBrokers). Only dynamic keys may be
+// altered: those whose BrokerConfigDef is not ReadOnly, which are the broker
+// synonyms of topic configs (log.retention.ms, message.max.bytes, ...).
 type AlterBrokerConfigs struct {
 	NodeID int32             `json:"node_id"`
 	Set    map[string]string `json:"set,omitempty"`
