@@ -7,7 +7,11 @@
 #     (_partition, _offset), contiguous per partition;
 #  2. scale-out: two `sluice load --follow` on one topic, events produced
 #     while they run, one SIGKILLed mid-run; the other takes its partitions
-#     over and the sink ends with every offset exactly once.
+#     over and the sink ends with every offset exactly once;
+#  3. bad input: an unreachable broker, an unreachable namenode and a missing
+#     topic (clear error, non-zero exit, nothing published); records deleted
+#     by retention before they were loaded (an error naming the gap, or with
+#     on_gap: skip, a load that continues after it).
 #
 # The same crash test into HDFS is e2e/loader/hdfs.sh (run by run.sh when
 # HDFS=1). Env: N, SEED (random kill moments), KEEP=1 keeps the work dir,
@@ -21,7 +25,7 @@ RANDOM=$SEED
 build_tools
 start_broker
 
-TESTS=${TESTS:-crash scale}
+TESTS=${TESTS:-crash scale bad}
 
 # ---- 1. crash test ----------------------------------------------------------
 if [[ " $TESTS " == *" crash "* ]]; then
@@ -97,6 +101,44 @@ kill -TERM "$b"; wait "$b" || die "follower B did not stop cleanly on SIGTERM"
 grep -q 'partition assigned' "$WORK/b.err" || die "B never got partitions"
 "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale" "$M" 6
 log "scale-out passed"
+fi
+
+# ---- 3. bad input -------------------------------------------------------------
+# expect_fail NAME PATTERN YAML: the load must exit non-zero, print PATTERN
+# and publish nothing.
+expect_fail() {
+  local name=$1 pattern=$2 yaml=$3
+  if "$SLUICE" load --progress log "$yaml" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+    die "$name: load succeeded"
+  fi
+  grep -qF -- "$pattern" "$WORK/$name.err" || { cat "$WORK/$name.err"; die "$name: error does not say: $pattern"; }
+  log "$name: $(tail -1 "$WORK/$name.err")"
+}
+if [[ " $TESTS " == *" bad "* ]]; then
+  "$SLUICE" --brokers "$BROKER" topic create gap -p 2 >/dev/null
+  "$WORK/gen" -brokers "$BROKER" -topic gap -n 2000
+  pipeline gap gap "$WORK/gap" "{records: 100000}"
+  sed "s#\"$BROKER\"#\"127.0.0.1:1\"#" "$WORK/gap.yaml" >"$WORK/nobroker.yaml"
+  expect_fail nobroker "brokers [127.0.0.1:1]" "$WORK/nobroker.yaml"
+  sed "s#url: .*#url: hdfs://127.0.0.1:1/warehouse/gap#" "$WORK/gap.yaml" >"$WORK/nonamenode.yaml"
+  expect_fail nonamenode "hdfs://127.0.0.1:1/warehouse/gap" "$WORK/nonamenode.yaml"
+  sed "s#topics: \[gap\]#topics: [no-such-topic]#" "$WORK/gap.yaml" >"$WORK/notopic.yaml"
+  expect_fail notopic 'topic "no-such-topic"' "$WORK/notopic.yaml"
+  [[ ! -e $WORK/gap ]] || die "a failed run created the sink"
+  "$SLUICE" load --progress log "$WORK/gap.yaml" >/dev/null 2>&1 || die "gap: first load failed"
+  "$WORK/gen" -brokers "$BROKER" -topic gap -start 2000 -n 1000
+  "$WORK/gen" -brokers "$BROKER" -topic gap -delete-before 1200
+  expect_fail gapfail 'the next offset to load, 1000, was deleted by retention (log start offset is 1200)' "$WORK/gap.yaml"
+  sed "s#^source:#source:\n  on_gap: skip#" "$WORK/gap.yaml" >"$WORK/gapskip.yaml"
+  "$SLUICE" load --progress log "$WORK/gapskip.yaml" >"$WORK/gapskip.out" 2>"$WORK/gapskip.err" || { cat "$WORK/gapskip.err"; die "on_gap: skip failed"; }
+  grep -q 'expected_offset=1000 log_start_offset=1200' "$WORK/gapskip.err" || die "the skipped gap was not logged"
+  "$PY" - "$WORK/gap" <<'PY' || die "gap sink is wrong"
+import sys, duckdb
+rows = duckdb.sql(f"SELECT _partition, count(*), min(_offset), max(_offset), count(DISTINCT _offset) FROM read_parquet('{sys.argv[1]}/dt=*/*/*.parquet') GROUP BY 1 ORDER BY 1").fetchall()
+want = [(0, 1300, 0, 1499, 1300), (1, 1300, 0, 1499, 1300)]
+assert rows == want, rows
+PY
+  log "bad input passed"
 fi
 
 if [[ ${HDFS:-0} == 1 ]]; then

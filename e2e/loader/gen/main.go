@@ -3,6 +3,10 @@
 //
 //	go run ./e2e/loader/gen -brokers 127.0.0.1:9092 -topic events -n 1000000
 //
+// With -delete-before OFFSET it instead deletes each partition's records
+// before OFFSET (DeleteRecords), to test what the loader does when
+// retention removed records it has not loaded.
+//
 // Event i has user_id i%100003, event_time base + i*10ms (so 1,000,000
 // events span about 2.8 hours of hourly partitions), and eight more fields
 // of mixed types. Records are spread round-robin over the partitions.
@@ -18,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -27,8 +32,15 @@ func main() {
 	n := flag.Int("n", 1_000_000, "events to produce")
 	start := flag.Int("start", 0, "index of the first event")
 	base := flag.Int64("base", 1764064800000, "event_time of event 0, epoch ms")
+	deleteBefore := flag.Int64("delete-before", -1, "instead of producing, delete every partition's records before this offset (as retention would)")
 	flag.Parse()
-	if err := run(*brokers, *topic, *start, *n, *base); err != nil {
+	var err error
+	if *deleteBefore >= 0 {
+		err = deleteRecords(*brokers, *topic, *deleteBefore)
+	} else {
+		err = run(*brokers, *topic, *start, *n, *base)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
@@ -105,4 +117,27 @@ func run(brokers, topic string, start, n int, base int64) error {
 	el := time.Since(began)
 	fmt.Fprintf(os.Stderr, "gen: %d events to %s in %s (%.0f/s)\n", n, topic, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	return nil
+}
+
+func deleteRecords(brokers, topic string, before int64) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	os := make(kadm.Offsets)
+	ends.Each(func(o kadm.ListedOffset) {
+		os.Add(kadm.Offset{Topic: topic, Partition: o.Partition, At: min(before, o.Offset), LeaderEpoch: -1})
+	})
+	resp, err := adm.DeleteRecords(ctx, os)
+	if err != nil {
+		return err
+	}
+	return resp.Error()
 }
