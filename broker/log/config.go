@@ -14,12 +14,14 @@ type Config struct {
 	SegmentBytes int64
 	// SegmentMs (segment.ms) rolls a non-empty active segment once its first
 	// batch is this old. Default 7 days.
+	//lint:ignore ST1011 named after the Kafka key, as the broker API specifies
 	SegmentMs time.Duration
 	// RetentionBytes (retention.bytes) deletes the oldest closed segments
 	// while the log is larger than this. Negative means unlimited (default).
 	RetentionBytes int64
 	// RetentionMs (retention.ms) deletes closed segments whose newest batch
 	// timestamp is older than this. Negative means unlimited. Default 7 days.
+	//lint:ignore ST1011 named after the Kafka key, as the broker API specifies
 	RetentionMs time.Duration
 	// IndexIntervalBytes (index.interval.bytes) is how many log bytes are
 	// appended between two sparse index entries. Default 4096.
@@ -32,6 +34,7 @@ type Config struct {
 	FlushMessages int64
 	// FlushMs (flush.ms) fsyncs when the oldest unflushed append is this old
 	// (checked by Maintain). Default math.MaxInt64: never.
+	//lint:ignore ST1011 named after the Kafka key, as the broker API specifies
 	FlushMs time.Duration
 	// MaxMessageBytes (max.message.bytes) is the largest record batch
 	// accepted. Default 1048588.

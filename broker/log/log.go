@@ -63,9 +63,8 @@ type Log struct {
 }
 
 type doomedSegment struct {
-	seg      *segment
-	closeAt  time.Time
-	removeAt string
+	seg     *segment
+	closeAt time.Time
 }
 
 // AppendResult says where an append landed.

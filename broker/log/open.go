@@ -264,6 +264,11 @@ func (l *Log) trustSegment(s *segment, next int64, last bool) error {
 	if err := checkIndexFile(s.timeIdx, size, maxRel); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(fileName(s.dir, s.base, timeIndexSuffix)), err)
 	}
+	if size > 0 && s.timeIdx.count() == 0 {
+		// Every segment that holds timestamps gets a final time-index
+		// entry at roll and close; none means the index was lost.
+		return errors.New("time index is empty")
+	}
 	if e, err := s.timeIdx.last(); err != nil {
 		return err
 	} else if e != nil {
