@@ -52,6 +52,9 @@ type BrokerConfig struct {
 	LogMessageTimestampBeforeMaxMs int64    // log.message.timestamp.before.max.ms
 	LogMessageTimestampAfterMaxMs  int64    // log.message.timestamp.after.max.ms
 	CompressionType                string   // compression.type
+	CompressionGzipLevel           int32    // compression.gzip.level
+	CompressionLz4Level            int32    // compression.lz4.level
+	CompressionZstdLevel           int32    // compression.zstd.level
 	MinInsyncReplicas              int32    // min.insync.replicas
 	UncleanLeaderElectionEnable    bool     // unclean.leader.election.enable
 
@@ -131,6 +134,9 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 	brokerKey{def: ConfigDef{Name: "log.message.timestamp.type", Type: ConfigString, Default: timestampTypeCreate, check: oneOf(timestampTypes...), valid: timestampTypes, Doc: "The default message.timestamp.type."}, field: func(c *BrokerConfig) any { return &c.LogMessageTimestampType }},
 	bk("log.message.timestamp.before.max.ms", ConfigLong, maxLongText, atLeast(0), "The default message.timestamp.before.max.ms.", func(c *BrokerConfig) any { return &c.LogMessageTimestampBeforeMaxMs }),
 	bk("log.message.timestamp.after.max.ms", ConfigLong, "3600000", atLeast(0), "The default message.timestamp.after.max.ms.", func(c *BrokerConfig) any { return &c.LogMessageTimestampAfterMaxMs }),
+	bk("compression.gzip.level", ConfigInt, "-1", gzipLevel, "The default compression.gzip.level.", func(c *BrokerConfig) any { return &c.CompressionGzipLevel }),
+	bk("compression.lz4.level", ConfigInt, "9", between(1, 17), "The default compression.lz4.level.", func(c *BrokerConfig) any { return &c.CompressionLz4Level }),
+	bk("compression.zstd.level", ConfigInt, "3", between(-131072, 22), "The default compression.zstd.level.", func(c *BrokerConfig) any { return &c.CompressionZstdLevel }),
 	brokerKey{def: ConfigDef{Name: "compression.type", Type: ConfigString, Default: compressionProducer, check: oneOf(compressionTypes...), valid: compressionTypes, Doc: "The default compression.type."}, field: func(c *BrokerConfig) any { return &c.CompressionType }},
 	bk("min.insync.replicas", ConfigInt, "1", atLeast(1), "The default min.insync.replicas.", func(c *BrokerConfig) any { return &c.MinInsyncReplicas }),
 	bk("unclean.leader.election.enable", ConfigBoolean, "false", nil, "The default unclean.leader.election.enable.", func(c *BrokerConfig) any { return &c.UncleanLeaderElectionEnable }),

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -11,6 +12,12 @@ import (
 const (
 	KeyCleanupPolicy               = "cleanup.policy"
 	KeyCompressionType             = "compression.type"
+	KeyCompressionGzipLevel        = "compression.gzip.level"
+	KeyCompressionLz4Level         = "compression.lz4.level"
+	KeyCompressionZstdLevel        = "compression.zstd.level"
+	KeyFollowerThrottledReplicas   = "follower.replication.throttled.replicas"
+	KeyLeaderThrottledReplicas     = "leader.replication.throttled.replicas"
+	KeyRemoteStorageEnable         = "remote.storage.enable"
 	KeyDeleteRetentionMs           = "delete.retention.ms"
 	KeyFileDeleteDelayMs           = "file.delete.delay.ms"
 	KeyFlushMessages               = "flush.messages"
@@ -58,9 +65,18 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyCleanupPolicy, Type: ConfigList, Default: cleanupDelete, check: listOf(cleanupPolicies...), valid: cleanupPolicies,
 		Synonyms: syn("log.cleanup.policy"),
 		Doc:      "The retention policy for old log segments: \"delete\" discards segments past retention.ms or retention.bytes; \"compact\" keeps the latest record per key; both may be listed."},
+	{Name: KeyCompressionGzipLevel, Type: ConfigInt, Default: "-1", check: gzipLevel,
+		Synonyms: syn("compression.gzip.level"),
+		Doc:      "The gzip level when compression.type is gzip: -1 for the codec's default, or 1 to 9."},
+	{Name: KeyCompressionLz4Level, Type: ConfigInt, Default: "9", check: between(1, 17),
+		Synonyms: syn("compression.lz4.level"),
+		Doc:      "The lz4 level when compression.type is lz4: 1 to 17."},
 	{Name: KeyCompressionType, Type: ConfigString, Default: compressionProducer, check: oneOf(compressionTypes...), valid: compressionTypes,
 		Synonyms: syn("compression.type"),
 		Doc:      "The final compression of a topic's batches: a codec (gzip, snappy, lz4, zstd), uncompressed, or producer to keep what the producer sent."},
+	{Name: KeyCompressionZstdLevel, Type: ConfigInt, Default: "3", check: between(-131072, 22),
+		Synonyms: syn("compression.zstd.level"),
+		Doc:      "The zstd level when compression.type is zstd: -131072 to 22."},
 	{Name: KeyDeleteRetentionMs, Type: ConfigLong, Default: "86400000", check: atLeast(0),
 		Synonyms: syn("log.cleaner.delete.retention.ms"),
 		Doc:      "How long delete tombstones are kept in compacted topics."},
@@ -73,9 +89,13 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyFlushMs, Type: ConfigLong, Default: maxLongText, check: atLeast(0),
 		Synonyms: syn("log.flush.interval.ms"),
 		Doc:      "Force an fsync after this many milliseconds; the default relies on the page cache and replication."},
+	{Name: KeyFollowerThrottledReplicas, Type: ConfigList, Default: "", check: throttledReplicas,
+		Doc: "Replicas whose follower fetching is throttled: partition:broker pairs, or * for all. Accepted for compatibility; Sluice does not throttle yet."},
 	{Name: KeyIndexIntervalBytes, Type: ConfigInt, Default: "4096", check: atLeast(0),
 		Synonyms: syn("log.index.interval.bytes"),
 		Doc:      "How many bytes of batches between entries of the sparse offset index."},
+	{Name: KeyLeaderThrottledReplicas, Type: ConfigList, Default: "", check: throttledReplicas,
+		Doc: "Replicas whose leader-side log reads are throttled: partition:broker pairs, or * for all. Accepted for compatibility; Sluice does not throttle yet."},
 	{Name: KeyMaxCompactionLagMs, Type: ConfigLong, Default: maxLongText, check: atLeast(1),
 		Synonyms: syn("log.cleaner.max.compaction.lag.ms"),
 		Doc:      "The longest a message stays ineligible for compaction."},
@@ -103,6 +123,8 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyPreallocate, Type: ConfigBoolean, Default: "false",
 		Synonyms: syn("log.preallocate"),
 		Doc:      "Whether to preallocate segment files."},
+	{Name: KeyRemoteStorageEnable, Type: ConfigBoolean, Default: "false", check: noTieredStorage,
+		Doc: "Tiered storage for the topic. Sluice has no tiered storage, so only false is accepted."},
 	{Name: KeyRetentionBytes, Type: ConfigLong, Default: "-1",
 		Synonyms: syn("log.retention.bytes"),
 		Doc:      "The most bytes a partition keeps before deleting old segments; -1 for no limit."},
@@ -124,6 +146,38 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyUncleanLeaderElectionEnable, Type: ConfigBoolean, Default: "false",
 		Synonyms: syn("unclean.leader.election.enable"),
 		Doc:      "Whether a replica outside the ISR may become leader, at the risk of data loss."},
+}
+
+func gzipLevel(v any) error {
+	if n := v.(int64); n != -1 && (n < 1 || n > 9) {
+		return fmt.Errorf("must be -1 or between 1 and 9")
+	}
+	return nil
+}
+
+func noTieredStorage(v any) error {
+	if v.(bool) {
+		return fmt.Errorf("tiered storage is not supported by this broker")
+	}
+	return nil
+}
+
+// throttledReplicas checks Kafka's throttled replica list: "*" alone, or
+// partition:broker pairs of non-negative integers.
+func throttledReplicas(v any) error {
+	l := v.([]string)
+	if len(l) == 1 && l[0] == "*" {
+		return nil
+	}
+	for _, e := range l {
+		p, b, ok := strings.Cut(e, ":")
+		pn, perr := strconv.ParseUint(p, 10, 31)
+		bn, berr := strconv.ParseUint(b, 10, 31)
+		if !ok || perr != nil || berr != nil || pn > math.MaxInt32 || bn > math.MaxInt32 {
+			return fmt.Errorf("%q is not partition:broker; the list must be * or partition:broker pairs", e)
+		}
+	}
+	return nil
 }
 
 func syn(names ...string) []Synonym {
