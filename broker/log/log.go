@@ -48,6 +48,7 @@ type Log struct {
 	segs  atomic.Pointer[[]*segment] // sorted by base; the last is active
 	start atomic.Int64               // log start offset
 	end   atomic.Int64               // next offset to assign
+	done  atomic.Bool                // set by Close; reads fail with ErrClosed
 
 	flushMu sync.Mutex // serialises Flush
 	mu      struct {
@@ -274,6 +275,9 @@ func (l *Log) rollLocked() (*segment, error) {
 // Read returns whole batches starting with the one holding offset, up to
 // maxBytes but at least one batch.
 func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
+	if l.done.Load() {
+		return Chunk{}, ErrClosed
+	}
 	end := l.end.Load()
 	segs := *l.segs.Load()
 	start := l.start.Load()
@@ -385,7 +389,7 @@ func (l *Log) Maintain(now time.Time) error {
 		}
 	}
 	if cfg.RetentionMs >= 0 {
-		cutoff := now.Add(-cfg.RetentionMs).UnixMilli()
+		cutoff := now.UnixMilli() - cfg.RetentionMs.Milliseconds() // no overflow for huge values
 		l.deleteSegmentsLocked(func(s, _ *segment) bool {
 			ts := s.maxTs.Load()
 			if ts < 0 { // no batch has a timestamp: use when it was closed
@@ -538,6 +542,7 @@ func (l *Log) Close() error {
 		}
 	}
 	l.mu.closed = true
+	l.done.Store(true)
 	for _, s := range *l.segs.Load() {
 		errs = append(errs, s.close())
 	}

@@ -511,6 +511,12 @@ func TestClosedAndDeleted(t *testing.T) {
 	if _, err := l.Append(makeBatch(t, spec("b"))); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after delete: %v", err)
 	}
+	if _, err := l.Read(0, 100); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after delete: %v", err)
+	}
+	if err := l.Maintain(e.clock.Now()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("maintain after delete: %v", err)
+	}
 	if names, err := e.fs.List(e.dir); err == nil {
 		t.Fatalf("folder still there: %v", names)
 	}
