@@ -349,6 +349,9 @@ func (s *Spec) validateSink(v *validator) {
 // checkSinkURL checks a sink URL's shape without connecting.
 func checkSinkURL(raw string) error {
 	if !strings.Contains(raw, "://") {
+		if strings.Trim(raw, "/") == "" {
+			return fmt.Errorf("sink url %q names the root folder: give a folder for this pipeline", raw)
+		}
 		return nil // a local path
 	}
 	u, err := url.Parse(raw)

@@ -3,8 +3,10 @@
 #
 #   e2e/hdfs/start.sh [PORT] [DATANODES]
 #
-# PORT 0 (the default) picks a free namenode port. Builds the launcher on
-# first use (Maven classpath + javac, cached in e2e/hdfs/target). State
+# PORT 0 (the default) picks a free namenode port. The HDFS block size is
+# $SLUICE_HDFS_BLOCK_SIZE bytes (default 4 MiB, so tests cross blocks).
+# Builds the launcher on first use (Maven classpath + javac, cached in
+# e2e/hdfs/target); installs a JDK and Maven from Debian if missing. State
 # goes to $SLUICE_HDFS_DIR (default e2e/hdfs/target/run): files `port`,
 # `pid`, `out.log` (READY line and command answers), `err.log` and the
 # control FIFO `ctl` used by ctl.sh. Prints the namenode address.
@@ -18,6 +20,13 @@ target=$here/target
 if [[ -f $run/pid ]] && kill -0 "$(cat "$run/pid")" 2>/dev/null; then
   echo "start.sh: a cluster is already running (pid $(cat "$run/pid")); run stop.sh" >&2
   exit 1
+fi
+
+# Java 17 and Maven come from Debian when missing (a fresh machine).
+if ! command -v javac >/dev/null || ! command -v mvn >/dev/null; then
+  echo "start.sh: installing a JDK and Maven from Debian" >&2
+  (apt-get update -qq || true) >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
 fi
 
 # Build, cached: classpath from Maven, classes from javac.
@@ -40,7 +49,7 @@ started=$(date +%s%N)
 nohup java -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
   -cp "$target/classes:$(cat "$target/classpath.txt")" \
-  sluice.MiniHDFS "$port" "$datanodes" "$run/data" \
+  sluice.MiniHDFS "$port" "$datanodes" "$run/data" "${SLUICE_HDFS_BLOCK_SIZE:-4194304}" \
   0<>"$run/ctl" >"$run/out.log" 2>"$run/err.log" &
 pid=$!
 echo "$pid" >"$run/pid"

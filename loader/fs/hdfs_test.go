@@ -61,7 +61,7 @@ func TestHDFSDatanodeRestart(t *testing.T) {
 	ctx := context.Background()
 	name := path.Join(root, "_tmp", "restarted")
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16) // 64 KiB
-	const chunks = 48                                            // 3 MiB: three 1 MiB blocks
+	const chunks = 48                                            // 3 MiB, inside one 4 MiB block
 
 	w, err := f.Create(ctx, name)
 	if err != nil {

@@ -13,7 +13,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// colinmarc/hdfs v2.4.0 leaks this goroutine when a block write
+		// fails (finish returns before closing the packet channel that
+		// ackPackets drains): one per failed HDFS file, seen in
+		// TestHDFSDatanodeRestart. Nothing in our code can release it.
+		goleak.IgnoreTopFunction("github.com/colinmarc/hdfs/v2/internal/transfer.(*blockWriteStream).ackPackets"))
+}
 
 func TestLocalContract(t *testing.T) {
 	fstest.Run(t, fs.NewLocal(), filepath.ToSlash(t.TempDir()))

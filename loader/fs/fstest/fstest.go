@@ -156,8 +156,8 @@ func testCreateExisting(t *testing.T, fsys fs.FS, dir string) {
 }
 
 func testLargeFile(t *testing.T, fsys fs.FS, dir string) {
-	// 5 MiB in uneven writes: crosses HDFS blocks (1 MiB in the e2e
-	// cluster) and every buffer size.
+	// 5 MiB in uneven writes: crosses an HDFS block boundary (4 MiB
+	// blocks in the e2e cluster) and every buffer size.
 	want := randomBytes(5<<20+12345, 1)
 	name := path.Join(dir, "big")
 	f, err := fsys.Create(context.Background(), name)

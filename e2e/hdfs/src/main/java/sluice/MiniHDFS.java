@@ -11,7 +11,8 @@ import org.apache.hadoop.hdfs.MiniDFSCluster;
 /**
  * Starts a MiniDFSCluster on 127.0.0.1 for Sluice's HDFS tests.
  *
- * <p>Usage: {@code MiniHDFS <namenode-port> <datanodes> <base-dir>}. Prints
+ * <p>Usage: {@code MiniHDFS <namenode-port> <datanodes> <base-dir> [block-size]}
+ * (port 0 picks a free one; the base dir is wiped). Prints
  * {@code READY port=<p> datanodes=<n> millis=<startup>} when the cluster is
  * up, then reads commands from stdin, answering each with one line
  * starting {@code OK} or {@code ERR}:
@@ -29,20 +30,21 @@ public final class MiniHDFS {
   private MiniHDFS() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 3) {
-      System.err.println("usage: MiniHDFS <namenode-port> <datanodes> <base-dir>");
+    if (args.length < 3 || args.length > 4) {
+      System.err.println("usage: MiniHDFS <namenode-port> <datanodes> <base-dir> [block-size]");
       System.exit(2);
     }
     int port = Integer.parseInt(args[0]);
     int datanodes = Integer.parseInt(args[1]);
     File base = new File(args[2]);
+    // Small blocks by default so tests cross block boundaries cheaply.
+    long blockSize = args.length > 3 ? Long.parseLong(args[3]) : 4L << 20;
     long start = System.nanoTime();
 
     Configuration conf = new HdfsConfiguration();
     conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, base.getAbsolutePath());
     conf.setBoolean("dfs.permissions.enabled", false);
-    // Small blocks so tests cross block boundaries without much data.
-    conf.setLong("dfs.blocksize", 1L << 20);
+    conf.setLong("dfs.blocksize", blockSize);
     conf.setInt("dfs.replication", Math.min(datanodes, 3));
     conf.setLong("dfs.namenode.fs-limits.min-block-size", 1L << 16);
     // Let a client replace a datanode that failed in its write pipeline
