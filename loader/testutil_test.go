@@ -136,7 +136,7 @@ func (r *memReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
 func (r *memReader) close() {}
 
 // testConfig returns a worker config over fsys rooted at root.
-func testConfig(t *testing.T, fsys fs.FS, root string, src offsetSource) *workerConfig {
+func testConfig(t testing.TB, fsys fs.FS, root string, src offsetSource) *workerConfig {
 	t.Helper()
 	return &workerConfig{
 		sink:         NewSink(fsys, root),
