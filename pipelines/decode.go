@@ -90,7 +90,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return // "key:" or "key: ~" is the same as leaving the key out
 	}
 	if path != "" {
-		d.src.values[path] = pos{n.Line, n.Column}
+		// A mapping's problems are reported at its key, not at its first
+		// entry's key.
+		if n.Kind != yaml.MappingNode {
+			d.src.values[path] = pos{n.Line, n.Column}
+		}
 		d.src.set[path] = true
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalType) && v.Type() != sizeType {

@@ -45,6 +45,9 @@ func (s *Spec) Defaults() *Spec {
 	if s.Source.Group == "" && s.Name != "" {
 		s.Source.Group = "sluice-" + s.Name
 	}
+	if s.Source.TLS != nil && s.src != nil && !s.given("source.tls.enabled") {
+		s.Source.TLS.Enabled = true // a tls: section turns TLS on
+	}
 	setDefault(&s.Source.Start, DefaultStart)
 	setDefault(&s.Source.OnGap, DefaultOnGap)
 	s.Format.Config = s.Format.Config.WithDefaults()
@@ -112,7 +115,12 @@ func (v *validator) at(path, format string, args ...any) {
 			}
 		}
 	}
-	e := &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+	v.add(path, fmt.Sprintf(format, args...))
+}
+
+// add reports msg at path as it is.
+func (v *validator) add(path, msg string) {
+	e := &Error{Path: path, Msg: msg}
 	if src := v.s.src; src != nil {
 		e.File = src.file
 		for p := path; p != ""; p = parent(p) {
@@ -142,7 +150,7 @@ func (hiddenValue) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("(a secre
 
 // required reports a missing key.
 func (v *validator) required(path, what string) {
-	v.at(path, "missing: %s", what)
+	v.add(path, "missing: "+what)
 }
 
 func parent(path string) string {
@@ -226,8 +234,13 @@ func (s *Spec) validateSource(v *validator) {
 	}
 	oneOf(v, "source.start", src.Start, StartEarliest, StartLatest)
 	oneOf(v, "source.on_gap", src.OnGap, OnGapFail, OnGapSkip)
-	if t := src.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		v.at("source.tls", "give both cert_file and key_file for a client certificate, or neither")
+	if t := src.TLS; t != nil {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			v.at("source.tls", "give both cert_file and key_file for a client certificate, or neither")
+		}
+		if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+			v.at("source.tls.enabled", "is false but TLS options are given: remove enabled: false, or the options")
+		}
 	}
 	if a := src.SASL; a != nil {
 		oneOf(v, "source.sasl.mechanism", a.Mechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
