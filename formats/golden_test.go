@@ -117,3 +117,16 @@ func runGolden(t *testing.T, path string) {
 		t.Errorf("%s: output differs (run go test -run TestGolden -rewrite and review the diff)\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
+
+// hexLines returns the values of the "hex:" input lines of a golden file.
+func hexLines(text string) [][]byte {
+	var out [][]byte
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "hex:") {
+			if b, err := hex.DecodeString(line[4:]); err == nil {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
