@@ -218,9 +218,10 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 }
 
 // expanded reports whether n's value contains a ${VAR} reference: such a
-// value is a string in YAML but may stand for a number or a boolean.
+// value is a string in YAML (quoted or not) but may stand for a number or a
+// boolean.
 func (d *decoder) expanded(n *yaml.Node) bool {
-	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 && strings.Contains(n.Value, "${")
+	return strings.Contains(n.Value, "${")
 }
 
 // describe names what a node is, for "want X, got Y" messages.

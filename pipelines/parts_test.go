@@ -252,3 +252,31 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("%d errors", n)
 	}
 }
+
+func TestEnvTypedValues(t *testing.T) {
+	env := func(k string) (string, bool) {
+		v, ok := map[string]string{"N": "8", "ON": "true", "R": "0.5", "AGE": "90s", "SZ": "1GiB"}[k]
+		return v, ok
+	}
+	doc := `name: x
+source: {brokers: ["h:1"], topics: [t], tls: {enabled: "${ON}"}}
+format: {on_error: skip, max_error_ratio: "${R}"}
+sink:
+  url: /x
+  roll: {records: "${N}", age: '${AGE}', bytes: "${SZ}"}
+max_workers: ${N}
+`
+	s, err := LoadBytesEnv("env.yaml", []byte(doc), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxWorkers != 8 || s.Sink.Roll.Records != 8 || !s.Source.TLS.Enabled || s.Format.MaxErrorRatio != 0.5 ||
+		s.Sink.Roll.Age != 90*time.Second || s.Sink.Roll.Bytes != 1<<30 {
+		t.Fatalf("got %+v", s)
+	}
+	// Without ${...}, a quoted number is a string: a type error.
+	_, err = LoadBytesEnv("q.yaml", []byte("name: x\nmax_workers: \"8\"\n"), env)
+	if err == nil || !strings.Contains(err.Error(), `q.yaml:2:14: max_workers: want an integer, got "8"`) {
+		t.Fatalf("quoted number: %v", err)
+	}
+}
