@@ -11,8 +11,6 @@ import (
 	"time"
 	_ "time/tzdata" // timezones work on machines without a zoneinfo database
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/sluicehq/sluice/formats"
 )
 
@@ -182,7 +180,7 @@ func (s *Spec) Validate() error {
 		v.at("max_workers", "must be 0 (one per partition) or more, got %d", s.MaxWorkers)
 	}
 	if s.Schedule != "" {
-		if _, err := cron.ParseStandard(s.Schedule); err != nil {
+		if _, err := ParseSchedule(s.Schedule); err != nil {
 			v.at("schedule", "bad cron expression %q: %v (want 5 fields \"min hour day month weekday\", or @hourly, @daily, @every 15m; CRON_TZ=Zone may prefix it)", s.Schedule, err)
 		}
 	}

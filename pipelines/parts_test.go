@@ -280,3 +280,31 @@ max_workers: ${N}
 		t.Fatalf("quoted number: %v", err)
 	}
 }
+
+func TestParseSchedule(t *testing.T) {
+	from := time.Date(2024, 6, 1, 10, 20, 0, 0, time.UTC)
+	tests := []struct {
+		expr string
+		next time.Time
+	}{
+		{"15 * * * *", time.Date(2024, 6, 1, 11, 15, 0, 0, time.UTC)}, // UTC, not the machine's zone
+		{"@daily", time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC)},
+		{"@every 15m", from.Add(15 * time.Minute)},
+		{"CRON_TZ=Europe/Berlin 0 13 * * *", time.Date(2024, 6, 1, 11, 0, 0, 0, time.UTC)},
+	}
+	for _, tc := range tests {
+		s, err := ParseSchedule(tc.expr)
+		if err != nil {
+			t.Errorf("ParseSchedule(%q): %v", tc.expr, err)
+			continue
+		}
+		if got := s.Next(from); !got.Equal(tc.next) {
+			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tc.expr, got.UTC(), tc.next)
+		}
+	}
+	for _, bad := range []string{"", "TZ=0", "CRON_TZ=UTC", "61 * * * *", "* * *", "CRON_TZ=Mars/X 0 * * * *", "@sometimes"} {
+		if _, err := ParseSchedule(bad); err == nil {
+			t.Errorf("ParseSchedule(%q) succeeded", bad)
+		}
+	}
+}

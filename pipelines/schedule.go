@@ -1,0 +1,35 @@
+package pipelines
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+)
+
+// ParseSchedule parses a schedule as the scheduler must: robfig/cron's
+// standard syntax (5 fields, or @hourly/@daily/@every 15m descriptors),
+// in UTC unless the expression starts with CRON_TZ=Zone (or TZ=Zone).
+//
+// It guards two traps of robfig/cron v3.0.1: without a zone prefix it
+// would use the machine's local zone (we use UTC), and "TZ=Zone" with
+// nothing after it panics inside Parse.
+func ParseSchedule(expr string) (sched cron.Schedule, err error) {
+	expr = strings.TrimSpace(expr)
+	if expr == "" {
+		return nil, fmt.Errorf("empty schedule")
+	}
+	if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
+		if !strings.Contains(expr, " ") {
+			return nil, fmt.Errorf("%q has a zone but no schedule after it", expr)
+		}
+	} else {
+		expr = "CRON_TZ=UTC " + expr
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("cannot parse %q: %v", expr, r)
+		}
+	}()
+	return cron.ParseStandard(expr)
+}
