@@ -44,6 +44,9 @@ func TestFuzzSeedCorpora(t *testing.T) {
 		for i, s := range fuzzSeeds(t) {
 			name := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
 			content := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
+			if target == "FuzzRecovery" {
+				content += fmt.Sprintf("uint16(%d)\n", (i*53)%400)
+			}
 			if *rewrite {
 				if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 					t.Fatal(err)
@@ -58,15 +61,16 @@ func TestFuzzSeedCorpora(t *testing.T) {
 	}
 }
 
-// FuzzRecovery appends arbitrary bytes to the active segment of a log that
-// holds valid batches, as a torn or corrupt tail after a crash. Open must
-// succeed, keep every valid batch before the junk, and serve only batches
-// that pass validation with contiguous offsets.
+// FuzzRecovery damages the active segment of a log that holds five valid
+// batches: it flips the byte at flip-1 (if flip > 0) and appends arbitrary
+// bytes, as a torn or corrupt tail after a crash. Open must succeed, keep
+// every batch before the damage, and serve only batches that pass
+// validation with contiguous offsets.
 func FuzzRecovery(f *testing.F) {
-	for _, s := range fuzzSeeds(f) {
-		f.Add(s)
+	for i, s := range fuzzSeeds(f) {
+		f.Add(s, uint16(i*37))
 	}
-	f.Fuzz(func(t *testing.T, tail []byte) {
+	f.Fuzz(func(t *testing.T, tail []byte, flip uint16) {
 		e := newEnv(t)
 		cfg := DefaultConfig()
 		cfg.IndexIntervalBytes = 100
@@ -81,14 +85,20 @@ func FuzzRecovery(f *testing.F) {
 		l.Close()
 		path := fileName(e.dir, 0, logSuffix)
 		b, _ := e.fs.ReadFile(path)
+		batchLen := len(b) / 5
+		intact := 5
+		if flip > 0 && int(flip) <= len(b) {
+			b[flip-1] ^= 0x5a
+			intact = int(flip-1) / batchLen
+		}
 		e.fs.WriteFile(path, append(b, tail...))
 		l2, err := Open(e.dir, cfg, Options{FS: e.fs, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatalf("open with junk tail: %v", err)
 		}
 		defer l2.Close()
-		if l2.EndOffset() < 5 {
-			t.Fatalf("lost valid batches: end %d", l2.EndOffset())
+		if l2.EndOffset() < int64(intact) {
+			t.Fatalf("lost valid batches: end %d, %d intact", l2.EndOffset(), intact)
 		}
 		next := int64(0)
 		for off := int64(0); off < l2.EndOffset(); {
