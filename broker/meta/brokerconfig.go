@@ -57,6 +57,14 @@ type BrokerConfig struct {
 	CompressionZstdLevel           int32    // compression.zstd.level
 	MinInsyncReplicas              int32    // min.insync.replicas
 	UncleanLeaderElectionEnable    bool     // unclean.leader.election.enable
+	MaxDecompressedMessageBytes    int32    // max.decompressed.message.bytes
+
+	// Tiered-storage defaults, accepted so configs copied from Kafka
+	// validate; Sluice has no tiered storage.
+	LogLocalRetentionMs    int64 // log.local.retention.ms
+	LogLocalRetentionBytes int64 // log.local.retention.bytes
+	LogRemoteCopyLagMs     int64 // log.remote.copy.lag.ms
+	LogRemoteCopyLagBytes  int64 // log.remote.copy.lag.bytes
 
 	LogCleanerEnable             bool    // log.cleaner.enable
 	LogCleanerThreads            int32   // log.cleaner.threads
@@ -140,6 +148,11 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 	brokerKey{def: ConfigDef{Name: "compression.type", Type: ConfigString, Default: compressionProducer, check: oneOf(compressionTypes...), valid: compressionTypes, Doc: "The default compression.type."}, field: func(c *BrokerConfig) any { return &c.CompressionType }},
 	bk("min.insync.replicas", ConfigInt, "1", atLeast(1), "The default min.insync.replicas.", func(c *BrokerConfig) any { return &c.MinInsyncReplicas }),
 	bk("unclean.leader.election.enable", ConfigBoolean, "false", nil, "The default unclean.leader.election.enable.", func(c *BrokerConfig) any { return &c.UncleanLeaderElectionEnable }),
+	bk("log.local.retention.ms", ConfigLong, "-2", atLeast(-2), "The default local.retention.ms (tiered storage; no effect in Sluice).", func(c *BrokerConfig) any { return &c.LogLocalRetentionMs }),
+	bk("log.local.retention.bytes", ConfigLong, "-2", atLeast(-2), "The default local.retention.bytes (tiered storage; no effect in Sluice).", func(c *BrokerConfig) any { return &c.LogLocalRetentionBytes }),
+	bk("log.remote.copy.lag.ms", ConfigLong, "0", atLeast(-1), "The default remote.copy.lag.ms (tiered storage; no effect in Sluice).", func(c *BrokerConfig) any { return &c.LogRemoteCopyLagMs }),
+	bk("log.remote.copy.lag.bytes", ConfigLong, "-1", atLeast(-1), "The default remote.copy.lag.bytes (tiered storage; no effect in Sluice).", func(c *BrokerConfig) any { return &c.LogRemoteCopyLagBytes }),
+	bk("max.decompressed.message.bytes", ConfigInt, "2147483639", atLeast(0), "The default max.decompressed.message.bytes.", func(c *BrokerConfig) any { return &c.MaxDecompressedMessageBytes }),
 	bk("log.cleaner.enable", ConfigBoolean, "true", nil, "Whether the log cleaner (compaction) runs.", func(c *BrokerConfig) any { return &c.LogCleanerEnable }),
 	bk("log.cleaner.threads", ConfigInt, "1", atLeast(0), "Threads that compact logs.", func(c *BrokerConfig) any { return &c.LogCleanerThreads }),
 	bk("log.cleaner.backoff.ms", ConfigLong, "15000", atLeast(0), "How long the cleaner sleeps when no log needs cleaning.", func(c *BrokerConfig) any { return &c.LogCleanerBackoffMs }),
@@ -157,10 +170,12 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 })
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {
+	// As in Kafka, only the primary broker synonym of each topic config can
+	// change at runtime (log.retention.ms, not log.retention.hours).
 	dynamic := map[string]bool{}
 	for _, d := range TopicConfigs {
-		for _, s := range d.Synonyms {
-			dynamic[s.Name] = true
+		if len(d.Synonyms) > 0 {
+			dynamic[d.Synonyms[0].Name] = true
 		}
 	}
 	for i := range keys {
@@ -432,16 +447,23 @@ func ResolveBrokerConfig(img *Image, bc *BrokerConfig) []*ConfigValue {
 }
 
 // validateBrokerConfigChange checks an AlterBrokerConfigs key and value.
+// Like Kafka, it answers INVALID_REQUEST (ErrInvalidRequest) for keys that
+// cannot change at runtime and for bad values. Unlike Kafka, which stores
+// unknown keys for plugins, it refuses them: Sluice has no plugins, and a
+// typo should not be silently kept.
 func validateBrokerConfigChange(key, value string, deleting bool) error {
 	k, ok := brokerKeyByName(key)
 	if !ok {
-		return invalid(ErrInvalidConfig, "unknown broker config %q", key)
+		return invalid(ErrInvalidRequest, "unknown broker config %q", key)
 	}
 	if !k.dynamic {
-		return invalid(ErrInvalidConfig, "broker config %s cannot be updated dynamically; set it in the server's config file", key)
+		return invalid(ErrInvalidRequest, "broker config %s cannot be updated dynamically; set it in the server's config file", key)
 	}
 	if deleting {
 		return nil
 	}
-	return k.def.Validate(value)
+	if err := k.def.Validate(value); err != nil {
+		return invalid(ErrInvalidRequest, "%s", ErrorMessage(err))
+	}
+	return nil
 }

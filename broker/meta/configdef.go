@@ -241,19 +241,13 @@ func oneOf(valid ...string) func(any) error {
 	}
 }
 
-// listOf checks a list is non-empty, without duplicates, each element in valid.
+// listOf checks every element of a list is in valid. As in Kafka 4, the
+// list may be empty and may repeat an element.
 func listOf(valid ...string) func(any) error {
 	return func(v any) error {
-		l := v.([]string)
-		if len(l) == 0 {
-			return fmt.Errorf("must list at least one of %s", strings.Join(valid, ", "))
-		}
-		for i, e := range l {
+		for _, e := range v.([]string) {
 			if !slices.Contains(valid, e) {
 				return fmt.Errorf("%q is not one of %s", e, strings.Join(valid, ", "))
-			}
-			if slices.Contains(l[:i], e) {
-				return fmt.Errorf("%q is listed twice", e)
 			}
 		}
 		return nil

@@ -31,6 +31,10 @@ var (
 	// ErrInvalidRecord: a record is malformed (bad ID, bad encoding, unknown
 	// type). Mapped to INVALID_REQUEST.
 	ErrInvalidRecord = errors.New("meta: invalid record")
+	// ErrInvalidRequest: a request Kafka refuses as a whole
+	// (INVALID_REQUEST), such as a dynamic broker config change to a key
+	// that cannot change at runtime or to a bad value, as Kafka answers.
+	ErrInvalidRequest = errors.New("meta: invalid request")
 	// ErrClosed: the Store or Journal was closed.
 	ErrClosed = errors.New("meta: closed")
 )
@@ -54,7 +58,7 @@ func ErrorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
-	case errors.Is(err, ErrInvalidRecord):
+	case errors.Is(err, ErrInvalidRecord), errors.Is(err, ErrInvalidRequest):
 		return kerr.InvalidRequest.Code
 	default:
 		return kerr.UnknownServerError.Code

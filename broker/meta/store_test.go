@@ -52,7 +52,7 @@ func TestStoreReopenKeepsEverything(t *testing.T) {
 		CreatePartitions{ID: a.ID, Count: 4},
 		AlterTopicConfigs{ID: a.ID, Set: map[string]string{"cleanup.policy": "compact"}},
 		RegisterBroker{NodeID: 0, Host: "127.0.0.1", Port: 9092},
-		AlterBrokerConfigs{NodeID: AllBrokers, Set: map[string]string{"log.retention.hours": "1"}},
+		AlterBrokerConfigs{NodeID: AllBrokers, Set: map[string]string{"log.retention.ms": "3600000"}},
 	)
 	mustApply(t, s, DeleteTopic{ID: topic(t, s.Image(), "b").ID})
 	before := s.Image()

@@ -18,6 +18,7 @@ const (
 	KeyFollowerThrottledReplicas   = "follower.replication.throttled.replicas"
 	KeyLeaderThrottledReplicas     = "leader.replication.throttled.replicas"
 	KeyRemoteStorageEnable         = "remote.storage.enable"
+	KeyMaxDecompressedMessageBytes = "max.decompressed.message.bytes"
 	KeyDeleteRetentionMs           = "delete.retention.ms"
 	KeyFileDeleteDelayMs           = "file.delete.delay.ms"
 	KeyFlushMessages               = "flush.messages"
@@ -61,10 +62,10 @@ var (
 
 // TopicConfigs is the table of topic config keys Sluice accepts, sorted by
 // name, with Kafka 4.0's types, defaults, valid ranges and broker synonyms.
-var TopicConfigs = []ConfigDef{
+var TopicConfigs = sortedDefs([]ConfigDef{
 	{Name: KeyCleanupPolicy, Type: ConfigList, Default: cleanupDelete, check: listOf(cleanupPolicies...), valid: cleanupPolicies,
 		Synonyms: syn("log.cleanup.policy"),
-		Doc:      "The retention policy for old log segments: \"delete\" discards segments past retention.ms or retention.bytes; \"compact\" keeps the latest record per key; both may be listed."},
+		Doc:      "The retention policy for old log segments: \"delete\" discards segments past retention.ms or retention.bytes; \"compact\" keeps the latest record per key; both may be listed; an empty list (Kafka 4.1+) keeps everything."},
 	{Name: KeyCompressionGzipLevel, Type: ConfigInt, Default: "-1", check: gzipLevel,
 		Synonyms: syn("compression.gzip.level"),
 		Doc:      "The gzip level when compression.type is gzip: -1 for the codec's default, or 1 to 9."},
@@ -80,6 +81,8 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyDeleteRetentionMs, Type: ConfigLong, Default: "86400000", check: atLeast(0),
 		Synonyms: syn("log.cleaner.delete.retention.ms"),
 		Doc:      "How long delete tombstones are kept in compacted topics."},
+	{Name: "errors.deadletterqueue.group.enable", Type: ConfigBoolean, Default: "false",
+		Doc: "Whether share groups may use this topic as a dead-letter queue. Accepted for compatibility; Sluice has no share groups."},
 	{Name: KeyFileDeleteDelayMs, Type: ConfigLong, Default: "60000", check: atLeast(0),
 		Synonyms: syn("log.segment.delete.delay.ms"),
 		Doc:      "How long to wait before deleting a segment file from the file system."},
@@ -99,6 +102,15 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyMaxCompactionLagMs, Type: ConfigLong, Default: maxLongText, check: atLeast(1),
 		Synonyms: syn("log.cleaner.max.compaction.lag.ms"),
 		Doc:      "The longest a message stays ineligible for compaction."},
+	{Name: "local.retention.bytes", Type: ConfigLong, Default: "-2", check: atLeast(-2),
+		Synonyms: syn("log.local.retention.bytes"),
+		Doc:      "Tiered storage: the most bytes kept locally (-2: retention.bytes). Accepted for compatibility; no effect in Sluice."},
+	{Name: "local.retention.ms", Type: ConfigLong, Default: "-2", check: atLeast(-2),
+		Synonyms: syn("log.local.retention.ms"),
+		Doc:      "Tiered storage: how long segments are kept locally (-2: retention.ms). Accepted for compatibility; no effect in Sluice."},
+	{Name: KeyMaxDecompressedMessageBytes, Type: ConfigInt, Default: "2147483639", check: atLeast(0),
+		Synonyms: syn("max.decompressed.message.bytes"),
+		Doc:      "The largest decompressed size of a single record the broker accepts where it decompresses records."},
 	{Name: KeyMaxMessageBytes, Type: ConfigInt, Default: "1048588", check: atLeast(0),
 		Synonyms: syn("message.max.bytes"),
 		Doc:      "The largest record batch size allowed."},
@@ -123,6 +135,16 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyPreallocate, Type: ConfigBoolean, Default: "false",
 		Synonyms: syn("log.preallocate"),
 		Doc:      "Whether to preallocate segment files."},
+	{Name: "remote.copy.lag.bytes", Type: ConfigLong, Default: "-1", check: atLeast(-1),
+		Synonyms: syn("log.remote.copy.lag.bytes"),
+		Doc:      "Tiered storage upload eligibility by size. Accepted for compatibility; no effect in Sluice."},
+	{Name: "remote.copy.lag.ms", Type: ConfigLong, Default: "0", check: atLeast(-1),
+		Synonyms: syn("log.remote.copy.lag.ms"),
+		Doc:      "Tiered storage upload eligibility by time. Accepted for compatibility; no effect in Sluice."},
+	{Name: "remote.log.copy.disable", Type: ConfigBoolean, Default: "false",
+		Doc: "Tiered storage: stop uploading. Accepted for compatibility; no effect in Sluice."},
+	{Name: "remote.log.delete.on.disable", Type: ConfigBoolean, Default: "false",
+		Doc: "Tiered storage: delete remote data when disabled. Accepted for compatibility; no effect in Sluice."},
 	{Name: KeyRemoteStorageEnable, Type: ConfigBoolean, Default: "false", check: noTieredStorage,
 		Doc: "Tiered storage for the topic. Sluice has no tiered storage, so only false is accepted."},
 	{Name: KeyRetentionBytes, Type: ConfigLong, Default: "-1",
@@ -146,7 +168,7 @@ var TopicConfigs = []ConfigDef{
 	{Name: KeyUncleanLeaderElectionEnable, Type: ConfigBoolean, Default: "false",
 		Synonyms: syn("unclean.leader.election.enable"),
 		Doc:      "Whether a replica outside the ISR may become leader, at the risk of data loss."},
-}
+})
 
 func gzipLevel(v any) error {
 	if n := v.(int64); n != -1 && (n < 1 || n > 9) {
@@ -178,6 +200,11 @@ func throttledReplicas(v any) error {
 		}
 	}
 	return nil
+}
+
+func sortedDefs(defs []ConfigDef) []ConfigDef {
+	slices.SortFunc(defs, func(a, b ConfigDef) int { return strings.Compare(a.Name, b.Name) })
+	return defs
 }
 
 func syn(names ...string) []Synonym {
@@ -285,10 +312,19 @@ func ResolveTopicConfig(img *Image, overrides map[string]string, bc *BrokerConfi
 				cv.Synonyms = append(cv.Synonyms, ConfigSynonym{Name: s.Name, Value: v, Source: SourceStaticBroker})
 			}
 		}
+		brokerLayers := len(cv.Synonyms)
 		for _, s := range d.Synonyms {
 			if bk, ok := brokerKeyByName(s.Name); ok && !bk.def.NoDefault {
 				cv.Synonyms = append(cv.Synonyms, ConfigSynonym{Name: s.Name, Value: bk.def.Default, Source: SourceDefault})
 			}
+		}
+		// Kafka lists broker synonyms only from the primary one on: when
+		// nothing but a secondary key's default applies (retention.ms from
+		// log.retention.hours=168), it reports no synonyms. Match that;
+		// when a broker value is set we keep every synonym, which says more.
+		if len(cv.Synonyms) > brokerLayers && !hasBrokerLayer(cv.Synonyms[:brokerLayers]) &&
+			cv.Synonyms[brokerLayers].Name != d.Synonyms[0].Name {
+			cv.Synonyms = cv.Synonyms[:brokerLayers]
 		}
 		cv.Value, cv.Source, cv.parsed = d.Default, SourceDefault, nil
 		for _, s := range cv.Synonyms {
@@ -308,6 +344,17 @@ func ResolveTopicConfig(img *Image, overrides map[string]string, bc *BrokerConfi
 		tc.values[d.Name] = cv
 	}
 	return tc
+}
+
+// hasBrokerLayer reports whether any synonym comes from a broker setting
+// (dynamic or static), not the topic override.
+func hasBrokerLayer(syns []ConfigSynonym) bool {
+	for _, s := range syns {
+		if s.Source != SourceDynamicTopic {
+			return true
+		}
+	}
+	return false
 }
 
 // convertSynonym turns a synonym's value into the topic key's value,
