@@ -305,6 +305,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		kpath := join(path, k.Value)
+		if path == "" && strings.HasPrefix(k.Value, "x-") {
+			continue // extension keys: a place for anchors, as in Compose files
+		}
 		f, ok := byName[k.Value]
 		if !ok {
 			hint, best := suggest(k.Value, names, path)
