@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -113,9 +114,18 @@ func OpenFileJournal(path string, opts FileJournalOptions) (*FileJournal, error)
 }
 
 func openOSFile(path string) (File, int64, error) {
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, 0, err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file's directory entry must be durable before the first
+		// acknowledged append relies on it.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = f.Close()
+			return nil, 0, err
+		}
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -123,6 +133,18 @@ func openOSFile(path string) (File, int64, error) {
 		return nil, 0, err
 	}
 	return f, st.Size(), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // scanFrames reads frames from the start of f (size bytes), calling fn for

@@ -60,8 +60,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	j := opts.Journal
 	if j == nil {
+		_, statErr := os.Stat(dir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("meta: create metadata dir: %w", err)
+		}
+		if errors.Is(statErr, os.ErrNotExist) {
+			if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+				return nil, fmt.Errorf("meta: create metadata dir: %w", err)
+			}
 		}
 		fj, err := OpenFileJournal(filepath.Join(dir, JournalFileName), FileJournalOptions{Logger: s.logger})
 		if err != nil {
