@@ -38,6 +38,7 @@ type CorruptionError struct {
 	Reason   string
 }
 
+// Error names the segment, position and offset of the damage.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("log: corrupt segment %s at position %d (offset %d): %s", e.Segment, e.Position, e.Offset, e.Reason)
 }
