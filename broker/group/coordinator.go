@@ -280,7 +280,8 @@ func (c *Coordinator) send(ctx context.Context, groupID string, req Request) (km
 
 // Handle answers one group request: JoinGroup, SyncGroup, Heartbeat,
 // LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups,
-// DeleteGroups or OffsetDelete. clientID and clientHost are shown by
+// DeleteGroups, OffsetDelete, ConsumerGroupHeartbeat or
+// ConsumerGroupDescribe. clientID and clientHost are shown by
 // DescribeGroups. It never returns nil.
 func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, body kmsg.Request) kmsg.Response {
 	if !c.loaded.Load() {
@@ -321,6 +322,13 @@ func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, b
 		return c.deleteGroups(ctx, req, r)
 	case *kmsg.ListGroupsRequest:
 		return c.listGroups(r)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		if r.Group == "" {
+			return ErrorResponse(body, kerr.InvalidRequest)
+		}
+		return single(r.Group, true)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return c.describeConsumerGroups(ctx, req, r)
 	}
 	return ErrorResponse(body, kerr.UnsupportedVersion)
 }
@@ -357,6 +365,26 @@ func (c *Coordinator) describeGroups(ctx context.Context, req Request, r *kmsg.D
 			continue
 		}
 		resp.Groups = append(resp.Groups, got.(*kmsg.DescribeGroupsResponse).Groups...)
+	}
+	return resp
+}
+
+func (c *Coordinator) describeConsumerGroups(ctx context.Context, req Request, r *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	for _, id := range r.Groups {
+		one := *r
+		one.Groups = []string{id}
+		req.Body = &one
+		g := kmsg.NewConsumerGroupDescribeResponseGroup()
+		g.Group = id
+		if id == "" {
+			g.ErrorCode = kerr.InvalidGroupID.Code
+		} else if got, err := c.send(ctx, id, req); err != nil {
+			g.ErrorCode = err.Code
+		} else {
+			g = got.(*kmsg.ConsumerGroupDescribeResponse).Groups[0]
+		}
+		resp.Groups = append(resp.Groups, g)
 	}
 	return resp
 }

@@ -84,13 +84,22 @@ func TestCoordinatorLoadingAndConcurrentJoin(t *testing.T) {
 	if err := c.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Three members join at once: all three get generation 1 of the same
-	// rebalance, one of them as leader with every member's metadata.
+	// Three members get IDs, then join at once: all three get generation 1
+	// of the same rebalance (the rebalance waits for every handed-out ID),
+	// one of them as leader with every member's metadata.
 	resps := make([]*kmsg.JoinGroupResponse, 3)
+	ids := make([]string, 3)
+	for i := range ids {
+		first := c.Handle(ctx, "c", "h", joinReq("")).(*kmsg.JoinGroupResponse)
+		ids[i] = first.MemberID
+	}
 	var wg sync.WaitGroup
 	for i := range resps {
 		wg.Add(1)
-		go func() { defer wg.Done(); resps[i] = joinFully(ctx, t, c) }()
+		go func() {
+			defer wg.Done()
+			resps[i] = c.Handle(ctx, "c", "h", joinReq(ids[i])).(*kmsg.JoinGroupResponse)
+		}()
 	}
 	wg.Wait()
 	leaders := 0

@@ -67,6 +67,14 @@ func ErrorResponse(body kmsg.Request, err *kerr.Error) kmsg.Response {
 		}
 	case *kmsg.ListGroupsResponse:
 		r.ErrorCode = err.Code
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.ConsumerGroupDescribeResponse:
+		for _, id := range body.(*kmsg.ConsumerGroupDescribeRequest).Groups {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = id, err.Code
+			r.Groups = append(r.Groups, g)
+		}
 	}
 	return resp
 }

@@ -58,6 +58,13 @@ type Config struct {
 	// TopicExists reports whether a partition exists; offsets committed
 	// to one that does not get UNKNOWN_TOPIC_OR_PARTITION. Nil accepts all.
 	TopicExists func(topic string, partition int32) bool
+	// Topics lists the cluster's topics for the KIP-848 assignor.
+	Topics TopicMetadata
+	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are
+	// group.consumer.session.timeout.ms and
+	// group.consumer.heartbeat.interval.ms (KIP-848 groups).
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults, except that group.max.size is
@@ -72,6 +79,8 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		MaxMetadataSize:               4096,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
 	}
 }
 
@@ -92,6 +101,8 @@ func (c Config) Validate() error {
 		return errors.New("group: offsets.retention.check.interval.ms must be positive")
 	case c.MaxMetadataSize < 0:
 		return errors.New("group: offset.metadata.max.bytes must not be negative")
+	case c.ConsumerSessionTimeout <= 0 || c.ConsumerHeartbeatInterval <= 0:
+		return errors.New("group: group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms must be positive")
 	}
 	return nil
 }
@@ -216,6 +227,8 @@ type Group struct {
 
 	offsets map[string]map[int32]offsetEntry
 
+	cg *consumerGroup // set for a KIP-848 consumer-protocol group
+
 	out Ready
 }
 
@@ -248,6 +261,9 @@ func (g *Group) Generation() int32 { return g.generation }
 
 // Summary describes the group for ListGroups.
 func (g *Group) Summary() Summary {
+	if g.cg != nil {
+		return Summary{Group: g.id, State: g.cg.state(), ProtocolType: "consumer", Type: "consumer"}
+	}
 	return Summary{Group: g.id, State: g.state.String(), ProtocolType: g.protocolType, Type: "classic"}
 }
 
@@ -261,6 +277,9 @@ func (g *Group) Ready() Ready {
 // Unused reports whether the group holds nothing worth keeping: no members,
 // no offsets, never persisted. The coordinator forgets such groups.
 func (g *Group) Unused() bool {
+	if g.cg != nil && len(g.cg.members) > 0 {
+		return false
+	}
 	return g.state == Dead || (g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 &&
 		len(g.offsets) == 0 && !g.persisted && g.generation == 0)
 }
@@ -310,6 +329,9 @@ func (g *Group) NextDeadline() time.Time {
 			earlier(m.deadline)
 		}
 	}
+	if g.cg != nil {
+		next = g.consumerDeadline(next)
+	}
 	return next
 }
 
@@ -345,6 +367,9 @@ func (g *Group) Tick(now time.Time) {
 	if expired {
 		g.afterMemberRemoved(now, "session timeout")
 	}
+	if g.cg != nil {
+		g.tickConsumers(now)
+	}
 	if !now.Before(g.retentionCheck) {
 		g.retentionCheck = now.Add(g.cfg.OffsetsRetentionCheckInterval)
 		g.expireOffsets(now)
@@ -373,5 +398,9 @@ func (g *Group) Step(now time.Time, req Request) {
 		g.deleteGroup(now, req, body)
 	case *kmsg.OffsetDeleteRequest:
 		g.deleteOffsets(req, body)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		g.consumerHeartbeat(now, req, body)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		g.describeConsumer(req, body)
 	}
 }

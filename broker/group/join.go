@@ -21,6 +21,13 @@ func (g *Group) join(now time.Time, req Request, r *kmsg.JoinGroupRequest) {
 	if r.Version == 0 || r.RebalanceTimeoutMillis < 0 {
 		rebalance = session // v0 has no rebalance timeout: Kafka uses the session timeout
 	}
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			g.joinError(req, r, r.MemberID, kerr.InconsistentGroupProtocol)
+			return
+		}
+		g.cg = nil // an empty consumer-protocol group turns classic
+	}
 	switch {
 	case session < g.cfg.MinSessionTimeout || session > g.cfg.MaxSessionTimeout:
 		g.joinError(req, r, r.MemberID, kerr.InvalidSessionTimeout)

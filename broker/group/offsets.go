@@ -13,6 +13,9 @@ import (
 // consumers, admin tools); otherwise a current member of the current
 // generation, and not while the group waits for the leader's assignment.
 func (g *Group) validateCommit(r *kmsg.OffsetCommitRequest) *kerr.Error {
+	if g.cg != nil {
+		return g.validateConsumerCommit(r)
+	}
 	if g.state == Dead {
 		return kerr.CoordinatorNotAvailable
 	}
@@ -191,7 +194,7 @@ func (g *Group) deleteOffsets(req Request, r *kmsg.OffsetDeleteRequest) {
 		g.reply(req.ID, resp)
 		return
 	}
-	if g.state != Empty && g.protocolType != "consumer" {
+	if g.state != Empty && g.protocolType != "consumer" && g.cg == nil {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		g.reply(req.ID, resp)
 		return
@@ -220,6 +223,14 @@ func (g *Group) deleteOffsets(req Request, r *kmsg.OffsetDeleteRequest) {
 // A subscription that does not decode subscribes to nothing.
 func (g *Group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			for _, t := range g.subscribed(m) {
+				out[t.Name] = true
+			}
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}
@@ -270,9 +281,10 @@ func (g *Group) deleteGroup(now time.Time, req Request, r *kmsg.DeleteGroupsRequ
 	switch {
 	case g.Unused():
 		rg.ErrorCode = kerr.GroupIDNotFound.Code
-	case g.state != Empty:
+	case g.state != Empty || g.cg != nil && len(g.cg.members) > 0:
 		rg.ErrorCode = kerr.NonEmptyGroup.Code
 	default:
+		g.cg = nil
 		for _, t := range sortedTopics(g.offsets) {
 			for _, p := range sortedPartitions(g.offsets[t]) {
 				g.record(offsetKey(g.id, t, p), nil)
@@ -305,6 +317,9 @@ func (g *Group) Describe(version int16) kmsg.DescribeGroupsResponseGroup {
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 		}
 		return rg
+	}
+	if g.cg != nil {
+		return g.describeConsumerAsClassic(rg)
 	}
 	rg.State = g.state.String()
 	rg.ProtocolType = g.protocolType
