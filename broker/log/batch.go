@@ -156,6 +156,9 @@ func ValidateBatches(b []byte, maxBytes int) ([]BatchHeader, error) {
 	return hs, nil
 }
 
+// setLeaderEpoch rewrites partitionLeaderEpoch in place (not covered by the CRC).
+func setLeaderEpoch(b []byte, epoch int32) { binary.BigEndian.PutUint32(b[12:], uint32(epoch)) }
+
 // setBaseOffset rewrites the base offset in place (not covered by the CRC).
 func setBaseOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b[0:], uint64(off)) }
 

@@ -49,6 +49,7 @@ type Log struct {
 	start atomic.Int64               // log start offset
 	end   atomic.Int64               // next offset to assign
 	done  atomic.Bool                // set by Close; reads fail with ErrClosed
+	epoch atomic.Int32               // leader epoch stamped on appended batches
 
 	flushMu sync.Mutex // serialises Flush
 	mu      struct {
@@ -99,6 +100,10 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.cfg.Store(&cfg)
 	return nil
 }
+
+// SetLeaderEpoch sets the partitionLeaderEpoch that Append stamps on every
+// batch, as Kafka's leader does (0 until replication changes it).
+func (l *Log) SetLeaderEpoch(epoch int32) { l.epoch.Store(epoch) }
 
 // Dir is the partition folder.
 func (l *Log) Dir() string { return l.dir }
@@ -188,9 +193,11 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 	}
-	off := end
+	off, epoch := end, l.epoch.Load()
 	for i, pos := 0, 0; i < len(hs); i++ {
 		setBaseOffset(batches[pos:], off)
+		setLeaderEpoch(batches[pos:], epoch)
+		hs[i].PartitionLeaderEpoch = epoch
 		hs[i].BaseOffset = off
 		off += int64(hs[i].NumRecords)
 		pos += int(hs[i].TotalSize())

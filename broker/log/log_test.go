@@ -48,10 +48,20 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 			t.Fatalf("read(%d, 1): records %v, want the one batch from %d", off, recs, off/3*3)
 		}
 	}
-	if c, err := l.Read(30, 1000); err != nil || c.Size != 0 {
+	l.SetLeaderEpoch(7)
+	mustAppend(t, l, makeBatch(t, spec("e7")))
+	for off, want := range map[int64]int32{0: 0, 30: 7} {
+		c, _ := l.Read(off, 1)
+		buf := make([]byte, batchHeaderLen)
+		c.R.ReadAt(buf, c.Pos)
+		if h, _ := ParseBatchHeader(buf); h.PartitionLeaderEpoch != want {
+			t.Fatalf("batch at %d has leader epoch %d, want %d", off, h.PartitionLeaderEpoch, want)
+		}
+	}
+	if c, err := l.Read(31, 1000); err != nil || c.Size != 0 {
 		t.Fatalf("read at end: %+v %v, want empty", c, err)
 	}
-	if _, err := l.Read(31, 1000); !errors.Is(err, ErrOffsetOutOfRange) {
+	if _, err := l.Read(32, 1000); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read past end: %v, want ErrOffsetOutOfRange", err)
 	}
 	if _, err := l.Read(-1, 1000); !errors.Is(err, ErrOffsetOutOfRange) {
