@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -85,11 +84,7 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 		_, err := s.partition(topic, partition)
 		return err == nil
 	}
-	if v, ok := s.cfg.Settings["offsets.retention.check.interval.ms"]; ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
-			cfg.OffsetsRetentionCheckInterval = time.Duration(ms) * time.Millisecond
-		}
-	}
+	cfg.Topics = topicMetadata{s}
 	coord, err := group.NewCoordinator(cfg, &offsetsStore{s: s}, group.Options{
 		Logger: s.log.With("component", "groups"),
 		Now:    s.now,
@@ -241,6 +236,26 @@ func readLog(ctx context.Context, l *log.Log, fn func(log.Record) error) error {
 		}
 	}
 	return nil
+}
+
+// topicMetadata shows the KIP-848 assignor the metadata image's topics.
+type topicMetadata struct{ s *Server }
+
+func (m topicMetadata) Topic(name string) (group.TopicInfo, bool) {
+	t, ok := m.s.meta.Image().Topic(name)
+	if !ok {
+		return group.TopicInfo{}, false
+	}
+	return group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: t.Partitions}, true
+}
+
+func (m topicMetadata) Topics() []group.TopicInfo {
+	ts := m.s.meta.Image().Topics()
+	out := make([]group.TopicInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: t.Partitions})
+	}
+	return out
 }
 
 // handleGroupRequest serves every group API through the coordinator.

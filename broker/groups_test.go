@@ -384,3 +384,50 @@ func TestGroupBadInput(t *testing.T) {
 		t.Fatalf("list stable groups: %v", names)
 	}
 }
+
+// TestGroupConsumerProtocol runs three franz-go members on the KIP-848
+// consumer protocol (server-side uniform assignor) over six partitions:
+// every record once and in order, and a member leaving hands its
+// partitions over.
+func TestGroupConsumerProtocol(t *testing.T) {
+	b := brokertest.Start(t, groupSettings("")...)
+	ctx := testCtx(t)
+	const topic, group, parts = "next-gen", "cg848", 6
+	prod := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(prod)
+	createTopic(t, adm, topic, parts, nil)
+
+	got := newConsumed()
+	m1 := startMember(t, b.Addr(), group, topic, got, kgo.ServerSideBalancer())
+	startMember(t, b.Addr(), group, topic, got, kgo.ServerSideBalancer())
+	startMember(t, b.Addr(), group, topic, got, kgo.ServerSideBalancer())
+	g := waitStable(ctx, t, adm, group, 3, parts)
+	if g.Protocol != "uniform" {
+		t.Fatalf("protocol %q, want the server's uniform assignor", g.Protocol)
+	}
+	for _, m := range g.Members {
+		a, _ := m.Assigned.AsConsumer()
+		if n := len(a.Topics[0].Partitions); n != 2 {
+			t.Fatalf("member %s owns %d partitions, want 2 each", m.MemberID, n)
+		}
+	}
+	listed, err := adm.ListGroupsByType(ctx, []string{"consumer"})
+	if err != nil || len(listed) != 1 || listed[group].State != "Stable" {
+		t.Fatalf("list consumer groups: %+v %v", listed, err)
+	}
+	described, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil || described[group].Err != nil || len(described[group].Members) != 3 {
+		t.Fatalf("ConsumerGroupDescribe: %+v %v", described, err)
+	}
+
+	ends := produceEach(ctx, t, prod, topic, parts, 50)
+	got.waitFor(ctx, t, 50*parts)
+	got.checkExactlyOnce(t, map[int32]int64{}, ends)
+
+	m1.Close()
+	waitStable(ctx, t, adm, group, 2, parts)
+	from := ends
+	ends = produceEach(ctx, t, prod, topic, parts, 50)
+	got.waitFor(ctx, t, 100*parts)
+	got.checkExactlyOnce(t, from, ends)
+}

@@ -48,6 +48,8 @@ var apis = []api{
 	{key: kmsg.ListGroups, min: 0, max: 5, handle: handleListGroups},
 	{key: kmsg.DeleteGroups, min: 0, max: 2, handle: handleDeleteGroups},
 	{key: kmsg.OffsetDelete, min: 0, max: 0, handle: handleOffsetDelete},
+	{key: kmsg.ConsumerGroupHeartbeat, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
+	{key: kmsg.ConsumerGroupDescribe, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 }
 
 var apiIndex = func() map[int16]*api {

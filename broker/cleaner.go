@@ -1,0 +1,88 @@
+package broker
+
+// The log cleaner: compaction of every partition whose cleanup.policy
+// includes compact (broker/log.Cleaner), run by the server every
+// log.cleaner.backoff.ms while log.cleaner.enable is on.
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/log"
+	"github.com/sluicehq/sluice/broker/meta"
+)
+
+// runLogCleaner compacts due logs until ctx ends. The server starts it
+// beside maintain.
+func (s *Server) runLogCleaner(ctx context.Context) {
+	if !s.settings.LogCleanerEnable {
+		return
+	}
+	backoff := time.Duration(s.settings.LogCleanerBackoffMs) * time.Millisecond
+	if backoff <= 0 {
+		backoff = 15 * time.Second
+	}
+	cleaner := log.NewCleaner()
+	t := time.NewTicker(backoff)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.cleanOnce(ctx, cleaner)
+	}
+}
+
+// cleanOnce offers every compacted partition to the cleaner once.
+func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
+	img := s.meta.Image()
+	for _, p := range s.allPartitions() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !p.log.Config().Compact {
+			continue
+		}
+		t, ok := img.Topic(p.topic)
+		if !ok {
+			continue
+		}
+		res, err := cleaner.Compact(ctx, p.log, s.now(), s.compactConfig(img, t))
+		switch {
+		case errors.Is(err, context.Canceled):
+			return
+		case err != nil:
+			s.log.Error("log compaction failed", "topic", p.topic, "partition", p.index, "err", err)
+		case res.Segments > 0:
+			s.log.Info("log compacted", "topic", p.topic, "partition", p.index, "segments", res.Segments,
+				"bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter, "records_removed", res.RecordsRemoved,
+				"dirty_ratio", res.DirtyRatio)
+		}
+	}
+}
+
+// compactConfig is a topic's effective cleaner settings.
+func (s *Server) compactConfig(img *meta.Image, t *meta.Topic) log.CompactConfig {
+	eff := meta.ResolveTopicConfig(img, t.Configs, s.settings)
+	ms := func(key string) time.Duration {
+		v := eff.Int64(key)
+		if v < 0 || v > math.MaxInt64/int64(time.Millisecond) {
+			return math.MaxInt64
+		}
+		return time.Duration(v) * time.Millisecond
+	}
+	cc := log.CompactConfig{
+		DeleteRetention:        ms("delete.retention.ms"),
+		MinCleanableDirtyRatio: eff.Float64("min.cleanable.dirty.ratio"),
+		MinCompactionLag:       ms("min.compaction.lag.ms"),
+		MaxCompactionLag:       ms("max.compaction.lag.ms"),
+	}
+	if cc.MaxCompactionLag == math.MaxInt64 {
+		cc.MaxCompactionLag = 0
+	}
+	return cc
+}
