@@ -313,3 +313,53 @@ func TestKafkaAlterConformance(t *testing.T) {
 		compare(fmt.Sprintf("create partitions %d", count), resp.Topics[0].ErrorCode, derefOr(resp.Topics[0].ErrorMessage), oerr)
 	}
 }
+
+// TestKafkaBrokerConfigConformance compares our broker keys' defaults and
+// types with Kafka's, for every key Kafka reports at its default. Sluice's
+// own defaults for listeners, log.dirs and node.id differ on purpose.
+func TestKafkaBrokerConfigConformance(t *testing.T) {
+	cl := kafkaClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe broker 1: %s", codeName(resp.Resources[0].ErrorCode))
+	}
+	kafka := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+	for _, c := range resp.Resources[0].Configs {
+		kafka[c.Name] = c
+	}
+	sluiceOwn := map[string]bool{"listeners": true, "log.dirs": true, "node.id": true, "advertised.listeners": true}
+	for _, name := range BrokerConfigNames() {
+		d, _ := BrokerConfigDef(name)
+		k, ok := kafka[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: Kafka has no such broker config", name)
+			continue
+		case sluiceOwn[name]:
+			continue
+		case ConfigType(k.ConfigType) != d.Type:
+			t.Errorf("%s: Kafka's type %s, ours %s", name, ConfigType(k.ConfigType), d.Type)
+		}
+		if k.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Logf("%s: Kafka's value comes from %s (%s); not compared", name, ConfigSource(k.Source), derefOr(k.Value))
+			continue
+		}
+		want := "<null>"
+		if !d.NoDefault {
+			v, _ := parseConfigValue(d.Type, d.Default)
+			want = formatConfigValue(v)
+		}
+		if got := derefOr(k.Value); got != want {
+			t.Errorf("%s: Kafka's default %s, ours %s", name, got, want)
+		}
+	}
+}
