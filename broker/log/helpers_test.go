@@ -21,7 +21,12 @@ import (
 	"github.com/sluicehq/sluice/broker/log/vfs/errorfs"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir) // never returns: killed by the parent
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // batchSpec describes a record batch to build.
 type batchSpec struct {
@@ -242,5 +247,3 @@ func mustAppend(t testing.TB, l *Log, b []byte) AppendResult {
 }
 
 func val(i int) string { return fmt.Sprintf("value-%06d", i) }
-
-var _ = os.Getpid
