@@ -30,8 +30,10 @@
 // with a *CorruptionError naming the file, byte position and offset, and
 // leaves the file as it is for an operator.
 //
-// There are no snapshots yet: Open replays the whole journal (about 60,000
-// entries a second), which is fine for metadata that changes rarely.
+// The Store takes no snapshots yet: Open replays the whole journal (about
+// 60,000 entries a second), which is fine for metadata that changes rarely.
+// EncodeSnapshot and DecodeSnapshot turn an Image into bytes and back (as
+// the records that rebuild it), ready for a Raft FSM's Snapshot and Restore.
 //
 // A Store payload is one entry (EncodeEntry): a version byte, the append time
 // and one or more records, each itself a version byte, a type byte and a JSON
