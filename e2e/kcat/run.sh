@@ -9,7 +9,7 @@
 # Needs bin/sluice (make build) and kcat (make deps). Prints one line per
 # check and "kcat: N passed, N failed" at the end; exits non-zero on any
 # failure. SLUICE_BIN overrides the sluice binary.
-set -euo pipefail
+set -eEuo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SLUICE=${SLUICE_BIN:-$root/bin/sluice}
@@ -35,6 +35,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'echo "e2e/kcat: line $LINENO: \"$BASH_COMMAND\" exited $? (124: timed out)" >&2' ERR
 trap 'exit 130' INT TERM
 
 free_port() {
@@ -119,6 +120,12 @@ fails() {
   fi
 }
 
+# Every client call is bounded, so a broker that never answers (or never
+# signals the end of a partition) fails a check instead of hanging make test.
+limit=${SLUICE_E2E_CALL_TIMEOUT:-60}
+kcat() { timeout "$limit" kcat "$@"; } # timeout runs the binary, not this function
+sluice() { timeout "$limit" "$SLUICE" "$@"; }
+
 # kc_consume TOPIC FORMAT: every record from the beginning, then exit.
 kc_consume() {
   kcat -C -b "$B" -t "$1" -o beginning -e -q -f "$2"
@@ -147,58 +154,58 @@ kcat -L -b "$B" >"$work/meta" 2>&1
 contains "kcat -L lists the broker" "$work/meta" "broker [0-9-]+ at 127\.0\.0\.1:$port"
 
 # --- topic admin with the sluice CLI -----------------------------------------
-"$SLUICE" topic create e2e-admin -p 3 -c retention.ms=3600000 >"$work/out"
+sluice topic create e2e-admin -p 3 -c retention.ms=3600000 >"$work/out"
 contains "topic create" "$work/out" "created topic e2e-admin"
-"$SLUICE" topic list >"$work/out"
+sluice topic list >"$work/out"
 contains "topic list shows partitions and replicas" "$work/out" "^e2e-admin +3 +1 *$"
 kcat -L -b "$B" -t e2e-admin >"$work/meta"
 contains "kcat -L sees the new topic" "$work/meta" 'topic "e2e-admin" with 3 partitions'
-"$SLUICE" topic describe e2e-admin >"$work/out"
+sluice topic describe e2e-admin >"$work/out"
 contains "topic describe shows the topic config" "$work/out" "^  retention\.ms=3600000 \(topic\)"
 contains "topic describe shows partition 2" "$work/out" "^2 +[0-9]+ +[0-9]+ +\[[0-9]+\] +\[[0-9]+\] +0 +0"
-"$SLUICE" topic alter-config e2e-admin --set retention.ms=7200000 --set cleanup.policy=compact >/dev/null
-"$SLUICE" topic describe e2e-admin >"$work/out"
+sluice topic alter-config e2e-admin --set retention.ms=7200000 --set cleanup.policy=compact >/dev/null
+sluice topic describe e2e-admin >"$work/out"
 contains "alter-config --set changes a key" "$work/out" "^  retention\.ms=7200000 \(topic\)"
 contains "alter-config --set adds a key" "$work/out" "^  cleanup\.policy=compact \(topic\)"
-"$SLUICE" topic alter-config e2e-admin --delete cleanup.policy >/dev/null
-"$SLUICE" topic describe e2e-admin >"$work/out"
+sluice topic alter-config e2e-admin --delete cleanup.policy >/dev/null
+sluice topic describe e2e-admin >"$work/out"
 lacks "alter-config --delete restores the default" "$work/out" "cleanup\.policy"
 contains "alter-config --delete keeps other keys" "$work/out" "^  retention\.ms=7200000 \(topic\)"
 fails "alter-config rejects an unknown key" "INVALID_CONFIG|invalid|unknown" \
-  "$SLUICE" topic alter-config e2e-admin --set no.such.config=1
+  sluice topic alter-config e2e-admin --set no.such.config=1
 fails "topic create of an existing topic" 'topic "e2e-admin": TOPIC_ALREADY_EXISTS' \
-  "$SLUICE" topic create e2e-admin
-"$SLUICE" topic delete e2e-admin >"$work/out"
+  sluice topic create e2e-admin
+sluice topic delete e2e-admin >"$work/out"
 contains "topic delete" "$work/out" "deleted topic e2e-admin"
 deadline=$((SECONDS + 20))
-while "$SLUICE" topic list | grep -q "^e2e-admin "; do
+while sluice topic list | grep -q "^e2e-admin "; do
   ((SECONDS < deadline)) || break
   sleep 0.2
 done
-"$SLUICE" topic list >"$work/out"
+sluice topic list >"$work/out"
 lacks "deleted topic leaves the list" "$work/out" "^e2e-admin "
 fails "describe of a missing topic names it" 'topic "e2e-admin": UNKNOWN_TOPIC_OR_PARTITION' \
-  "$SLUICE" topic describe e2e-admin
+  sluice topic describe e2e-admin
 fails "consume of a missing topic names it" 'topic "no-such-topic": UNKNOWN_TOPIC_OR_PARTITION' \
-  "$SLUICE" consume no-such-topic -n 1
+  sluice consume no-such-topic -n 1
 
 # --- kcat -P -> kcat -C and sluice consume, every codec -----------------------
 gen_keyed 300 >"$work/keyed.txt"
 for codec in none gzip snappy lz4 zstd; do
   t=e2e-kcat-$codec
-  "$SLUICE" topic create "$t" -p 1 >/dev/null
+  sluice topic create "$t" -p 1 >/dev/null
   kcat -P -b "$B" -t "$t" -K $'\t' -z "$codec" -X linger.ms=5 <"$work/keyed.txt"
   kc_consume "$t" '%k\t%s\n' >"$work/got"
   same "kcat -P -z $codec -> kcat -C" "$work/keyed.txt" "$work/got"
-  "$SLUICE" consume "$t" -e --format '%k\t%v' >"$work/got"
+  sluice consume "$t" -e --format '%k\t%v' >"$work/got"
   same "kcat -P -z $codec -> sluice consume" "$work/keyed.txt" "$work/got"
 done
 
 # --- sluice produce -> kcat -C, every codec ----------------------------------
 for codec in none gzip snappy lz4 zstd; do
   t=e2e-sluice-$codec
-  "$SLUICE" topic create "$t" -p 1 >/dev/null
-  "$SLUICE" produce "$t" --key-sep $'\t' --compression "$codec" <"$work/keyed.txt" >"$work/out"
+  sluice topic create "$t" -p 1 >/dev/null
+  sluice produce "$t" --key-sep $'\t' --compression "$codec" <"$work/keyed.txt" >"$work/out"
   [[ -s "$work/out" ]] && bad "sluice produce prints nothing" "$(head -3 "$work/out")"
   kc_consume "$t" '%k\t%s\n' >"$work/got"
   same "sluice produce --compression $codec -> kcat -C" "$work/keyed.txt" "$work/got"
@@ -206,34 +213,34 @@ done
 
 # --- keyless values, offsets, partitions, formats -----------------------------
 seq 1 1000 | sed 's/^/line /' >"$work/plain.txt"
-"$SLUICE" topic create e2e-plain -p 1 >/dev/null
-"$SLUICE" produce e2e-plain <"$work/plain.txt"
+sluice topic create e2e-plain -p 1 >/dev/null
+sluice produce e2e-plain <"$work/plain.txt"
 kc_consume e2e-plain '%s\n' >"$work/got"
 same "sluice produce (no key) -> kcat -C" "$work/plain.txt" "$work/got"
 kc_consume e2e-plain '%K\n' | sort -u >"$work/got"
 echo -1 >"$work/want"
 same "records without --key-sep have a null key" "$work/want" "$work/got"
-"$SLUICE" consume e2e-plain -n 1000 >"$work/got"
+sluice consume e2e-plain -n 1000 >"$work/got"
 same "sluice consume -n (default format is the value)" "$work/plain.txt" "$work/got"
-"$SLUICE" consume e2e-plain --from 10 -n 3 --format '%t %p %o %v' >"$work/got"
+sluice consume e2e-plain --from 10 -n 3 --format '%t %p %o %v' >"$work/got"
 printf 'e2e-plain 0 10 line 11\ne2e-plain 0 11 line 12\ne2e-plain 0 12 line 13\n' >"$work/want"
 same "sluice consume --from OFFSET -n 3 --format" "$work/want" "$work/got"
-"$SLUICE" consume e2e-plain --from -2 -e --format '%o' >"$work/got"
+sluice consume e2e-plain --from -2 -e --format '%o' >"$work/got"
 printf '998\n999\n' >"$work/want"
 same "sluice consume --from -2 -e" "$work/want" "$work/got"
-"$SLUICE" consume e2e-plain --from latest -e >"$work/got"
+sluice consume e2e-plain --from latest -e >"$work/got"
 : >"$work/want"
 same "sluice consume --from latest -e prints nothing" "$work/want" "$work/got"
 kcat -C -b "$B" -t e2e-plain -o 5 -c 1 -q -f '%T\n' >"$work/kts"
-"$SLUICE" consume e2e-plain --from 5 -n 1 --format '%T' >"$work/sts"
+sluice consume e2e-plain --from 5 -n 1 --format '%T' >"$work/sts"
 same "sluice %T equals kcat %T" "$work/kts" "$work/sts"
 
 # Keyed records over 4 partitions: per key, one partition and produce order.
-"$SLUICE" topic create e2e-multi -p 4 >/dev/null
+sluice topic create e2e-multi -p 4 >/dev/null
 python3 -c '
 for i in range(4000):
     print(f"k{i % 13}\t{i}")' >"$work/multi.txt"
-"$SLUICE" produce e2e-multi --key-sep $'\t' --compression zstd <"$work/multi.txt"
+sluice produce e2e-multi --key-sep $'\t' --compression zstd <"$work/multi.txt"
 kc_consume e2e-multi '%p %k %s\n' >"$work/got"
 if python3 - "$work/got" <<'PY'
 import sys
@@ -249,27 +256,27 @@ assert len(set(part.values())) > 1, "all keys in one partition"
 PY
 then ok "keyed records keep one partition and order per key (4 partitions)"
 else bad "keyed records keep one partition and order per key (4 partitions)"; fi
-"$SLUICE" consume e2e-multi -e --format '%k\t%v' | sort >"$work/got"
+sluice consume e2e-multi -e --format '%k\t%v' | sort >"$work/got"
 sort "$work/multi.txt" >"$work/want"
 same "sluice consume -e reads every partition" "$work/want" "$work/got"
 kcat -P -b "$B" -t e2e-multi -p 3 <<<"to-partition-3"
-"$SLUICE" consume e2e-multi --partition 3 --from -1 -n 1 --format '%p %v' >"$work/got"
+sluice consume e2e-multi --partition 3 --from -1 -n 1 --format '%p %v' >"$work/got"
 echo "3 to-partition-3" >"$work/want"
 same "kcat -P -p 3 -> sluice consume --partition 3" "$work/want" "$work/got"
-printf 'a\nb\n' | "$SLUICE" produce e2e-multi --partition 1
-"$SLUICE" consume e2e-multi --partition 1 --from -2 -e --format '%v' >"$work/got"
+printf 'a\nb\n' | sluice produce e2e-multi --partition 1
+sluice consume e2e-multi --partition 1 --from -2 -e --format '%v' >"$work/got"
 printf 'a\nb\n' >"$work/want"
 same "sluice produce --partition 1" "$work/want" "$work/got"
 
 # Bad input: clear errors naming the line, the flag or the partition.
 fails "produce to a missing partition names the line" 'line 1: topic "e2e-multi" partition 9' \
-  "$SLUICE" produce e2e-multi --partition 9 <<<"x"
+  sluice produce e2e-multi --partition 9 <<<"x"
 fails "produce without the key separator names the line" 'line 2: no key separator' \
-  "$SLUICE" produce e2e-multi --key-sep '|' <<<$'a|1\nb2'
+  sluice produce e2e-multi --key-sep '|' <<<$'a|1\nb2'
 fails "consume of a missing partition" '--partition 7 does not exist' \
-  "$SLUICE" consume e2e-multi --partition 7 -n 1
+  sluice consume e2e-multi --partition 7 -n 1
 fails "consume --format with an unknown verb" 'unknown verb %x' \
-  "$SLUICE" consume e2e-multi --format '%x' -n 1
+  sluice consume e2e-multi --format '%x' -n 1
 
 echo "e2e/kcat against $peer"
 echo "kcat: $passed passed, $failed failed"
