@@ -9,6 +9,7 @@ PIDS=()
 
 cleanup() {
   local p
+  ${CLEANUP_HOOK:-true}
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [[ ${KEEP:-0} == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
@@ -20,10 +21,11 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# build_tools builds bin/sluice if missing and the event generator.
+# build_tools builds bin/sluice if missing, the event generator and the
+# sink copier.
 build_tools() {
   [[ -x $SLUICE ]] || (cd "$ROOT" && go build -o bin/sluice ./cmd/sluice)
-  (cd "$ROOT" && go build -o "$WORK/gen" ./e2e/loader/gen)
+  (cd "$ROOT" && go build -o "$WORK/gen" ./e2e/loader/gen && go build -o "$WORK/sinkcopy" ./e2e/loader/sinkcopy)
   [[ -x $PY ]] || die "$PY missing: run make deps"
 }
 
@@ -42,7 +44,63 @@ start_broker() {
   log "broker ready on $BROKER"
 }
 
-# pipeline NAME TOPIC SINK [extra sink yaml lines] writes $WORK/NAME.yaml.
+# published FILE: how many files the run logging to FILE published.
+published() {
+  local n
+  n=$(grep -c 'msg=published' "$1" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
+# crash_loop YAML: runs `sluice load YAML` 5 times, each SIGKILLed at a
+# random moment: after it has published a random 0-3 files, plus a random
+# 0-0.8 s (so kills land before the first commit, between commits and
+# inside them). A run that finishes first ends the loop. Sets KILLS.
+crash_loop() {
+  local yaml=$1 i pid want ms deadline
+  KILLS=0
+  for i in 1 2 3 4 5; do
+    "$SLUICE" load --progress log "$yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err" &
+    pid=$!
+    PIDS+=($pid)
+    want=$((RANDOM % 4))
+    deadline=$((SECONDS + 120))
+    while (($(published "$WORK/crash.$i.err") < want)) && kill -0 "$pid" 2>/dev/null; do
+      ((SECONDS < deadline)) || die "run $i published nothing in 120s"
+      sleep 0.05
+    done
+    ms=$((RANDOM % 800))
+    sleep "$(printf '0.%03d' "$ms")"
+    if kill -9 "$pid" 2>/dev/null; then
+      KILLS=$((KILLS + 1))
+      wait "$pid" 2>/dev/null || true
+      log "run $i killed ${ms}ms after its file #$want ($(published "$WORK/crash.$i.err") files published)"
+    else
+      wait "$pid" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
+      log "run $i finished before its kill"
+      break
+    fi
+  done
+  ((KILLS >= 1)) || die "no run was killed"
+}
+
+# finish YAML: reruns until a run exits 0 (at most 5), then checks that one
+# more run publishes nothing.
+finish() {
+  local yaml=$1 i
+  for i in 1 2 3 4 5; do
+    if "$SLUICE" load --progress log "$yaml" >"$WORK/final.$i.out" 2>"$WORK/final.$i.err"; then
+      log "rerun $i completed"
+      cat "$WORK/final.$i.out"
+      break
+    fi
+    tail -5 "$WORK/final.$i.err"
+    ((i < 5)) || die "reruns did not complete"
+  done
+  "$SLUICE" load --progress log "$yaml" >"$WORK/noop.out" 2>"$WORK/noop.err" || { cat "$WORK/noop.err"; die "the run after completion failed"; }
+  if grep -q 'msg=published' "$WORK/noop.err"; then die "a run after completion published files"; fi
+}
+
+# pipeline NAME TOPIC SINK ROLL writes $WORK/NAME.yaml.
 pipeline() {
   local name=$1 topic=$2 sink=$3 roll=$4
   cat >"$WORK/$name.yaml" <<YAML

@@ -33,41 +33,15 @@ if [[ " $TESTS " == *" crash "* ]]; then
 "$WORK/gen" -brokers "$BROKER" -topic events -n "$N"
 pipeline crash events "$WORK/sink" "{records: 20000}"
 log "crash test: $N events, 5 SIGKILLs (seed $SEED)"
-kills=0
-for i in 1 2 3 4 5; do
-  "$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err" &
-  pid=$!
-  PIDS+=($pid)
-  # A random moment between 1 and 4 s into the run.
-  ms=$((1000 + RANDOM % 3000))
-  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-  if kill -9 "$pid" 2>/dev/null; then
-    kills=$((kills + 1))
-    wait "$pid" 2>/dev/null || true
-    log "run $i killed after ${ms}ms ($(grep -c 'msg=published' "$WORK/crash.$i.err" || true) files published)"
-  else
-    wait "$pid" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
-    log "run $i finished before its kill at ${ms}ms"
-    break
-  fi
-done
-((kills >= 1)) || die "no run was killed"
-for i in 1 2 3 4 5; do
-  if "$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/final.$i.out" 2>"$WORK/final.$i.err"; then
-    log "rerun $i completed"; cat "$WORK/final.$i.out"; break
-  fi
-  tail -5 "$WORK/final.$i.err"
-  ((i < 5)) || die "reruns did not complete"
-done
-# One more run must find nothing to do.
-"$SLUICE" load --progress log "$WORK/crash.yaml" >"$WORK/noop.out" 2>"$WORK/noop.err"
-grep -q 'msg=published' "$WORK/noop.err" && die "a run after completion published files"
+crash_loop "$WORK/crash.yaml"
+((KILLS == 5)) || die "only $KILLS runs were killed mid-load"
+finish "$WORK/crash.yaml"
 "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/sink" "$N" 6
 [[ -s $WORK/sink/_hive/table.sql ]] || die "no _hive/table.sql"
 grep -q "CREATE EXTERNAL TABLE" "$WORK/sink/_hive/table.sql" || die "_hive/table.sql has no CREATE TABLE"
 grep -q "ADD IF NOT EXISTS PARTITION" "$WORK/sink/_hive/table.sql" || die "_hive/table.sql has no partitions"
 ls "$WORK"/sink/dt=*/hr=*/_SUCCESS >/dev/null 2>&1 || die "no _SUCCESS in any complete hour"
-log "crash test passed ($kills kills)"
+log "crash test passed ($KILLS kills)"
 fi
 
 # ---- 2. scale-out -----------------------------------------------------------
