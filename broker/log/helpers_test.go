@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
@@ -36,7 +39,8 @@ type batchSpec struct {
 	pid      int64   // -1 for none
 	epoch    int16
 	seq      int32
-	codec    int // 0 none, 1 gzip, 4 zstd
+	codec    int // 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd, 5 xerial-framed snappy,
+	// 12 and 13 franz-go's snappy and lz4
 }
 
 func (s batchSpec) withProducer(pid int64, epoch int16, seq int32) batchSpec {
@@ -71,6 +75,41 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 		w.Write(recs)
 		w.Close()
 		recs = buf.Bytes()
+	case 2:
+		recs = snappy.Encode(nil, recs)
+	case 5: // snappy with the xerial framing of Kafka's Java client, 2 blocks
+		half := len(recs) / 2
+		out := append([]byte(nil), xerialMagic...)
+		out = binary.BigEndian.AppendUint32(out, 1)
+		out = binary.BigEndian.AppendUint32(out, 1)
+		for _, part := range [][]byte{recs[:half], recs[half:]} {
+			blk := snappy.Encode(nil, part)
+			out = binary.BigEndian.AppendUint32(out, uint32(len(blk)))
+			out = append(out, blk...)
+		}
+		recs = out
+		s.codec = 2
+	case 3:
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		w.Write(recs)
+		w.Close()
+		recs = buf.Bytes()
+	case 12, 13: // franz-go's own snappy and lz4 compressors
+		codec := kgo.SnappyCompression()
+		if s.codec == 13 {
+			codec = kgo.Lz4Compression()
+		}
+		c, err := kgo.DefaultCompressor(codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		out, typ := c.Compress(&buf, recs)
+		if typ == 0 {
+			t.Fatal("franz-go did not compress")
+		}
+		recs, s.codec = bytes.Clone(out), int(typ)
 	case 4:
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 		if err != nil {

@@ -244,7 +244,7 @@ func TestLogAppendTime(t *testing.T) {
 }
 
 func TestOffsetForTimestamp(t *testing.T) {
-	for _, codec := range []int{0, 1, 4} {
+	for _, codec := range []int{0, 1, 2, 3, 4, 5, 12, 13} {
 		e := newEnv(t)
 		l := e.open(smallConfig())
 		// Batch i holds records with timestamps 1000+10i, +1, +2 (one out of order).
