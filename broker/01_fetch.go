@@ -35,8 +35,9 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 		}
 	}()
 	for {
-		resp, total, parts := c.s.fetchOnce(r, byID)
-		if total >= int64(r.MinBytes) || wait <= 0 || total > 0 && r.MinBytes <= 0 {
+		resp, total, parts := c.fetchOnce(r, byID)
+		if total >= int64(r.MinBytes) || wait <= 0 {
+			c.countFetched()
 			return resp
 		}
 		if deadline == nil {
@@ -54,11 +55,14 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 		select {
 		case <-wake:
 		case <-deadline:
-			resp, _, _ = c.s.fetchOnce(r, byID)
+			resp, _, _ = c.fetchOnce(r, byID)
+			c.countFetched()
 			return resp
 		case <-ctx.Done():
+			c.countFetched()
 			return resp
 		case <-c.s.stopping:
+			c.countFetched()
 			return resp
 		}
 	}
@@ -67,7 +71,10 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 // fetchOnce reads every requested partition once. It returns the response,
 // the number of record bytes in it and the partitions it could read, for the
 // long poll to wait on.
-func (s *Server) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, int64, []*partition) {
+func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, int64, []*partition) {
+	s := c.s
+	c.sections = c.sections[:0]
+	c.fetched = c.fetched[:0]
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	var total int64
 	var parts []*partition
@@ -112,7 +119,7 @@ func (s *Server) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse
 			if total == 0 && limit <= 0 {
 				limit = 1
 			}
-			n, err := s.readPartition(p, rp.FetchOffset, limit, &sp)
+			n, err := c.readPartition(p, rp.FetchOffset, limit, &sp)
 			if err != nil {
 				sp.ErrorCode = err.Code
 			}
@@ -126,7 +133,8 @@ func (s *Server) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse
 }
 
 // readPartition reads up to limit bytes of whole batches from offset into sp.
-func (s *Server) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchResponseTopicPartition) (int64, *kerr.Error) {
+func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchResponseTopicPartition) (int64, *kerr.Error) {
+	s := c.s
 	l := p.log
 	end := l.EndOffset()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = end, end, l.StartOffset()
@@ -144,12 +152,34 @@ func (s *Server) readPartition(p *partition, offset, limit int64, sp *kmsg.Fetch
 	if chunk.Size == 0 {
 		return 0, nil
 	}
+	if c.zeroCopy && chunk.File != nil {
+		sec, marker := newFileSection(chunk.File, chunk.Pos, chunk.Size)
+		c.sections = append(c.sections, sec)
+		sp.RecordBatches = marker
+		c.fetched = append(c.fetched, fetchStat{p.topic, chunk.Size, countRecords(chunk.R, chunk.Pos, chunk.Size)})
+		return chunk.Size, nil
+	}
 	buf := make([]byte, chunk.Size)
 	if _, err := chunk.R.ReadAt(buf, chunk.Pos); err != nil {
 		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		return 0, kerr.KafkaStorageError
 	}
 	sp.RecordBatches = buf
-	s.metrics.recordsOut(p.topic, buf)
+	c.fetched = append(c.fetched, fetchStat{p.topic, chunk.Size, countBatchRecords(buf)})
 	return chunk.Size, nil
+}
+
+// fetchStat is what one partition contributed to a fetch response.
+type fetchStat struct {
+	topic          string
+	bytes, records int64
+}
+
+// countFetched adds the response about to be sent to the out metrics; reads
+// repeated while a fetch waits for MinBytes are not counted twice.
+func (c *conn) countFetched() {
+	for _, f := range c.fetched {
+		c.s.metrics.bytesRecordsOut(f.topic, f.bytes, f.records)
+	}
+	c.fetched = c.fetched[:0]
 }

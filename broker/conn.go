@@ -28,6 +28,13 @@ type conn struct {
 	remote string
 	// scratch is reused for response encoding.
 	scratch []byte
+	// zeroCopy says fetched records may be sent with sendfile (plain TCP).
+	zeroCopy bool
+	// sections are the file-backed records of the fetch response being
+	// answered; see writeFetch.
+	sections []*fileSection
+	// fetched counts what the fetch being answered returns, per partition.
+	fetched []fetchStat
 }
 
 // request is one decoded request frame.
@@ -50,6 +57,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		remote: nc.RemoteAddr().String(),
 	}
 	c.log = s.log.With("remote", c.remote)
+	_, c.zeroCopy = nc.(*net.TCPConn)
 	defer nc.Close()
 	for {
 		req, err := c.readRequest()
@@ -209,6 +217,11 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	resp.SetVersion(req.version)
 	// ApiVersions responses always use response header v0 (KIP-511).
 	flexHeader := resp.IsFlexible() && req.key != int16(kmsg.ApiVersions)
+	if len(c.sections) > 0 {
+		sections := c.sections
+		c.sections = nil
+		return c.writeFetch(req.correlationID, resp.(*kmsg.FetchResponse), sections, flexHeader)
+	}
 	return c.writeResponse(req.correlationID, resp, flexHeader)
 }
 

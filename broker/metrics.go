@@ -69,9 +69,9 @@ func (m *metrics) recordsIn(topic string, bytes int, records int64) {
 	m.recsIn.WithLabelValues(topic).Add(float64(records))
 }
 
-// recordsOut counts the bytes and records in fetched batches by walking their
-// headers (base offset at 0, length at 8, record count at 57).
-func (m *metrics) recordsOut(topic string, batches []byte) {
+// countBatchRecords sums the record counts in the headers of in-memory
+// batches (length at byte 8, record count at byte 57).
+func countBatchRecords(batches []byte) int64 {
 	var records int64
 	for b := batches; len(b) >= 61; {
 		n := int(int32(binary.BigEndian.Uint32(b[8:]))) + 12
@@ -81,7 +81,11 @@ func (m *metrics) recordsOut(topic string, batches []byte) {
 		records += int64(int32(binary.BigEndian.Uint32(b[57:])))
 		b = b[n:]
 	}
-	m.bytesOut.WithLabelValues(topic).Add(float64(len(batches)))
+	return records
+}
+
+func (m *metrics) bytesRecordsOut(topic string, bytes, records int64) {
+	m.bytesOut.WithLabelValues(topic).Add(float64(bytes))
 	m.recsOut.WithLabelValues(topic).Add(float64(records))
 }
 
