@@ -2,8 +2,8 @@ package broker_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
 

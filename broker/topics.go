@@ -43,12 +43,16 @@ func (s *Server) topicNameByID(id [16]byte) (string, bool) {
 // deletes those of deleted topics, and applies config changes. It runs in
 // the metadata applier, after the change is durable.
 func (s *Server) onMetadata(old, img *meta.Image) {
-	for _, t := range old.Topics() {
-		if _, ok := img.TopicByID(t.ID); !ok {
-			s.deleteTopic(t)
-		}
+	d := meta.Diff(old, img)
+	for _, t := range d.Deleted {
+		s.deleteTopic(t)
 	}
-	for _, t := range img.Topics() {
+	changed := append(append(d.Created, d.Grown...), d.Reconfigured...)
+	if d.BrokersChanged {
+		// Dynamic broker configs feed every topic's defaults.
+		changed = img.Topics()
+	}
+	for _, t := range changed {
 		if err := s.openTopic(img, t); err != nil {
 			s.log.Error("opening topic", "topic", t.Name, "err", err)
 		}
