@@ -94,8 +94,18 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 	}
 	go func() {
 		defer close(gs.loaded)
-		if err := coord.Load(context.Background()); err != nil {
-			s.log.Error("loading groups failed", "err", err)
+		// Retry until loaded: the topic's partitions may still be opening.
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			err := coord.Load(context.Background())
+			if err == nil || errors.Is(err, group.ErrClosed) {
+				return
+			}
+			s.log.Error("loading groups failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-s.stopping:
+				return
+			case <-time.After(backoff):
+			}
 		}
 	}()
 	go func() {
@@ -142,8 +152,8 @@ func (st *offsetsStore) partitions() ([]*partition, error) {
 	st.s.mu.RLock()
 	ps := st.s.mu.parts[t.ID]
 	st.s.mu.RUnlock()
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("broker: %s has no open partitions", offsetsTopic)
+	if int32(len(ps)) != t.Partitions {
+		return nil, fmt.Errorf("broker: %s has %d of %d partitions open", offsetsTopic, len(ps), t.Partitions)
 	}
 	return ps, nil
 }

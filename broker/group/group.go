@@ -217,7 +217,6 @@ type Group struct {
 	nextSeq      uint64
 	stateSince   time.Time // when the group entered its state (empty-since for retention)
 	persisted    bool      // group metadata is in the store
-	loading      bool
 
 	joinDeadline   time.Time // PreparingRebalance: when the join phase ends
 	joinStarted    time.Time
