@@ -20,7 +20,7 @@ start_broker
 "$SLUICE" --brokers "$BROKER" topic create events -p 6 >/dev/null
 "$WORK/gen" -brokers "$BROKER" -topic events -n "$N"
 sink=hdfs://$nn/warehouse/events
-pipeline hdfs events "$sink" "{records: 20000}"
+pipeline hdfs events "$sink" "{records: 10000}"
 log "HDFS crash test: $N events, 5 SIGKILLs (seed $SEED)"
 crash_loop "$WORK/hdfs.yaml"
 ((KILLS == 5)) || die "only $KILLS runs were killed mid-load"

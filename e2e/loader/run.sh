@@ -13,8 +13,8 @@
 #     by retention before they were loaded (an error naming the gap, or with
 #     on_gap: skip, a load that continues after it).
 #
-# The same crash test into HDFS is e2e/loader/hdfs.sh (run by run.sh when
-# HDFS=1). Env: N, SEED (random kill moments), KEEP=1 keeps the work dir,
+# Then the same crash test into HDFS, e2e/loader/hdfs.sh (HDFS=0 skips it,
+# loudly). Env: N, SEED (random kill moments), KEEP=1 keeps the work dir,
 # TESTS (default "crash scale") picks the parts.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -115,7 +115,9 @@ PY
   log "bad input passed"
 fi
 
-if [[ ${HDFS:-0} == 1 ]]; then
-  bash "$ROOT/e2e/loader/hdfs.sh"
+if [[ ${HDFS:-1} == 1 ]]; then
+  PY=$PY bash "$ROOT/e2e/loader/hdfs.sh"
+else
+  echo "SKIPPED: the HDFS crash test (HDFS=0)" >&2
 fi
 log "e2e/loader: all passed"
