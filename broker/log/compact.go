@@ -27,10 +27,11 @@ import (
 //     consumers that read from the start see the delete.
 //   - Offsets never change: batches keep their records' offsets and
 //     timestamps, leaving gaps (Config.Compact makes recovery accept them).
-//     Each segment's last batch is kept whole, so no segment ends in a gap
-//     or becomes empty (see cleanSegment).
-//     Rewritten batches are uncompressed; idempotent producer fields are
-//     kept, the base sequence moved with the first kept record.
+//     Each segment's last record is kept, so no segment ends in a gap or
+//     becomes empty (see cleanSegment).
+//     Rewritten batches are uncompressed, one per run of consecutive kept
+//     offsets (a batch's record count must match its offset span);
+//     idempotent producer fields are kept, sequences moved with the offsets.
 //
 // Crash safety: a segment's replacement is written and fsynced as
 // "<base>.log.cleaned" (with its indexes as "*.cleaned"; Open removes such
@@ -232,15 +233,18 @@ func eachBatch(ctx context.Context, s *segment, fn func(raw []byte, h BatchHeade
 func (l *Log) cleanSegment(ctx context.Context, s *segment, next int64, latest map[string]int64, deleteHorizon int64, now time.Time) (*segment, int64, error) {
 	var out [][]byte
 	var removed int64
-	// The segment's last batch is always kept whole, so that a segment never
+	// The segment's last record is always kept, so that a segment never
 	// ends in an offset gap nor becomes empty: a read for an offset in such
 	// a gap would continue into the next segment below its base offset,
 	// which the sparse index lookup does not handle.
-	var lastRaw []byte
-	var lastOut int
-	var lastRemoved int64
+	var last struct {
+		h        BatchHeader
+		recs     []Record
+		kept     []Record
+		outStart int
+	}
 	err := eachBatch(ctx, s, func(raw []byte, h BatchHeader, recs []Record) error {
-		lastRaw, lastOut, lastRemoved = raw, len(out), 0
+		last.h, last.recs, last.kept, last.outStart = h, nil, nil, len(out)
 		if h.Attributes&attrControl != 0 {
 			out = append(out, raw)
 			return nil
@@ -249,28 +253,29 @@ func (l *Log) cleanSegment(ctx context.Context, s *segment, next int64, latest m
 		for _, r := range recs {
 			switch off, ok := latest[string(r.Key)]; {
 			case r.Key == nil, ok && off > r.Offset:
-				lastRemoved++ // no key, or superseded by a later record
+				removed++ // no key, or superseded by a later record
 			case r.Value == nil && r.Timestamp < deleteHorizon:
-				lastRemoved++ // a tombstone past delete.retention.ms
+				removed++ // a tombstone past delete.retention.ms
 			default:
 				kept = append(kept, r)
 			}
 		}
-		removed += lastRemoved
+		last.recs, last.kept = recs, kept
 		switch {
 		case len(kept) == len(recs):
 			out = append(out, raw)
 		case len(kept) > 0:
-			if h.ProducerID >= 0 && h.BaseSequence >= 0 {
-				h.BaseSequence = addSequence(h.BaseSequence, int32(kept[0].Offset-h.BaseOffset))
-			}
-			out = append(out, EncodeBatch(h, kept))
+			out = append(out, encodeRuns(h, kept)...)
 		}
 		return nil
 	})
-	if lastRaw != nil {
-		out = append(out[:lastOut], lastRaw)
-		removed -= lastRemoved
+	if n := len(last.recs); n > 0 && (len(last.kept) == 0 || last.kept[len(last.kept)-1].Offset != last.recs[n-1].Offset) {
+		keep := append(last.kept, last.recs[n-1])
+		removed--
+		if len(keep) == n {
+			keep = last.recs
+		}
+		out = append(out[:last.outStart], encodeRuns(last.h, keep)...)
 	}
 	if err != nil || removed == 0 {
 		return nil, 0, err
@@ -285,6 +290,27 @@ func (l *Log) cleanSegment(ctx context.Context, s *segment, next int64, latest m
 		return nil, 0, err
 	}
 	return ns, removed, nil
+}
+
+// encodeRuns writes kept records as one batch per run of consecutive
+// offsets: a batch's record count must match its offset span (appends and
+// recovery check it), so gaps fall between batches, never inside one. An
+// idempotent producer's sequence numbers move with each run's first offset.
+func encodeRuns(h BatchHeader, kept []Record) [][]byte {
+	var out [][]byte
+	for start := 0; start < len(kept); {
+		end := start + 1
+		for end < len(kept) && kept[end].Offset == kept[end-1].Offset+1 {
+			end++
+		}
+		rh := h
+		if h.ProducerID >= 0 && h.BaseSequence >= 0 {
+			rh.BaseSequence = addSequence(h.BaseSequence, int32(kept[start].Offset-h.BaseOffset))
+		}
+		out = append(out, EncodeBatch(rh, kept[start:end]))
+		start = end
+	}
+	return out
 }
 
 func cleanedName(dir string, base int64, suffix string) string {

@@ -195,6 +195,36 @@ func TestCompactKeepsLatestPerKey(t *testing.T) {
 	}
 }
 
+// TestCompactInsideBatches compacts batches of several keys each, so that
+// kept records are not contiguous within a batch, and reopens the log.
+func TestCompactInsideBatches(t *testing.T) {
+	e := newEnv(t)
+	l := e.open(compactConfig())
+	now := e.clock.Now()
+	latest := map[string]Record{}
+	for round := 0; round < 30; round++ {
+		var batch []keyed
+		for k := 0; k < 6; k++ {
+			if k%2 == 0 || round%3 == 0 { // odd keys change less often
+				batch = append(batch, keyed{fmt.Sprintf("k%d", k), fmt.Sprintf("r%d-k%d", round, k)})
+			}
+		}
+		res := appendKeyed(t, l, now.UnixMilli(), batch...)
+		for i, r := range batch {
+			latest[r.key] = Record{Offset: res.BaseOffset + int64(i), Key: []byte(r.key), Value: []byte(r.value)}
+		}
+	}
+	appendKeyed(t, l, now.UnixMilli(), keyed{"filler", string(make([]byte, 1100))})
+	latest["filler"] = Record{Offset: l.EndOffset() - 1, Key: []byte("filler"), Value: make([]byte, 1100)}
+	res, err := NewCleaner().Compact(context.Background(), l, now, DefaultCompactConfig())
+	if err != nil || res.RecordsRemoved == 0 {
+		t.Fatalf("compact: %+v %v", res, err)
+	}
+	checkCompacted(t, l, latest, true)
+	l.Close()
+	checkCompacted(t, e.open(compactConfig()), latest, true)
+}
+
 func TestCompactRespectsRatioAndLag(t *testing.T) {
 	e := newEnv(t)
 	l := e.open(compactConfig())
