@@ -12,9 +12,10 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// batchRows is how many rows Write collects before handing them to
-// parquet-go in one call (amortizes its per-call cost).
-const batchRows = 256
+// batchRows is how many rows Write collects, column by column, before
+// handing each column's values to parquet-go (amortizes its per-call cost;
+// parquet-go itself writes rows in chunks of 64).
+const batchRows = 64
 
 // dictionaryMaxBytes caps a string column's dictionary per row group; past
 // it the column falls back to PLAIN, so only low-cardinality strings stay
@@ -34,16 +35,18 @@ type Writer struct {
 	pw     *pq.Writer
 	schema *Schema // data schema
 	file   *Schema // data + metadata columns
-	meta   []string
+	meta   []metaKind
 	opts   WriterOptions
 	leaves []leaf
 
-	batch    []pq.Row
-	scratch  []byte // decimal bytes of the current batch
-	rows     int64
-	rowBytes int64 // byte-array bytes of the row being shredded
-	rawBatch int64 // estimated raw bytes of rows not yet in a flushed row group
-	rawGroup int64
+	cols      [][]pq.Value // per leaf column: values of the rows batched
+	batchLen  []int        // per column: values of the complete rows in cols
+	batchRows int
+	scratch   []byte // decimal bytes of the current batch
+	rows      int64
+	rowBytes  int64 // byte-array bytes of the row being shredded
+	rawBatch  int64 // estimated raw bytes of rows not yet in a flushed row group
+	rawGroup  int64
 	// ratio of bytes written to raw bytes flushed, for Bytes.
 	rawFlushed int64
 	projs      map[*Schema]*projection
@@ -59,6 +62,7 @@ type leaf struct {
 	field int
 	path  []int
 	flat  bool // a top-level primitive column
+	def   int  // definition level of a present flat value
 }
 
 // NewWriter starts a Parquet file with the given data schema on w (plus
@@ -92,14 +96,25 @@ func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error)
 		pq.DictionaryMaxBytes(dictionaryMaxBytes),
 		pq.CreatedBy("sluice", "1", ""),
 	)
-	wr := &Writer{out: out, pw: pw, schema: schema, file: file, meta: opts.MetaColumns, opts: opts}
+	wr := &Writer{out: out, pw: pw, schema: schema, file: file, opts: opts}
+	for _, name := range opts.MetaColumns {
+		wr.meta = append(wr.meta, metaKindOf(name))
+	}
 	for i, f := range file.Fields {
 		wr.leaves = appendLeaves(wr.leaves, i, nil, f.Type)
 	}
 	for i := range wr.leaves {
-		t := file.Fields[wr.leaves[i].field].Type
-		wr.leaves[i].flat = isPrimitive(t.Kind)
+		f := file.Fields[wr.leaves[i].field]
+		wr.leaves[i].flat = isPrimitive(f.Type.Kind)
+		if !f.Required {
+			wr.leaves[i].def = 1
+		}
 	}
+	if n := len(pw.ColumnWriters()); n != len(wr.leaves) {
+		return nil, fmt.Errorf("formats: parquet schema has %d columns, expected %d", n, len(wr.leaves))
+	}
+	wr.cols = make([][]pq.Value, len(wr.leaves))
+	wr.batchLen = make([]int, len(wr.leaves))
 	return wr, nil
 }
 
@@ -153,16 +168,12 @@ func (w *Writer) Write(row *Row) error {
 	if len(values) != len(w.schema.Fields) {
 		return fmt.Errorf("formats: row has %d values, schema %d fields", len(values), len(w.schema.Fields))
 	}
-	if len(w.batch) == cap(w.batch) {
-		w.batch = append(w.batch, make(pq.Row, 0, len(w.leaves)))
-	} else {
-		w.batch = w.batch[:len(w.batch)+1]
-	}
-	dst := w.batch[len(w.batch)-1][:0]
-	var raw int64
-	var err error
+	// Values go straight into per-column buffers (no row transposition);
+	// a failed row is rolled back from the columns it reached.
 	nd := len(w.schema.Fields)
-	for c, lf := range w.leaves {
+	var bytesBefore = w.rowBytes
+	for c := range w.leaves {
+		lf := &w.leaves[c]
 		var v Value
 		if lf.field < nd {
 			v = values[lf.field]
@@ -170,41 +181,44 @@ func (w *Writer) Write(row *Row) error {
 			v = w.metaValue(row, lf.field-nd)
 		}
 		f := &w.file.Fields[lf.field]
+		col := w.cols[c]
+		var err error
 		if lf.flat {
 			// A top-level primitive: one value, no repetition.
 			if v.kind == KindNull {
 				if f.Required {
 					err = errRequiredNull
 				} else {
-					dst = append(dst, pq.Value{}.Level(0, 0, c))
+					w.cols[c] = append(col, pq.Value{}.Level(0, 0, c))
 					continue
 				}
 			} else {
 				var pv pq.Value
 				if pv, err = w.primitive(f.Type, v); err == nil {
-					def := 0
-					if !f.Required {
-						def = 1
-					}
-					dst = append(dst, pv.Level(0, def, c))
+					w.cols[c] = append(col, pv.Level(0, lf.def, c))
 					continue
 				}
 			}
 		} else {
-			dst, err = w.shred(dst, f.Type, !f.Required, v, lf.path, 0, 0, 0, c)
+			w.cols[c], err = w.shred(col, f.Type, !f.Required, v, lf.path, 0, 0, 0, c)
 		}
 		if err != nil {
-			w.batch = w.batch[:len(w.batch)-1]
-			w.rowBytes = 0
+			for k := 0; k <= c; k++ {
+				w.cols[k] = w.cols[k][:w.batchLen[k]]
+			}
+			w.rowBytes = bytesBefore
 			return fmt.Errorf("formats: field %s at offset %d: %w", f.Name, row.Offset, err)
 		}
 	}
-	raw = int64(len(dst))*8 + w.rowBytes
-	w.rowBytes = 0
-	w.batch[len(w.batch)-1] = dst
+	var n int
+	for c := range w.cols {
+		n += len(w.cols[c]) - w.batchLen[c]
+		w.batchLen[c] = len(w.cols[c])
+	}
 	w.rows++
-	w.rawBatch += raw
-	if len(w.batch) >= batchRows {
+	w.batchRows++
+	w.rawBatch += int64(n)*8 + w.rowBytes - bytesBefore
+	if w.batchRows >= batchRows {
 		if err := w.flushBatch(); err != nil {
 			return err
 		}
@@ -217,20 +231,44 @@ func (w *Writer) Write(row *Row) error {
 	return nil
 }
 
+type metaKind uint8
+
+const (
+	metaTopic metaKind = iota
+	metaPartition
+	metaOffset
+	metaTimestamp
+	metaKey
+)
+
+func metaKindOf(name string) metaKind {
+	switch name {
+	case MetaTopic:
+		return metaTopic
+	case MetaPartition:
+		return metaPartition
+	case MetaOffset:
+		return metaOffset
+	case MetaTimestamp:
+		return metaTimestamp
+	}
+	return metaKey // WithMetaColumns has checked the names
+}
+
 func (w *Writer) metaValue(row *Row, i int) Value {
 	switch w.meta[i] {
-	case MetaTopic:
+	case metaTopic:
 		if row.Topic != w.topic {
 			w.topic, w.topicBytes = row.Topic, []byte(row.Topic)
 		}
 		return StringValue(w.topicBytes)
-	case MetaPartition:
+	case metaPartition:
 		return Int32Value(row.Partition)
-	case MetaOffset:
+	case metaOffset:
 		return Int64Value(row.Offset)
-	case MetaTimestamp:
+	case metaTimestamp:
 		return TimestampValue(row.Timestamp)
-	case MetaKey:
+	case metaKey:
 		if row.Key == nil {
 			return NullValue()
 		}
@@ -347,11 +385,19 @@ func (w *Writer) primitive(t *Type, v Value) (pq.Value, error) {
 }
 
 func (w *Writer) flushBatch() error {
-	if len(w.batch) == 0 {
+	if w.batchRows == 0 {
 		return nil
 	}
-	_, err := w.pw.WriteRows(w.batch)
-	w.batch = w.batch[:0]
+	var err error
+	for c, cw := range w.pw.ColumnWriters() {
+		if _, werr := cw.WriteRowValues(w.cols[c]); werr != nil && err == nil {
+			err = werr
+		}
+		clear(w.cols[c])
+		w.cols[c] = w.cols[c][:0]
+		w.batchLen[c] = 0
+	}
+	w.batchRows = 0
 	// parquet-go copied the values: the decimal bytes can be reused.
 	w.scratch = w.scratch[:0]
 	w.rawGroup += w.rawBatch
