@@ -99,6 +99,8 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Empty, never null: librdkafka rejects a null record set.
+			sp.RecordBatches = noRecords
 			if topicErr != nil {
 				sp.ErrorCode = topicErr.Code
 				st.Partitions = append(st.Partitions, sp)
@@ -168,6 +170,9 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 	c.fetched = append(c.fetched, fetchStat{p.topic, chunk.Size, countBatchRecords(buf)})
 	return chunk.Size, nil
 }
+
+// noRecords is the empty record set of a partition with nothing to return.
+var noRecords = []byte{}
 
 // fetchStat is what one partition contributed to a fetch response.
 type fetchStat struct {

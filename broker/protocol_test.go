@@ -249,3 +249,40 @@ func TestBadProduceInput(t *testing.T) {
 		t.Errorf("fetch past end: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(c))
 	}
 }
+
+// TestFetchEmptyPartitionRecordsNotNull: a fetch with nothing to return
+// carries an empty record set, not a null one, which librdkafka rejects
+// ("invalid MessageSetSize -1") in non-flexible versions.
+func TestFetchEmptyPartitionRecordsNotNull(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, kadmClient(t, cl), "empty", 1, nil)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "empty"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.send(req, 9)
+	_, body, err := c.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// v11 is not flexible: the partition's record set is the last 4 bytes
+	// (int32 length) before the end of the response.
+	if n := int32(binary.BigEndian.Uint32(body[len(body)-4:])); n != 0 {
+		t.Fatalf("empty partition record set length %d, want 0", n)
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(11)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.HighWatermark != 0 {
+		t.Fatalf("partition: error %d high watermark %d", p.ErrorCode, p.HighWatermark)
+	}
+}
