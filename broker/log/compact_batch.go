@@ -31,6 +31,9 @@ func DecodeBatch(b []byte) (BatchHeader, []Record, error) {
 	if err != nil {
 		return h, nil, err
 	}
+	if h.TotalSize() < batchHeaderLen {
+		return h, nil, fmt.Errorf("%w: batch at offset %d: length %d smaller than a header", ErrCorruptMessage, h.BaseOffset, h.Length)
+	}
 	if int64(len(b)) < h.TotalSize() {
 		return h, nil, fmt.Errorf("%w: batch at offset %d is %d bytes, have %d", ErrCorruptMessage, h.BaseOffset, h.TotalSize(), len(b))
 	}
