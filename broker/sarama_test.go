@@ -91,12 +91,12 @@ func TestSarama(t *testing.T) {
 		pc.Close()
 	}
 	// Configs through sarama's admin.
-	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "sarama", ConfigNames: []string{"retention.ms"}})
+	res, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: "sarama", ConfigNames: []string{"retention.ms"}}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Value != "604800000" {
-		t.Fatalf("retention.ms via sarama: %+v", entries)
+	if len(res) != 1 || len(res[0].Configs) != 1 || res[0].Configs[0].Value != "604800000" {
+		t.Fatalf("retention.ms via sarama: %+v", res)
 	}
 	if err := adm.DeleteTopic("sarama"); err != nil {
 		t.Fatal(err)
