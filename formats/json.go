@@ -2,6 +2,7 @@ package formats
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,14 +121,22 @@ func (d *jsonDecoder) parse(m *Message) (*fastjson.Object, *DecodeError) {
 	if m.Value == nil {
 		return nil, decodeErr(TypeJSON, m, "", "value is null (a tombstone), not a JSON object")
 	}
-	if !utf8.Valid(m.Value) {
+	// fastjson's parser is lenient (bad escapes, control characters in
+	// strings, 1.2.3, nan); its validator is not, but costs a second pass.
+	// Messages that are plain ASCII without escapes or control bytes (most
+	// machine-written JSON) only need their numbers checked after parsing;
+	// the rest go through the validator.
+	plain := plainASCII(m.Value)
+	if !plain && !utf8.Valid(m.Value) {
 		return nil, decodeErr(TypeJSON, m, "", "invalid UTF-8 at byte %d", invalidUTF8At(m.Value))
 	}
 	v, err := d.p.ParseBytes(m.Value)
 	if err == nil {
-		// fastjson's parser is lenient (bad escapes, 1.2.3); its validator
-		// is not.
-		err = fastjson.ValidateBytes(m.Value)
+		if plain {
+			err = d.checkNumbers(v, 0)
+		} else {
+			err = fastjson.ValidateBytes(m.Value)
+		}
 	}
 	if err != nil {
 		return nil, decodeErr(TypeJSON, m, "", "invalid JSON: %v", err)
@@ -638,4 +647,100 @@ func (d *jsonDecoder) mergeInferred(a, b *Type) (*Type, error) {
 		return StringType, nil
 	}
 	return nil, fieldErrf("", "seen as %s, now %s; set format.json.widen_to_string to keep such fields as strings", a, b)
+}
+
+// plainASCII reports whether b has only ASCII bytes from 0x20 up, and no
+// backslash: then every JSON string in it is valid as written. Eight bytes
+// at a time.
+func plainASCII(b []byte) bool {
+	const (
+		lo   = 0x0101010101010101
+		hi   = 0x8080808080808080
+		back = 0x5c5c5c5c5c5c5c5c
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A byte >= 0x80, a byte < 0x20, or a byte == '\\'.
+		if w&hi != 0 || (w-0x2020202020202020)&^w&hi != 0 || ((w^back)-lo)&^(w^back)&hi != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 0x80 || c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkNumbers checks every number literal in v against the JSON grammar
+// (fastjson's parser accepts 1.2.3, +1, 01 and nan).
+func (d *jsonDecoder) checkNumbers(v *fastjson.Value, depth int) error {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		d.num = v.MarshalTo(d.num[:0])
+		if !jsonNumber(d.num) {
+			return fmt.Errorf("invalid number %q", d.num)
+		}
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		for _, e := range arr {
+			if err := d.checkNumbers(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		var err error
+		o.Visit(func(_ []byte, e *fastjson.Value) {
+			if err == nil {
+				err = d.checkNumbers(e, depth+1)
+			}
+		})
+		return err
+	}
+	return nil
+}
+
+// jsonNumber reports whether b is a number as RFC 8259 writes them.
+func jsonNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(b)
 }

@@ -271,6 +271,20 @@ func (v Value) String() string {
 // decimalBytes is the FIXED_LEN_BYTE_ARRAY length holding any unscaled
 // value of the given precision (the table Spark and Hive use).
 func decimalBytes(precision int) int {
+	if precision >= 0 && precision < len(decimalBytesTable) {
+		return decimalBytesTable[precision]
+	}
+	return decimalBytesFor(precision)
+}
+
+var decimalBytesTable = func() (t [MaxDecimalPrecision + 1]int) {
+	for p := range t {
+		t[p] = decimalBytesFor(p)
+	}
+	return t
+}()
+
+func decimalBytesFor(precision int) int {
 	n := 1
 	for {
 		// Max value with n bytes: 2^(8n-1)-1 >= 10^precision - 1.
