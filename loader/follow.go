@@ -38,8 +38,21 @@ func (r *run) follow(ctx context.Context) error {
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	f := &follower{r: r, ctx: ctx, fail: fail, active: map[TopicPartition]*followWorker{}}
-	if _, err := r.src.partitions(ctx, r.spec.Source.Topics); err != nil {
+	all, err := r.src.partitions(ctx, r.spec.Source.Topics)
+	if err != nil {
 		return err // unreachable cluster or missing topic: say so now
+	}
+	// _SUCCESS needs every partition's watermark: only a follower that
+	// holds all partitions can tell (others leave it to a batch run).
+	r.afterPublish = func(ctx context.Context) {
+		f.mu.Lock()
+		owned := len(f.active)
+		f.mu.Unlock()
+		if owned >= len(all) {
+			if err := r.success.flush(ctx); err != nil {
+				r.log.Warn("could not write _SUCCESS", "err", err)
+			}
+		}
 	}
 	if err := r.hive.load(ctx); err != nil {
 		return err

@@ -32,11 +32,10 @@ type hiveCatalog struct {
 
 	mu struct {
 		sync.Mutex
-		schema  *formats.Schema // file schema with meta columns
-		parts   []string        // partition folders, in order added
-		known   map[string]bool
-		content string // the file as last written or read
-		dirty   bool
+		schema *formats.Schema // file schema with meta columns
+		parts  []string        // partition folders, in order added
+		known  map[string]bool
+		dirty  bool
 	}
 }
 
@@ -48,21 +47,27 @@ func newHiveCatalog(sink *Sink, db, table, location string, meta []string, log *
 
 func (h *hiveCatalog) rel() string { return join(hiveDir, "table.sql") }
 
-// load reads an existing table.sql so statements are not repeated.
+// load checks that an existing table.sql can be read, before any work.
 func (h *hiveCatalog) load(ctx context.Context) error {
+	_, err := h.read(ctx)
+	return err
+}
+
+// read returns table.sql as the sink holds it now ("" if absent).
+func (h *hiveCatalog) read(ctx context.Context) (string, error) {
 	r, err := h.sink.fsys.Open(ctx, h.sink.abs(h.rel()))
 	if err != nil {
-		return nil // absent (or unreadable): rebuilt on the next write
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil // rebuilt on the next write
+		}
+		return "", fmt.Errorf("read %s: %w", h.sink.abs(h.rel()), err)
 	}
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", h.sink.abs(h.rel()), err)
+		return "", fmt.Errorf("read %s: %w", h.sink.abs(h.rel()), err)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.mu.content = string(data)
-	return nil
+	return string(data), nil
 }
 
 // setSchema records the data schema of a file (the first one is the
@@ -110,14 +115,20 @@ func partitionValues(dir string) []formats.PartitionValue {
 	return out
 }
 
-// flush rewrites table.sql if anything changed.
+// flush rewrites table.sql if it lacks the table or a known partition.
 func (h *hiveCatalog) flush(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.mu.dirty || h.mu.schema == nil {
 		return nil
 	}
-	content := h.mu.content
+	// Start from the file as it is now: another loader of the pipeline
+	// may have added partitions since we last read it.
+	base, err := h.read(ctx)
+	if err != nil {
+		return err
+	}
+	content := base
 	if !strings.Contains(content, "CREATE EXTERNAL TABLE") {
 		var cols []string
 		if len(h.mu.parts) > 0 {
@@ -146,14 +157,14 @@ func (h *hiveCatalog) flush(ctx context.Context) error {
 		add.WriteString(strings.TrimRight(stmt, ";\n") + ";\n")
 	}
 	content += add.String()
-	if content == h.mu.content {
+	if content == base {
 		h.mu.dirty = false
 		return nil
 	}
 	if err := h.write(ctx, content); err != nil {
 		return err
 	}
-	h.mu.content, h.mu.dirty = content, false
+	h.mu.dirty = false
 	return nil
 }
 
@@ -323,5 +334,10 @@ next:
 		return time.Time{}, false
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, 0, 0, loc)
+	// Reject what time.Date had to normalise (month 13, hour 24, a
+	// wall time skipped by a DST change).
+	if t.Year() != year || int(t.Month()) != month || t.Day() != day || t.Hour() != hour || t.Minute() != minute {
+		return time.Time{}, false
+	}
 	return t, path.Clean(dir) == dir
 }

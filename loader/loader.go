@@ -105,6 +105,8 @@ type run struct {
 	hive     *hiveCatalog
 	success  *successTracker
 	commitFn func(ctx context.Context, tp TopicPartition, next int64) error
+	// afterPublish, if set, runs after each commit's bookkeeping.
+	afterPublish func(ctx context.Context)
 
 	mu struct {
 		sync.Mutex
@@ -246,6 +248,9 @@ func (r *run) published(p published) {
 	}
 	if err := r.commitFn(ctx, p.TP, p.Next); err != nil {
 		r.log.Warn("could not commit the group offset (used for lag monitoring only; the sink holds the truth)", "topic", p.TP.Topic, "partition", p.TP.Partition, "err", err)
+	}
+	if r.afterPublish != nil {
+		r.afterPublish(ctx)
 	}
 }
 

@@ -49,6 +49,9 @@ func TestParseLayoutDir(t *testing.T) {
 		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25", time.Time{}, false},
 		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25/hr=7x", time.Time{}, false},
 		{"dt=YYYY-MM-DD", "other=2026-11-25", time.Time{}, false},
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-13-25/hr=07", time.Time{}, false},
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-02-30/hr=07", time.Time{}, false},
+		{"dt=YYYY-MM-DD/hr=HH", "dt=2026-11-25/hr=24", time.Time{}, false},
 	} {
 		got, ok := parseLayoutDir(tc.layout, tc.dir, time.UTC)
 		if ok != tc.ok || ok && !got.Equal(tc.want) {
