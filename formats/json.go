@@ -363,17 +363,20 @@ func (d *jsonDecoder) convert(v *fastjson.Value, t *Type, optional bool, timeFor
 		}
 		return out, nil
 	case KindDecimal:
-		var text string
+		var text []byte
 		switch jt {
 		case fastjson.TypeNumber:
-			text = d.numText(v)
+			d.num = v.MarshalTo(d.num[:0])
+			text = d.num
 		case fastjson.TypeString:
-			b, _ := v.StringBytes()
-			text = string(b)
+			text, _ = v.StringBytes()
 		default:
 			return mismatch()
 		}
-		out, err := parseDecimalText(text, t.Precision, t.Scale)
+		if out, ok := smallDecimal(text, t.Precision, t.Scale); ok {
+			return out, nil
+		}
+		out, err := parseDecimalText(string(text), t.Precision, t.Scale)
 		if err != nil {
 			return Value{}, fieldErrf("", "%v", err)
 		}

@@ -20,7 +20,7 @@ const batchRows = 64
 // dictionaryMaxBytes caps a string column's dictionary per row group; past
 // it the column falls back to PLAIN, so only low-cardinality strings stay
 // dictionary-encoded.
-const dictionaryMaxBytes = 1 << 20
+const dictionaryMaxBytes = 256 << 10
 
 // Writer streams rows into one Parquet file. Not safe for concurrent use.
 //

@@ -56,6 +56,60 @@ func parseBoolText(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not a boolean (true, false, 1 or 0)", s)
 }
 
+// smallDecimal is the allocation-free path of parseDecimalText for plain
+// literals ("-12.3") of a decimal with precision <= 18; ok is false when
+// the general path must decide (exponents, too many digits, errors).
+func smallDecimal(b []byte, precision, scale int) (Value, bool) {
+	if precision > 18 || len(b) == 0 || len(b) > 20 {
+		return Value{}, false
+	}
+	i := 0
+	neg := b[0] == '-'
+	if neg {
+		i++
+	}
+	var n int64
+	digits, frac := 0, -1
+	seen := false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			seen = true
+			if n != 0 || c != '0' {
+				digits++
+			}
+			n = n*10 + int64(c-'0')
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return Value{}, false
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	if !seen || frac > scale {
+		return Value{}, false
+	}
+	for ; frac < scale; frac++ {
+		n *= 10
+		if n != 0 {
+			digits++
+		}
+	}
+	if digits > precision {
+		return Value{}, false
+	}
+	if neg {
+		n = -n
+	}
+	return DecimalInt64(n), true
+}
+
 // parseDecimalText reads an exact decimal ("-12.34", "1e3", "0.5") into
 // the unscaled integer of decimal(precision, scale). More fractional
 // digits than scale, or more integer digits than precision-scale, is an
