@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# e2e/groups: consumer groups against a real `sluice server` with librdkafka
+# (kcat -G, the balanced consumer) and the `sluice group` CLI.
+#
+# Two kcat -G members split a 6-partition topic: every record is read exactly
+# once; after they stop, `sluice group describe` shows the committed offsets
+# at the log end (lag 0); reset-offsets is refused while a member is active,
+# then rewinds the empty group; a new kcat -G member re-reads everything;
+# delete removes the group.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+sluice=${SLUICE:-$root/bin/sluice}
+[ -x "$sluice" ] || { echo "build bin/sluice first (make build)" >&2; exit 1; }
+command -v kcat >/dev/null || { echo "kcat not installed (make deps)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+brokers=127.0.0.1:$port
+"$sluice" server --data-dir "$work/data" --listen "$brokers" --http "" \
+  --set group.initial.rebalance.delay.ms=0 --set offsets.topic.num.partitions=3 \
+  2>"$work/server.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  kcat -b "$brokers" -L -m 1 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+kcat -b "$brokers" -L -m 1 >/dev/null || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+
+fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; tail -50 "$work/server.log" >&2; echo "--- kcat log" >&2; tail -30 "$work/kcat.log" >&2 || true; exit 1; }
+export SLUICE_BROKERS=$brokers
+topic=orders
+n=600
+"$sluice" topic create "$topic" -p 6 >/dev/null
+
+# wait_lines FILE... COUNT: poll until the files hold COUNT lines in total.
+wait_lines() {
+  local want=${!#} got=0
+  for _ in $(seq 100); do
+    got=$(cat "${@:1:$#-1}" 2>/dev/null | wc -l)
+    [ "$got" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "read $got of $want records"
+}
+
+kcat_member() { # kcat_member OUT: a balanced consumer in group g1
+  kcat -u -b "$brokers" -G g1 -o beginning -f '%p %o %k\n' -X session.timeout.ms=6000 \
+    -X auto.commit.interval.ms=200 "$topic" >"$1" 2>>"$work/kcat.log" &
+  pids+=($!)
+}
+kcat_member "$work/m1.txt"; m1=${pids[-1]}
+kcat_member "$work/m2.txt"; m2=${pids[-1]}
+# Steady state first: both members in a stable group, then the records.
+for _ in $(seq 200); do
+  "$sluice" group describe g1 >"$work/describe.txt" 2>/dev/null || true
+  grep -q "STATE Stable .*MEMBERS 2" "$work/describe.txt" && \
+    [ "$(awk '$1=="'"$topic"'" && $6!="-"' "$work/describe.txt" | wc -l)" -eq 6 ] && break
+  sleep 0.1
+done
+grep -q "STATE Stable .*MEMBERS 2" "$work/describe.txt" || fail "group never stable with 2 members: $(cat "$work/describe.txt")"
+seq 1 $n | awk '{print "k" $1 ":v" $1}' | kcat -b "$brokers" -P -t "$topic" -K : -z snappy
+wait_lines "$work/m1.txt" "$work/m2.txt" $n
+
+# Exactly once, and each member owned whole partitions.
+dups=$(cat "$work/m1.txt" "$work/m2.txt" | sort | uniq -d | wc -l)
+[ "$dups" -eq 0 ] || fail "$dups records read twice"
+[ "$(cat "$work/m1.txt" "$work/m2.txt" | sort -u | wc -l)" -eq $n ] || fail "not every record read"
+echo "kcat -G: $n records read once by 2 members ($(wc -l <"$work/m1.txt") + $(wc -l <"$work/m2.txt"))"
+
+"$sluice" group list | grep -q '^g1 .*Stable' || fail "group g1 not listed as Stable: $("$sluice" group list)"
+if "$sluice" group reset-offsets g1 --topic "$topic" --to earliest 2>"$work/reset.err"; then
+  fail "reset-offsets accepted while the group is active"
+fi
+grep -q "stop its consumers" "$work/reset.err" || fail "unexpected reset error: $(cat "$work/reset.err")"
+
+kill -TERM "$m1" "$m2"; wait "$m1" "$m2" 2>/dev/null || true
+for _ in $(seq 100); do
+  "$sluice" group describe g1 >"$work/describe.txt"
+  awk '$1=="'"$topic"'" && $5!="0"{bad=1} END{exit bad}' "$work/describe.txt" && \
+    [ "$(grep -c "^$topic " "$work/describe.txt")" -eq 6 ] && break
+  sleep 0.1
+done
+grep -q "STATE Empty" "$work/describe.txt" || fail "group not Empty after members left: $(cat "$work/describe.txt")"
+awk '$1=="'"$topic"'" && $5!="0"{bad=1} END{exit bad}' "$work/describe.txt" || fail "lag not 0: $(cat "$work/describe.txt")"
+echo "describe after stop: 6 partitions committed at the log end"
+
+"$sluice" group reset-offsets g1 --topic "$topic" --to earliest >/dev/null
+"$sluice" group describe g1 >"$work/describe.txt"
+lag=$(awk '$1=="'"$topic"'"{s+=$5} END{print s}' "$work/describe.txt")
+[ "$lag" -eq $n ] || fail "lag after reset to earliest is $lag, want $n"
+
+kcat_member "$work/m3.txt"; m3=${pids[-1]}
+wait_lines "$work/m3.txt" $n
+[ "$(sort -u "$work/m3.txt" | wc -l)" -eq $n ] || fail "re-read after reset is not all $n records"
+kill -TERM "$m3"; wait "$m3" 2>/dev/null || true
+echo "reset-offsets --to earliest: a new member re-read all $n records"
+
+for _ in $(seq 100); do
+  "$sluice" group list | grep -q '^g1 .*Empty' && break
+  sleep 0.1
+done
+"$sluice" group delete g1
+if "$sluice" group list | grep -q '^g1 '; then fail "g1 still listed after delete"; fi
+if "$sluice" group delete g1 2>"$work/delete.err"; then fail "deleting a missing group succeeded"; fi
+grep -q GROUP_ID_NOT_FOUND "$work/delete.err" || fail "unexpected delete error: $(cat "$work/delete.err")"
+echo "e2e/groups: OK"
