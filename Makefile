@@ -13,9 +13,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
 
-## run: build and start a single-node broker with data in ./data
+## run: build, start a single-node broker (data in ./data) and the demo
+## pipeline examples/demo.yaml landing into ./out/demo.
+## DEMO=0 make run starts the broker alone.
 run: build
-	./$(BIN) server --data-dir ./data
+	examples/demo.sh
 
 ## test: install what the tests need, then vet, Go tests and e2e scripts
 test: deps vet go-test e2e
