@@ -43,7 +43,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 		"comma-separated seed brokers host:port (env "+brokersEnv+")")
 	fs.StringVar(&f.clientID, "client-id", "sluice-cli", "Kafka client.id sent to the brokers")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second,
-		"how long to wait for the cluster on each admin request or metadata lookup")
+		"how long to wait for the cluster: each admin request, metadata lookup and record delivery")
 }
 
 // seeds parses --brokers into a list of host:port seeds.

@@ -14,6 +14,12 @@ import (
 // client command tests and returns its address; it stops at test cleanup.
 func startBroker(t *testing.T) string {
 	t.Helper()
+	return startBrokerTB(t)
+}
+
+// startBrokerTB is startBroker for tests and benchmarks.
+func startBrokerTB(t testing.TB) string {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir, cfg.Listen, cfg.HTTP = t.TempDir(), "127.0.0.1:0", ""
 	srv, err := broker.New(cfg, broker.Options{})

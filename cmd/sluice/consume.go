@@ -27,12 +27,12 @@ type consumeFlags struct {
 }
 
 const consumeFormatHelp = `--format is a template written once per record; % verbs are replaced:
-  %t topic        %p partition    %o offset       %T timestamp (Unix ms)
-  %k key          %v value (or %s) %K key length (-1 for a null key)
-  %S value length (-1 for null)   %h headers as k=v,k=v              %% a literal %
+  %t topic       %p partition     %o offset        %T timestamp (Unix ms)
+  %k key         %v value (or %s) %K key length    %S value length
+  %h headers as k=v,k=v           %% a literal %   (lengths are -1 for null)
 Escapes \n \t \r and \\ are understood. A newline is added after each record
 unless the template already ends with one. The default is "%v" (the value).
-Example: --format '%p:%o %k=%v'  (the same verbs as kcat -f, with %v for %s).`
+Example: --format '%p:%o %k=%v' (the verbs of kcat -f, with %v as well as %s).`
 
 func newConsumeCmd() *cobra.Command {
 	cf := &clientFlags{}

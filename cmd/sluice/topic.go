@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -187,7 +188,7 @@ func describeTopics(ctx context.Context, cf *clientFlags, adm *kadm.Client, w io
 		}
 		t := topics[name]
 		fmt.Fprintf(w, "Topic: %s\nID: %s\nPartitions: %d\nReplication factor: %d\n",
-			name, t.ID, len(t.Partitions), t.Partitions.NumReplicas())
+			name, base64.RawURLEncoding.EncodeToString(t.ID[:]), len(t.Partitions), t.Partitions.NumReplicas())
 		rc, cerr := configs.On(name, nil)
 		switch {
 		case cerr != nil:
