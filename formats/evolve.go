@@ -276,7 +276,7 @@ func convertValue(v Value, from, to *Type) (Value, error) {
 			for i, f := range to.Fields {
 				for j, g := range from.Fields {
 					if g.Name == f.Name {
-						c, err := convertValue(v.elems[j], g.Type, f.Type)
+						c, err := convertValue(v.list()[j], g.Type, f.Type)
 						if err != nil {
 							return Value{}, fmt.Errorf("%s: %w", f.Name, err)
 						}
@@ -291,8 +291,8 @@ func convertValue(v Value, from, to *Type) (Value, error) {
 		}
 	case KindList, KindMap:
 		if v.kind == to.Kind && from.Kind == to.Kind {
-			out := make([]Value, len(v.elems))
-			for i, e := range v.elems {
+			out := make([]Value, len(v.list()))
+			for i, e := range v.list() {
 				if to.Kind == KindMap && i%2 == 0 {
 					out[i] = e
 					continue
@@ -303,7 +303,7 @@ func convertValue(v Value, from, to *Type) (Value, error) {
 				}
 				out[i] = c
 			}
-			return Value{kind: to.Kind, elems: out}, nil
+			return elemsValue(to.Kind, out), nil
 		}
 	}
 	return Value{}, fmt.Errorf("cannot convert %s to %s", from, to)
@@ -313,9 +313,9 @@ func convertValue(v Value, from, to *Type) (Value, error) {
 func textOf(v Value, t *Type) string {
 	switch v.kind {
 	case KindString:
-		return string(v.bytes)
+		return string(v.raw())
 	case KindBinary:
-		return base64.StdEncoding.EncodeToString(v.bytes)
+		return base64.StdEncoding.EncodeToString(v.raw())
 	case KindBoolean:
 		return strconv.FormatBool(v.Bool())
 	case KindInt32, KindInt64:

@@ -293,12 +293,12 @@ func (w *Writer) shred(dst pq.Row, t *Type, optional bool, v Value, path []int, 
 	}
 	switch t.Kind {
 	case KindStruct:
-		if v.kind != KindStruct || len(v.elems) != len(t.Fields) {
+		if v.kind != KindStruct || len(v.list()) != len(t.Fields) {
 			return dst, fmt.Errorf("value %s does not fit %s", v.kind, t)
 		}
 		i := path[0]
 		m := &t.Fields[i]
-		out, err := w.shred(dst, m.Type, !m.Required, v.elems[i], path[1:], rep, def, repDepth, col)
+		out, err := w.shred(dst, m.Type, !m.Required, v.list()[i], path[1:], rep, def, repDepth, col)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", m.Name, err)
 		}
@@ -318,11 +318,11 @@ func (w *Writer) shred(dst pq.Row, t *Type, optional bool, v Value, path []int, 
 				r = repDepth + 1
 			}
 			if t.Kind == KindList {
-				dst, err = w.shred(dst, t.Elem, true, v.elems[i], path, r, def+1, repDepth+1, col)
+				dst, err = w.shred(dst, t.Elem, true, v.list()[i], path, r, def+1, repDepth+1, col)
 			} else if path[0] == 0 {
-				dst, err = w.shred(dst, StringType, false, v.elems[2*i], path[1:], r, def+1, repDepth+1, col)
+				dst, err = w.shred(dst, StringType, false, v.list()[2*i], path[1:], r, def+1, repDepth+1, col)
 			} else {
-				dst, err = w.shred(dst, t.Elem, true, v.elems[2*i+1], path[1:], r, def+1, repDepth+1, col)
+				dst, err = w.shred(dst, t.Elem, true, v.list()[2*i+1], path[1:], r, def+1, repDepth+1, col)
 			}
 			if err != nil {
 				return dst, fmt.Errorf("[%d]: %w", i, err)
@@ -353,12 +353,12 @@ func (w *Writer) primitive(t *Type, v Value) (pq.Value, error) {
 	case KindDouble:
 		return pq.DoubleValue(v.Float()), nil
 	case KindString, KindBinary:
-		w.rowBytes += int64(len(v.bytes))
-		return pq.ByteArrayValue(v.bytes), nil
+		w.rowBytes += int64(len(v.raw()))
+		return pq.ByteArrayValue(v.raw()), nil
 	case KindDecimal:
 		n := decimalBytes(t.Precision)
 		start := len(w.scratch)
-		if v.bytes == nil {
+		if v.n == 0 {
 			x := int64(v.num)
 			w.scratch = append(w.scratch, make([]byte, n)...)
 			b := w.scratch[start:]
@@ -367,17 +367,17 @@ func (w *Writer) primitive(t *Type, v Value) (pq.Value, error) {
 				x >>= 8
 			}
 		} else {
-			if len(v.bytes) > n {
+			if len(v.raw()) > n {
 				return pq.Value{}, fmt.Errorf("decimal wider than %s", t)
 			}
 			pad := byte(0)
-			if len(v.bytes) > 0 && v.bytes[0]&0x80 != 0 {
+			if len(v.raw()) > 0 && v.raw()[0]&0x80 != 0 {
 				pad = 0xff
 			}
-			for i := len(v.bytes); i < n; i++ {
+			for i := len(v.raw()); i < n; i++ {
 				w.scratch = append(w.scratch, pad)
 			}
-			w.scratch = append(w.scratch, v.bytes...)
+			w.scratch = append(w.scratch, v.raw()...)
 		}
 		return pq.FixedLenByteArrayValue(w.scratch[start : start+n : start+n]), nil
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"time"
+	"unsafe"
 )
 
 // Header is a Kafka record header.
@@ -97,10 +98,14 @@ func (r *Row) Time(name string) (time.Time, error) {
 // Value is one value of a row: null, a primitive, or a list, map or struct
 // of values. The zero Value is null.
 type Value struct {
-	kind  Kind
-	num   uint64  // boolean, integers, date days, timestamp micros, float bits, small decimal unscaled
-	bytes []byte  // string, binary, wide decimal (big-endian two's complement)
-	elems []Value // list elements; map keys and values interleaved; struct members
+	num  uint64 // boolean, integers, date days, timestamp micros, float bits, small decimal unscaled
+	kind Kind
+	// ptr and n are the bytes of a string, binary or wide decimal
+	// (big-endian two's complement), or the elements of a list (map: keys
+	// and values interleaved; struct: members). Two words instead of two
+	// slices keep a Value at 24 bytes: rows are mostly Values.
+	ptr unsafe.Pointer
+	n   uint32
 }
 
 // NullValue returns a null.
@@ -128,10 +133,37 @@ func FloatValue(f float32) Value { return Value{kind: KindFloat, num: uint64(mat
 func DoubleValue(f float64) Value { return Value{kind: KindDouble, num: math.Float64bits(f)} }
 
 // StringValue returns a string. The bytes are not copied.
-func StringValue(s []byte) Value { return Value{kind: KindString, bytes: s} }
+func StringValue(s []byte) Value { return bytesValue(KindString, s) }
 
 // BinaryValue returns a binary value. The bytes are not copied.
-func BinaryValue(b []byte) Value { return Value{kind: KindBinary, bytes: b} }
+func BinaryValue(b []byte) Value { return bytesValue(KindBinary, b) }
+
+func bytesValue(k Kind, b []byte) Value {
+	if len(b) > math.MaxUint32 {
+		panic("formats: value longer than 4 GiB")
+	}
+	return Value{kind: k, ptr: unsafe.Pointer(unsafe.SliceData(b)), n: uint32(len(b))}
+}
+
+func elemsValue(k Kind, e []Value) Value {
+	return Value{kind: k, ptr: unsafe.Pointer(unsafe.SliceData(e)), n: uint32(len(e))}
+}
+
+// raw returns the bytes of a string, binary or wide decimal.
+func (v Value) raw() []byte {
+	if v.ptr == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(v.ptr), v.n)
+}
+
+// list returns the elements of a list, map or struct.
+func (v Value) list() []Value {
+	if v.ptr == nil {
+		return nil
+	}
+	return unsafe.Slice((*Value)(v.ptr), v.n)
+}
 
 // DateValue returns a date, days since 1970-01-01.
 func DateValue(days int32) Value { return Value{kind: KindDate, num: uint64(int64(days))} }
@@ -149,20 +181,20 @@ func DecimalValue(unscaled *big.Int, precision int) Value {
 	if precision <= 18 {
 		return Value{kind: KindDecimal, num: uint64(unscaled.Int64())}
 	}
-	return Value{kind: KindDecimal, bytes: bigToTwos(unscaled, decimalBytes(precision))}
+	return bytesValue(KindDecimal, bigToTwos(unscaled, decimalBytes(precision)))
 }
 
 // DecimalInt64 returns a decimal of precision <= 18 from its unscaled value.
 func DecimalInt64(unscaled int64) Value { return Value{kind: KindDecimal, num: uint64(unscaled)} }
 
 // ListValue returns a list of the given elements.
-func ListValue(elems ...Value) Value { return Value{kind: KindList, elems: elems} }
+func ListValue(elems ...Value) Value { return elemsValue(KindList, elems) }
 
 // MapValue returns a map; kv holds keys (strings) and values interleaved.
-func MapValue(kv ...Value) Value { return Value{kind: KindMap, elems: kv} }
+func MapValue(kv ...Value) Value { return elemsValue(KindMap, kv) }
 
 // StructValue returns a struct of the given members, in field order.
-func StructValue(members ...Value) Value { return Value{kind: KindStruct, elems: members} }
+func StructValue(members ...Value) Value { return elemsValue(KindStruct, members) }
 
 // Kind returns the value's kind; KindNull for a null.
 func (v Value) Kind() Kind { return v.kind }
@@ -186,7 +218,7 @@ func (v Value) Float() float64 {
 }
 
 // Bytes returns the bytes of a string or binary value.
-func (v Value) Bytes() []byte { return v.bytes }
+func (v Value) Bytes() []byte { return v.raw() }
 
 // Time returns a timestamp or date as a UTC time.
 func (v Value) Time() time.Time {
@@ -198,26 +230,26 @@ func (v Value) Time() time.Time {
 
 // Unscaled returns a decimal's unscaled integer.
 func (v Value) Unscaled() *big.Int {
-	if v.bytes == nil {
+	if v.n == 0 {
 		return big.NewInt(int64(v.num))
 	}
-	return twosToBig(v.bytes)
+	return twosToBig(v.raw())
 }
 
 // Len returns the number of elements of a list, entries of a map or members
 // of a struct.
 func (v Value) Len() int {
 	if v.kind == KindMap {
-		return len(v.elems) / 2
+		return int(v.n) / 2
 	}
-	return len(v.elems)
+	return int(v.n)
 }
 
 // Index returns the i-th element of a list or member of a struct.
-func (v Value) Index(i int) Value { return v.elems[i] }
+func (v Value) Index(i int) Value { return v.list()[i] }
 
 // Entry returns the i-th key and value of a map.
-func (v Value) Entry(i int) (key, value Value) { return v.elems[2*i], v.elems[2*i+1] }
+func (v Value) Entry(i int) (key, value Value) { e := v.list(); return e[2*i], e[2*i+1] }
 
 // String renders the value for messages and tests.
 func (v Value) String() string {
@@ -231,9 +263,9 @@ func (v Value) String() string {
 	case KindFloat, KindDouble:
 		return fmt.Sprint(v.Float())
 	case KindString:
-		return fmt.Sprintf("%q", v.bytes)
+		return fmt.Sprintf("%q", v.raw())
 	case KindBinary:
-		return fmt.Sprintf("0x%x", v.bytes)
+		return fmt.Sprintf("0x%x", v.raw())
 	case KindDate:
 		return v.Time().Format("2006-01-02")
 	case KindTimestamp:
@@ -245,7 +277,7 @@ func (v Value) String() string {
 		if v.kind == KindStruct {
 			s = "{"
 		}
-		for i, e := range v.elems {
+		for i, e := range v.list() {
 			if i > 0 {
 				s += " "
 			}
@@ -257,11 +289,11 @@ func (v Value) String() string {
 		return s + "]"
 	case KindMap:
 		s := "map["
-		for i := 0; i < len(v.elems); i += 2 {
+		for i := 0; i < len(v.list()); i += 2 {
 			if i > 0 {
 				s += " "
 			}
-			s += v.elems[i].String() + ":" + v.elems[i+1].String()
+			s += v.list()[i].String() + ":" + v.list()[i+1].String()
 		}
 		return s + "]"
 	}
