@@ -333,79 +333,90 @@ func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, b
 	return ErrorResponse(body, kerr.UnsupportedVersion)
 }
 
-func (c *Coordinator) fetchGroups(ctx context.Context, req Request, r *kmsg.OffsetFetchRequest) kmsg.Response {
-	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-	for _, rg := range r.Groups {
-		one := *r
-		one.Groups = []kmsg.OffsetFetchRequestGroup{rg}
-		req.Body = &one
-		got, err := c.send(ctx, rg.Group, req)
-		if err != nil {
-			g := kmsg.NewOffsetFetchResponseGroup()
-			g.Group, g.ErrorCode = rg.Group, err.Code
-			resp.Groups = append(resp.Groups, g)
+// perGroup serves a request naming several groups: entry i is asked of
+// its group alone (as built by one(i)) and the answers are collected in
+// order; failed makes the entry of a group that could not be asked (an
+// empty ID where one is required, or a coordinator error).
+func perGroup[E any](ctx context.Context, c *Coordinator, req Request, ids []string, requireID bool,
+	one func(i int) kmsg.Request, answer func(kmsg.Response) E, failed func(id string, code int16) E) []E {
+	out := make([]E, 0, len(ids))
+	for i, id := range ids {
+		if requireID && id == "" {
+			out = append(out, failed(id, kerr.InvalidGroupID.Code))
 			continue
 		}
-		resp.Groups = append(resp.Groups, got.(*kmsg.OffsetFetchResponse).Groups...)
+		req.Body = one(i)
+		got, err := c.send(ctx, id, req)
+		if err != nil {
+			out = append(out, failed(id, err.Code))
+			continue
+		}
+		out = append(out, answer(got))
 	}
+	return out
+}
+
+func (c *Coordinator) fetchGroups(ctx context.Context, req Request, r *kmsg.OffsetFetchRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	ids := make([]string, len(r.Groups))
+	for i, g := range r.Groups {
+		ids[i] = g.Group
+	}
+	resp.Groups = perGroup(ctx, c, req, ids, false,
+		func(i int) kmsg.Request { one := *r; one.Groups = r.Groups[i : i+1]; return &one },
+		func(got kmsg.Response) kmsg.OffsetFetchResponseGroup {
+			return got.(*kmsg.OffsetFetchResponse).Groups[0]
+		},
+		func(id string, code int16) kmsg.OffsetFetchResponseGroup {
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = id, code
+			return g
+		})
 	return resp
 }
 
 func (c *Coordinator) describeGroups(ctx context.Context, req Request, r *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	for _, id := range r.Groups {
-		one := *r
-		one.Groups = []string{id}
-		req.Body = &one
-		got, err := c.send(ctx, id, req)
-		if err != nil {
+	resp.Groups = perGroup(ctx, c, req, r.Groups, true,
+		func(i int) kmsg.Request { one := *r; one.Groups = r.Groups[i : i+1]; return &one },
+		func(got kmsg.Response) kmsg.DescribeGroupsResponseGroup {
+			return got.(*kmsg.DescribeGroupsResponse).Groups[0]
+		},
+		func(id string, code int16) kmsg.DescribeGroupsResponseGroup {
 			g := kmsg.NewDescribeGroupsResponseGroup()
-			g.Group, g.ErrorCode = id, err.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, got.(*kmsg.DescribeGroupsResponse).Groups...)
-	}
+			g.Group, g.ErrorCode = id, code
+			return g
+		})
 	return resp
 }
 
 func (c *Coordinator) describeConsumerGroups(ctx context.Context, req Request, r *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	for _, id := range r.Groups {
-		one := *r
-		one.Groups = []string{id}
-		req.Body = &one
-		g := kmsg.NewConsumerGroupDescribeResponseGroup()
-		g.Group = id
-		if id == "" {
-			g.ErrorCode = kerr.InvalidGroupID.Code
-		} else if got, err := c.send(ctx, id, req); err != nil {
-			g.ErrorCode = err.Code
-		} else {
-			g = got.(*kmsg.ConsumerGroupDescribeResponse).Groups[0]
-		}
-		resp.Groups = append(resp.Groups, g)
-	}
+	resp.Groups = perGroup(ctx, c, req, r.Groups, true,
+		func(i int) kmsg.Request { one := *r; one.Groups = r.Groups[i : i+1]; return &one },
+		func(got kmsg.Response) kmsg.ConsumerGroupDescribeResponseGroup {
+			return got.(*kmsg.ConsumerGroupDescribeResponse).Groups[0]
+		},
+		func(id string, code int16) kmsg.ConsumerGroupDescribeResponseGroup {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = id, code
+			return g
+		})
 	return resp
 }
 
 func (c *Coordinator) deleteGroups(ctx context.Context, req Request, r *kmsg.DeleteGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, id := range r.Groups {
-		one := *r
-		one.Groups = []string{id}
-		req.Body = &one
-		g := kmsg.NewDeleteGroupsResponseGroup()
-		g.Group = id
-		if id == "" {
-			g.ErrorCode = kerr.InvalidGroupID.Code
-		} else if got, err := c.send(ctx, id, req); err != nil {
-			g.ErrorCode = err.Code
-		} else {
-			g = got.(*kmsg.DeleteGroupsResponse).Groups[0]
-		}
-		resp.Groups = append(resp.Groups, g)
-	}
+	resp.Groups = perGroup(ctx, c, req, r.Groups, true,
+		func(i int) kmsg.Request { one := *r; one.Groups = r.Groups[i : i+1]; return &one },
+		func(got kmsg.Response) kmsg.DeleteGroupsResponseGroup {
+			return got.(*kmsg.DeleteGroupsResponse).Groups[0]
+		},
+		func(id string, code int16) kmsg.DeleteGroupsResponseGroup {
+			g := kmsg.NewDeleteGroupsResponseGroup()
+			g.Group, g.ErrorCode = id, code
+			return g
+		})
 	return resp
 }
 
