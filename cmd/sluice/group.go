@@ -34,6 +34,17 @@ func newGroupCmd() *cobra.Command {
 	return cmd
 }
 
+// groupAdmin returns an admin client and a context bounded by --timeout;
+// call done when finished.
+func groupAdmin(cmd *cobra.Command, cf *clientFlags) (*kadm.Client, context.Context, func(), error) {
+	adm, err := cf.newAdmin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := cf.withTimeout(cmd.Context())
+	return adm, ctx, func() { cancel(); adm.Close() }, nil
+}
+
 func newGroupListCmd(cf *clientFlags) *cobra.Command {
 	var states []string
 	cmd := &cobra.Command{
@@ -44,13 +55,11 @@ func newGroupListCmd(cf *clientFlags) *cobra.Command {
 			"PreparingRebalance, CompletingRebalance, Dead.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := cf.newAdmin()
+			adm, ctx, done, err := groupAdmin(cmd, cf)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			listed, err := adm.ListGroups(ctx, states...)
 			if err != nil {
 				return cf.requestErr("list groups", err)
@@ -76,13 +85,11 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 			"offset, lag and the member consuming it.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := cf.newAdmin()
+			adm, ctx, done, err := groupAdmin(cmd, cf)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			lags, err := adm.Lag(ctx, args...)
 			if err != nil {
 				return cf.requestErr("describe groups", err)
@@ -197,13 +204,11 @@ func newGroupResetOffsetsCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := cf.newAdmin()
+			adm, ctx, done, err := groupAdmin(cmd, cf)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			return resetOffsets(ctx, cmd.OutOrStdout(), cf, adm, group, topic, partitions, target, dryRun)
 		},
 	}
@@ -311,13 +316,11 @@ func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short: "Delete empty groups and their committed offsets",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := cf.newAdmin()
+			adm, ctx, done, err := groupAdmin(cmd, cf)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteGroups(ctx, args...)
 			if err != nil {
 				return cf.requestErr("delete groups", err)
