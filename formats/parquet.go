@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 
 	"github.com/klauspost/compress/s2"
@@ -63,6 +64,7 @@ type leaf struct {
 	path  []int
 	flat  bool // a top-level primitive column
 	def   int  // definition level of a present flat value
+	kind  Kind // of a flat column
 }
 
 // NewWriter starts a Parquet file with the given data schema on w (plus
@@ -106,6 +108,7 @@ func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error)
 	for i := range wr.leaves {
 		f := file.Fields[wr.leaves[i].field]
 		wr.leaves[i].flat = isPrimitive(f.Type.Kind)
+		wr.leaves[i].kind = f.Type.Kind
 		if !f.Required {
 			wr.leaves[i].def = 1
 		}
@@ -192,12 +195,29 @@ func (w *Writer) Write(row *Row) error {
 					w.cols[c] = append(col, pq.Value{}.Level(0, 0, c))
 					continue
 				}
-			} else {
+			} else if v.kind == lf.kind {
 				var pv pq.Value
-				if pv, err = w.primitive(f.Type, v); err == nil {
+				switch v.kind {
+				case KindInt64, KindTimestamp:
+					pv = pq.Int64Value(int64(v.num))
+				case KindString, KindBinary:
+					w.rowBytes += int64(v.n)
+					pv = pq.ByteArrayValue(v.raw())
+				case KindInt32, KindDate:
+					pv = pq.Int32Value(int32(v.num))
+				case KindBoolean:
+					pv = pq.BooleanValue(v.num != 0)
+				case KindDouble:
+					pv = pq.DoubleValue(math.Float64frombits(v.num))
+				default:
+					pv, err = w.primitive(f.Type, v)
+				}
+				if err == nil {
 					w.cols[c] = append(col, pv.Level(0, lf.def, c))
 					continue
 				}
+			} else {
+				_, err = w.primitive(f.Type, v) // the mismatch error
 			}
 		} else {
 			w.cols[c], err = w.shred(col, f.Type, !f.Required, v, lf.path, 0, 0, 0, c)
