@@ -240,15 +240,6 @@ func (s *successTracker) watermark(tp TopicPartition, t time.Time) {
 	}
 }
 
-// track makes tp count (with a zero watermark until it publishes).
-func (s *successTracker) track(tp TopicPartition) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.mu.watermarks[tp]; !ok {
-		s.mu.watermarks[tp] = time.Time{}
-	}
-}
-
 // untrack stops counting tp (revoked).
 func (s *successTracker) untrack(tp TopicPartition) {
 	s.mu.Lock()

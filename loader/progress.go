@@ -48,7 +48,7 @@ func (logProgress) Close() {}
 // NewBarProgress draws one mpb bar per partition worker on w (a
 // terminal).
 func NewBarProgress(w io.Writer) Progress {
-	return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40)), bars: map[TopicPartition]*bar{}}
+	return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.ForceTTY()), bars: map[TopicPartition]*bar{}}
 }
 
 type bar struct {

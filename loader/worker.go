@@ -242,6 +242,9 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 				return err
 			}
 			w.next = rec.Offset + 1
+			if w.cfg.onProgress != nil && w.next%8192 == 0 {
+				w.cfg.onProgress(w.tp, w.next)
+			}
 			if w.rollDue() {
 				if err := w.publish(ctx); err != nil {
 					return err
@@ -250,6 +253,9 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 			if until >= 0 && w.next >= until {
 				if err := w.publish(ctx); err != nil {
 					return err
+				}
+				if w.cfg.onProgress != nil {
+					w.cfg.onProgress(w.tp, w.next)
 				}
 				return w.checkErrorRatio(true)
 			}
