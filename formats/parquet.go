@@ -33,7 +33,7 @@ const dictionaryMaxBytes = 256 << 10
 // MAP layout (key_value/key,value).
 type Writer struct {
 	out    *countingWriter
-	pw     *pq.Writer
+	pw     *pq.GenericWriter[any]
 	schema *Schema // data schema
 	file   *Schema // data + metadata columns
 	meta   []metaKind
@@ -91,7 +91,7 @@ func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error)
 	}
 	pschema := pq.NewSchema("schema", root)
 	out := &countingWriter{w: w}
-	pw := pq.NewWriter(out, pschema,
+	pw := pq.NewGenericWriter[any](out, pschema,
 		pq.Compression(codecOf(codec)),
 		pq.DataPageVersion(1),
 		pq.PageBufferSize(opts.PageBytes),

@@ -84,7 +84,7 @@ func TestWriterLayout(t *testing.T) {
 							t.Fatalf("column %v has V2 data pages", cc.MetaData.PathInSchema)
 						}
 						switch st.Encoding {
-						case format.Plain, format.RLEDictionary, format.PlainDictionary, format.RLE:
+						case format.Plain, format.RLEDictionary, format.RLE:
 						default:
 							t.Fatalf("column %v uses encoding %v; readers need PLAIN or dictionary", cc.MetaData.PathInSchema, st.Encoding)
 						}
