@@ -74,7 +74,11 @@ func TestConcurrentAppendReadMaintain(t *testing.T) {
 	go func() {
 		defer readers.Done()
 		for !done.Load() {
-			e.clock.Advance(time.Second)
+			// Small steps: a deleted segment's files close fileDeleteDelay
+			// (a minute) after deletion, so a fast loop of one-second steps
+			// could close a segment under a reader still holding its Chunk on
+			// a loaded machine, which real time never does.
+			e.clock.Advance(time.Millisecond)
 			if err := l.Maintain(e.clock.Now()); err != nil {
 				t.Error(err)
 				return
