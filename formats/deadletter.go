@@ -2,6 +2,7 @@ package formats
 
 import (
 	"io"
+	"strings"
 )
 
 // DeadLetterSchema is the schema of dead-letter files: one row per message
@@ -42,7 +43,7 @@ func (d *DeadLetterWriter) Write(m *Message, cause error) error {
 		Int32Value(m.Partition),
 		Int64Value(m.Offset),
 		TimestampValue(m.Timestamp),
-		StringValue([]byte(cause.Error())),
+		StringValue([]byte(strings.ToValidUTF8(cause.Error(), "\uFFFD"))),
 		nullableBinary(m.Key),
 		nullableBinary(m.Value),
 	}

@@ -403,3 +403,30 @@ func TestRowTime(t *testing.T) {
 		t.Errorf("Time(null) err = %v", err)
 	}
 }
+
+func TestDeadLetterWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewDeadLetterWriter(&buf, WriterOptions{Codec: CodecZstd, MetaColumns: DefaultMetaColumns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Message{Topic: "t", Partition: 1, Offset: 7, Timestamp: time.UnixMilli(1000).UTC(), Key: []byte("k"), Value: []byte{0xff}}
+	cause := &DecodeError{Format: TypeJSON, Topic: "t", Partition: 1, Offset: 7, Reason: "invalid UTF-8 at byte 0 \xff"}
+	if err := w.Write(m, cause); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(&Message{Topic: "t", Offset: 8}, errors.New("tombstone")); err != nil {
+		t.Fatal(err)
+	}
+	if w.Rows() != 2 {
+		t.Errorf("Rows() = %d", w.Rows())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(readAll(t, buf.Bytes()))
+	want := "[[t 1 7 1000000 json: t[1]@7: invalid UTF-8 at byte 0 \uFFFD k \xff] [t 0 8 -62135596800000000 tombstone <nil> <nil>]]"
+	if got != want {
+		t.Errorf("rows = %q\nwant   %q", got, want)
+	}
+}

@@ -68,7 +68,10 @@ def norm_want(want):
 def compare(reader, table, got_rows, want_rows, columns=None):
     """got_rows: list of dicts of reader values, any order."""
     errors = 0
-    got_rows = sorted(got_rows, key=lambda r: r["_offset"])
+    def off(r):
+        return r["_offset"] if "_offset" in r else r["offset"]
+
+    got_rows = sorted(got_rows, key=off)
     if len(got_rows) != len(want_rows):
         print(f"FAIL {reader} {table}: {len(got_rows)} rows, want {len(want_rows)}")
         return 1
@@ -85,7 +88,7 @@ def compare(reader, table, got_rows, want_rows, columns=None):
             if g != w:
                 errors += 1
                 if errors <= 10:
-                    print(f"FAIL {reader} {table} _offset={want['_offset']} {col}: got {g!r}, want {w!r}")
+                    print(f"FAIL {reader} {table} offset={off(want)} {col}: got {g!r}, want {w!r}")
             checked += 1
     if errors:
         print(f"FAIL {reader} {table}: {errors} of {checked} values differ")

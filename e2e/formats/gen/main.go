@@ -70,6 +70,9 @@ func run(dir string) error {
 	if err := rawTable(dir, expected); err != nil {
 		return fmt.Errorf("raw: %w", err)
 	}
+	if err := deadLetters(dir, expected); err != nil {
+		return fmt.Errorf("dead letters: %w", err)
+	}
 	b, err := json.MarshalIndent(expected, "", " ")
 	if err != nil {
 		return err
@@ -425,4 +428,50 @@ func rawTable(dir string, expected map[string][]map[string]any) error {
 		expected["raw"] = append(expected["raw"], map[string]any{"value": want, "_offset": i})
 	}
 	return writeTable(dir, "raw", dec, msgs)
+}
+
+// deadLetters writes the messages a JSON decoder rejects to a dead-letter
+// file, as the loader does with on_error: dead_letter.
+func deadLetters(dir string, expected map[string][]map[string]any) error {
+	dec, err := formats.NewDecoder(formats.Config{Type: formats.TypeJSON, JSON: formats.JSONConfig{Schema: []formats.FieldSpec{{Name: "id", Type: "int64", Required: true}}}}, formats.DecoderOptions{})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "deadletter"), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "deadletter", "errors.parquet"))
+	if err != nil {
+		return err
+	}
+	w, err := formats.NewDeadLetterWriter(f, formats.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	values := [][]byte{[]byte(`{"id":1}`), []byte(`{"id":"x"}`), []byte(`{"id":`), {0xff, 0xfe}, nil}
+	for i, v := range values {
+		m := formats.Message{Topic: "bad", Partition: 3, Offset: int64(100 + i), Timestamp: time.UnixMilli(1714557600000 + int64(i)).UTC(), Value: v}
+		if i%2 == 1 {
+			m.Key = []byte{byte(i), 0}
+		}
+		_, derr := dec.Decode(context.Background(), &m)
+		if derr == nil {
+			continue
+		}
+		if err := w.Write(&m, derr); err != nil {
+			return err
+		}
+		row := map[string]any{"topic": "bad", "partition": 3, "offset": 100 + i, "timestamp": m.Timestamp.UnixMicro(), "error": derr.Error(), "key": nil, "value": nil}
+		if m.Key != nil {
+			row["key"] = base64.StdEncoding.EncodeToString(m.Key)
+		}
+		if v != nil {
+			row["value"] = base64.StdEncoding.EncodeToString(v)
+		}
+		expected["deadletter"] = append(expected["deadletter"], row)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return f.Close()
 }
