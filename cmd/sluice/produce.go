@@ -214,7 +214,7 @@ func runProduce(ctx context.Context, cf *clientFlags, pf *produceFlags, topic st
 	case res.err != nil:
 		return fmt.Errorf("topic %q: %w", topic, res.err)
 	case run.mu.failed > 0:
-		return fmt.Errorf("topic %q: %d records failed; reading stopped at the first failure, after line %d",
+		return fmt.Errorf("topic %q: %d failed record(s); stopped reading at the first failure, after line %d",
 			topic, run.mu.failed, res.lines)
 	case flushErr != nil:
 		return cf.requestErr(fmt.Sprintf("topic %q: flush", topic), flushErr)

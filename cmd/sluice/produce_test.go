@@ -89,7 +89,7 @@ func TestProduceReportsFailedLines(t *testing.T) {
 
 	_, errOut, err := runCLI(t, addr, "a:1\nb:2\nno separator\nc:3\n", "produce", "p3", "--key-sep", ":")
 	if err == nil || !strings.Contains(errOut, `line 3: no key separator ":"`) ||
-		!strings.Contains(err.Error(), "1 records failed") {
+		!strings.Contains(err.Error(), "1 failed record(s)") {
 		t.Fatalf("missing separator: err %v, stderr %q", err, errOut)
 	}
 	got := mustCLI(t, addr, "", "consume", "p3", "-e", "--format", `%k=%v`)
