@@ -224,13 +224,9 @@ func (g *Group) consumerHeartbeat(now time.Time, req Request, r *kmsg.ConsumerGr
 	if cg.assignmentEpoch < cg.epoch {
 		g.computeTarget()
 	}
+	// A member's assignment changes only in its own heartbeat, so what the
+	// coordinator records as assigned is what the member was told.
 	g.reconcile(m, now)
-	// Grants to others may have been unblocked by what this member released.
-	for _, o := range cg.members {
-		if o != m && o.epoch == cg.assignmentEpoch {
-			g.grant(o)
-		}
-	}
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
 	resp.HeartbeatIntervalMillis = int32(g.cfg.ConsumerHeartbeatInterval / time.Millisecond)

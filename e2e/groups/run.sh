@@ -6,7 +6,8 @@
 # once; after they stop, `sluice group describe` shows the committed offsets
 # at the log end (lag 0); reset-offsets is refused while a member is active,
 # then rewinds the empty group; a new kcat -G member re-reads everything;
-# delete removes the group.
+# delete removes the group. Two Apache Kafka Java consumers on the KIP-848
+# protocol (group.protocol=consumer) split the topic too.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,6 +105,43 @@ wait_lines "$work/m3.txt" $n
 [ "$(sort -u "$work/m3.txt" | wc -l)" -eq $n ] || fail "re-read after reset is not all $n records"
 kill -TERM "$m3"; wait "$m3" 2>/dev/null || true
 echo "reset-offsets --to earliest: a new member re-read all $n records"
+
+# KIP-848: Apache Kafka's Java consumer with group.protocol=consumer (the
+# server assigns partitions). Needs Java and Kafka's jars (e2e/kafka fetches
+# them with Maven); without them this part is skipped, loudly.
+if command -v java >/dev/null && { [ -f "$root/e2e/kafka/target/.jars-fetched" ] || command -v mvn >/dev/null; }; then
+  "$sluice" topic create orders848 -p 6 >/dev/null
+  java_member() { # java_member OUT
+    KAFKA_TOOL_OPTS=-Xmx256m "$root/e2e/kafka/run-class.sh" org.apache.kafka.tools.consumer.ConsoleConsumer \
+      --bootstrap-server "$brokers" --topic orders848 --group g848 --from-beginning \
+      --consumer-property group.protocol=consumer \
+      --property print.partition=true --property print.offset=true >"$1" 2>>"$work/java.log" &
+    pids+=($!)
+  }
+  java_member "$work/j1.txt"; j1=${pids[-1]}
+  java_member "$work/j2.txt"; j2=${pids[-1]}
+  for _ in $(seq 300); do
+    "$sluice" group describe g848 >"$work/describe.txt" 2>/dev/null || true
+    grep -q "STATE Stable .*MEMBERS 2" "$work/describe.txt" && break
+    sleep 0.1
+  done
+  grep -q "STATE Stable .*MEMBERS 2" "$work/describe.txt" || fail "g848 never stable with 2 members: $(cat "$work/describe.txt"; tail -20 "$work/java.log")"
+  seq 1 $n | awk '{print "k" $1 ":v" $1}' | kcat -b "$brokers" -P -t orders848 -K :
+  # The console consumer prints "Partition:P<TAB>Offset:O<TAB>value" (and
+  # option warnings, which are not records).
+  for _ in $(seq 300); do
+    [ "$(cat "$work/j1.txt" "$work/j2.txt" | grep -c '^Partition:')" -ge $n ] && break
+    sleep 0.1
+  done
+  got=$(cat "$work/j1.txt" "$work/j2.txt" | grep '^Partition:' | awk '{print $1, $2}' | sort -u | wc -l)
+  [ "$got" -eq $n ] || fail "Java consumers read $got distinct records of $n"
+  [ "$(cat "$work/j1.txt" "$work/j2.txt" | grep -c '^Partition:')" -eq $n ] || fail "Java consumers read records twice"
+  "$sluice" group list | grep -q '^g848 ' || fail "consumer-protocol group g848 not listed"
+  kill -TERM "$j1" "$j2"; wait "$j1" "$j2" 2>/dev/null || true
+  echo "KIP-848: 2 Java consumers (group.protocol=consumer) read $n records once"
+else
+  echo "SKIP: KIP-848 Java consumer check (needs java and mvn or cached e2e/kafka jars)" >&2
+fi
 
 for _ in $(seq 100); do
   "$sluice" group list | grep -q '^g1 .*Empty' && break
