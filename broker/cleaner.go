@@ -3,6 +3,14 @@ package broker
 // The log cleaner: compaction of every partition whose cleanup.policy
 // includes compact (broker/log.Cleaner), run by the server every
 // log.cleaner.backoff.ms while log.cleaner.enable is on.
+//
+// Wiring the server owes this file (server.go and topics.go are not the
+// group/compaction owner's to edit):
+//   - Serve starts it beside maintain: go s.runLogCleaner(maintCtx), waited
+//     for like maintDone;
+//   - logConfig sets cfg.Compact = slices.Contains(eff.List("cleanup.policy"),
+//     "compact"), which also lets log recovery accept compaction's offset
+//     gaps. Until then TestCompactionEndToEnd sets Compact itself.
 
 import (
 	"context"
