@@ -157,3 +157,26 @@ func TestConsumerProtocol(t *testing.T) {
 		t.Fatalf("after leave: %+v unused=%v", s, g.Unused())
 	}
 }
+
+// With Kafka's unbounded group.max.size, the IDs handed out to first joins
+// that never come back are still bounded, and expire.
+func TestJoinFloodBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := DefaultConfig()
+	cfg.MaxSize, cfg.MaxPending = 1<<31-1, 10
+	g := New("g", cfg, now)
+	refused := 0
+	for i := 0; i < 1000; i++ {
+		g.Step(now, Request{ID: uint64(i), Body: joinReq("")})
+		if g.Ready().Replies[0].Resp.(*kmsg.JoinGroupResponse).ErrorCode == kerr.GroupMaxSizeReached.Code {
+			refused++
+		}
+	}
+	if len(g.pending) != 10 || refused != 990 {
+		t.Fatalf("%d IDs pending, %d joins refused; want 10 and 990", len(g.pending), refused)
+	}
+	g.Tick(now.Add(11 * time.Second))
+	if len(g.pending) != 0 {
+		t.Fatalf("%d IDs still pending after the session timeout", len(g.pending))
+	}
+}

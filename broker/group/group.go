@@ -43,6 +43,11 @@ type Config struct {
 	// MaxSize is group.max.size: members plus members that were handed an
 	// ID but have not joined yet (KIP-394) never exceed it.
 	MaxSize int
+	// MaxPending bounds the IDs handed out but not yet used (KIP-394) even
+	// when group.max.size is Kafka's unbounded default, so a flood of first
+	// joins cannot grow a group without limit; they expire after the
+	// session timeout.
+	MaxPending int
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
 	// the first rebalance of an empty group waits for more members.
 	InitialRebalanceDelay time.Duration
@@ -76,6 +81,7 @@ func DefaultConfig() Config {
 		MinSessionTimeout:             6 * time.Second,
 		MaxSessionTimeout:             30 * time.Minute,
 		MaxSize:                       1000,
+		MaxPending:                    1000,
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		MaxMetadataSize:               4096,
@@ -93,6 +99,8 @@ func (c Config) Validate() error {
 		return errors.New("group: group.max.session.timeout.ms must be at least group.min.session.timeout.ms")
 	case c.MaxSize < 1:
 		return errors.New("group: group.max.size must be at least 1")
+	case c.MaxPending < 1:
+		return errors.New("group: MaxPending must be at least 1")
 	case c.InitialRebalanceDelay < 0:
 		return errors.New("group: group.initial.rebalance.delay.ms must not be negative")
 	case c.OffsetsRetention <= 0:

@@ -142,9 +142,10 @@ func (g *Group) newMember(id string, req Request, r *kmsg.JoinGroupRequest, sess
 	}
 }
 
-// full reports whether one more member would exceed group.max.size.
+// full reports whether one more member would exceed group.max.size or
+// the bound on handed-out IDs.
 func (g *Group) full() bool {
-	return len(g.members)+len(g.pending) >= g.cfg.MaxSize
+	return len(g.members)+len(g.pending) >= g.cfg.MaxSize || len(g.pending) >= g.cfg.MaxPending
 }
 
 func (g *Group) joinNew(now time.Time, req Request, r *kmsg.JoinGroupRequest, session, rebalance time.Duration) {
