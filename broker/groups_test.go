@@ -431,3 +431,52 @@ func TestGroupConsumerProtocol(t *testing.T) {
 	got.waitFor(ctx, t, 100*parts)
 	got.checkExactlyOnce(t, from, ends)
 }
+
+// TestGroupStaticMemberRestart: a static member (group.instance.id) that
+// restarts within its session timeout gets its partitions back without a
+// rebalance (KIP-345): the group's generation does not move.
+func TestGroupStaticMemberRestart(t *testing.T) {
+	b := brokertest.Start(t, groupSettings("")...)
+	ctx := testCtx(t)
+	const topic, group, parts = "static", "static-cg", 4
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	createTopic(t, adm, topic, parts, nil)
+	got := newConsumed()
+	ma := startMember(t, b.Addr(), group, topic, got, kgo.InstanceID("a"), kgo.SessionTimeout(10*time.Second))
+	mb := startMember(t, b.Addr(), group, topic, got, kgo.InstanceID("b"), kgo.SessionTimeout(10*time.Second))
+	before := waitStable(ctx, t, adm, group, 2, parts)
+	_, genBefore := ma.GroupMetadata()
+	member := func(g kadm.DescribedGroup, instance string) (string, []int32) {
+		for _, m := range g.Members {
+			if m.InstanceID != nil && *m.InstanceID == instance {
+				a, _ := m.Assigned.AsConsumer()
+				if len(a.Topics) == 0 {
+					return m.MemberID, nil
+				}
+				return m.MemberID, a.Topics[0].Partitions
+			}
+		}
+		return "", nil
+	}
+	oldID, prev := member(before, "b")
+	mb.Close() // static members do not leave on close
+	startMember(t, b.Addr(), group, topic, got, kgo.InstanceID("b"), kgo.SessionTimeout(10*time.Second))
+	for {
+		after := waitStable(ctx, t, adm, group, 2, parts)
+		newID, now := member(after, "b")
+		if newID != oldID {
+			if fmt.Sprint(now) != fmt.Sprint(prev) {
+				t.Fatalf("restarted static member owns %v, had %v", now, prev)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("restarted static member never replaced the old member ID")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if _, gen := ma.GroupMetadata(); gen != genBefore {
+		t.Fatalf("generation moved from %d to %d: the static restart caused a rebalance", genBefore, gen)
+	}
+}
