@@ -95,6 +95,19 @@ func (f *clientFlags) newAdmin() (*kadm.Client, error) {
 	return adm, nil
 }
 
+// withAdmin runs fn with an admin client and a context bounded by --timeout,
+// closing the client afterwards.
+func (f *clientFlags) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client) error) error {
+	adm, err := f.newAdmin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	ctx, cancel := f.withTimeout(ctx)
+	defer cancel()
+	return fn(ctx, adm)
+}
+
 // withTimeout bounds one request to --timeout.
 func (f *clientFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.timeout)

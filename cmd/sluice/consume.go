@@ -141,10 +141,25 @@ func runConsume(ctx context.Context, cf *clientFlags, kf *consumeFlags, topic st
 	}
 
 	// Check the topic (and partition) first: a consumer of a missing topic
-	// would otherwise wait silently forever.
-	partitions, ends, err := consumeTargets(ctx, cf, topic, kf.partition, kf.exitAtEnd)
+	// would otherwise wait silently forever. For -e, also learn where each
+	// partition ends and starts, so an empty range ends at once.
+	var tracker *endTracker
+	err = cf.withAdmin(ctx, func(ctx context.Context, adm *kadm.Client) error {
+		partitions, ends, err := consumeTargets(ctx, cf, adm, topic, kf.partition, kf.exitAtEnd)
+		if err != nil {
+			return err
+		}
+		tracker = newEndTracker(partitions, ends)
+		if kf.exitAtEnd && !tracker.done() {
+			return tracker.seedStarts(ctx, cf, adm, topic, from)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
+	}
+	if kf.exitAtEnd && tracker.done() {
+		return nil
 	}
 
 	opts := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
@@ -167,19 +182,6 @@ func runConsume(ctx context.Context, cf *clientFlags, kf *consumeFlags, topic st
 
 	w := bufio.NewWriterSize(out, 256<<10)
 	defer w.Flush()
-	tracker := newEndTracker(partitions, ends)
-	if kf.exitAtEnd && tracker.done() {
-		return nil
-	}
-	// For -e, ask each partition where it starts, so an empty range ends at once.
-	if kf.exitAtEnd {
-		if err := tracker.seedStarts(ctx, cf, topic, from); err != nil {
-			return err
-		}
-		if tracker.done() {
-			return nil
-		}
-	}
 
 	var buf []byte
 	remaining := kf.count
@@ -231,14 +233,7 @@ func runConsume(ctx context.Context, cf *clientFlags, kf *consumeFlags, topic st
 // consumeTargets checks that topic (and partition, if >= 0) exists and
 // returns the partitions to read; with wantEnds it also returns each
 // partition's end offset (high watermark) at start.
-func consumeTargets(ctx context.Context, cf *clientFlags, topic string, partition int32, wantEnds bool) ([]int32, map[int32]int64, error) {
-	adm, err := cf.newAdmin()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer adm.Close()
-	ctx, cancel := cf.withTimeout(ctx)
-	defer cancel()
+func consumeTargets(ctx context.Context, cf *clientFlags, adm *kadm.Client, topic string, partition int32, wantEnds bool) ([]int32, map[int32]int64, error) {
 	topics, err := adm.ListTopics(ctx, topic)
 	if err != nil {
 		return nil, nil, cf.requestErr("metadata", err)
@@ -306,19 +301,15 @@ func newEndTracker(partitions []int32, ends map[int32]int64) *endTracker {
 // seedStarts drops the partitions whose start position is already at or
 // past their end: latest, an offset past the end, a time after the last
 // record, or an empty log whose start equals its end.
-func (t *endTracker) seedStarts(ctx context.Context, cf *clientFlags, topic string, from startSpec) error {
+func (t *endTracker) seedStarts(ctx context.Context, cf *clientFlags, adm *kadm.Client, topic string, from startSpec) error {
 	if from.kind == fromLatest {
 		t.pending = map[int32]bool{}
 		return nil
 	}
-	adm, err := cf.newAdmin()
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	ctx, cancel := cf.withTimeout(ctx)
-	defer cancel()
-	var listed kadm.ListedOffsets
+	var (
+		listed kadm.ListedOffsets
+		err    error
+	)
 	if from.kind == fromTime {
 		listed, err = adm.ListOffsetsAfterMilli(ctx, from.n, topic)
 	} else {

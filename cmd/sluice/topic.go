@@ -56,31 +56,17 @@ func newTopicCreateCmd(cf *clientFlags) *cobra.Command {
 			for _, kv := range kvs {
 				cfgs[kv[0]] = kadm.StringPtr(kv[1])
 			}
-			adm, err := cf.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
-			resps, err := adm.CreateTopics(ctx, partitions, replication, cfgs, args...)
-			if err != nil {
-				return cf.requestErr("create topics", err)
-			}
-			var errs []error
-			for _, name := range args {
-				r, ok := resps[name]
-				switch {
-				case !ok:
-					errs = append(errs, fmt.Errorf("topic %q: missing from the CreateTopics response", name))
-				case r.Err != nil:
-					errs = append(errs, topicErr(name, r.Err, r.ErrMessage))
-				default:
-					fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (partitions %d, replication factor %d)\n",
-						name, r.NumPartitions, r.ReplicationFactor)
+			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.CreateTopics(ctx, partitions, replication, cfgs, args...)
+				if err != nil {
+					return cf.requestErr("create topics", err)
 				}
-			}
-			return errors.Join(errs...)
+				return eachTopicResult(args, "CreateTopics", func(name string) (topicResult, bool) {
+					r, ok := resps[name]
+					return topicResult{r.Err, r.ErrMessage, fmt.Sprintf("created topic %s (partitions %d, replication factor %d)",
+						name, r.NumPartitions, r.ReplicationFactor)}, ok
+				}, cmd.OutOrStdout())
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -97,32 +83,26 @@ func newTopicListCmd(cf *clientFlags) *cobra.Command {
 		Short: "List topics with their partition count and replication factor",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := cf.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
-			var topics kadm.TopicDetails
-			if internal {
-				topics, err = adm.ListTopicsWithInternal(ctx)
-			} else {
-				topics, err = adm.ListTopics(ctx)
-			}
-			if err != nil {
-				return cf.requestErr("list topics", err)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPARTITIONS\tREPLICAS")
-			for _, t := range topics.Sorted() {
-				if t.Err != nil {
-					fmt.Fprintf(tw, "%s\t-\t-\t%v\n", t.Topic, t.Err)
-					continue
+			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				list := adm.ListTopics
+				if internal {
+					list = adm.ListTopicsWithInternal
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\n", t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
-			}
-			return tw.Flush()
+				topics, err := list(ctx)
+				if err != nil {
+					return cf.requestErr("list topics", err)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPARTITIONS\tREPLICAS")
+				for _, t := range topics.Sorted() {
+					if t.Err != nil {
+						fmt.Fprintf(tw, "%s\t-\t-\t%v\n", t.Topic, t.Err)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\n", t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics (__consumer_offsets, ...)")
@@ -139,14 +119,9 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 			"high watermark.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := cf.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
-			return describeTopics(ctx, cf, adm, cmd.OutOrStdout(), args)
+			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				return describeTopics(ctx, cf, adm, cmd.OutOrStdout(), args)
+			})
 		},
 	}
 }
@@ -282,30 +257,16 @@ func newTopicDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short: "Delete topics and all their records",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := cf.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
-			resps, err := adm.DeleteTopics(ctx, args...)
-			if err != nil {
-				return cf.requestErr("delete topics", err)
-			}
-			var errs []error
-			for _, name := range args {
-				r, ok := resps[name]
-				switch {
-				case !ok:
-					errs = append(errs, fmt.Errorf("topic %q: missing from the DeleteTopics response", name))
-				case r.Err != nil:
-					errs = append(errs, topicErr(name, r.Err, r.ErrMessage))
-				default:
-					fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", name)
+			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteTopics(ctx, args...)
+				if err != nil {
+					return cf.requestErr("delete topics", err)
 				}
-			}
-			return errors.Join(errs...)
+				return eachTopicResult(args, "DeleteTopics", func(name string) (topicResult, bool) {
+					r, ok := resps[name]
+					return topicResult{r.Err, r.ErrMessage, "deleted topic " + name}, ok
+				}, cmd.OutOrStdout())
+			})
 		},
 	}
 }
@@ -325,30 +286,16 @@ func newTopicAlterConfigCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := cf.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := cf.withTimeout(cmd.Context())
-			defer cancel()
-			resps, err := adm.AlterTopicConfigs(ctx, alters, args...)
-			if err != nil {
-				return cf.requestErr("alter topic configs", err)
-			}
-			var errs []error
-			for _, name := range args {
-				r, rerr := resps.On(name, nil)
-				switch {
-				case rerr != nil:
-					errs = append(errs, fmt.Errorf("topic %q: missing from the IncrementalAlterConfigs response", name))
-				case r.Err != nil:
-					errs = append(errs, topicErr(name, r.Err, r.ErrMessage))
-				default:
-					fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s\n", name)
+			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.AlterTopicConfigs(ctx, alters, args...)
+				if err != nil {
+					return cf.requestErr("alter topic configs", err)
 				}
-			}
-			return errors.Join(errs...)
+				return eachTopicResult(args, "IncrementalAlterConfigs", func(name string) (topicResult, bool) {
+					r, err := resps.On(name, nil)
+					return topicResult{r.Err, r.ErrMessage, "altered topic " + name}, err == nil
+				}, cmd.OutOrStdout())
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -388,4 +335,31 @@ func buildAlterConfigs(sets, deletes []string) ([]kadm.AlterConfig, error) {
 		out = append(out, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
 	return out, nil
+}
+
+// topicResult is one topic's outcome in an admin response: its error (with
+// the broker's message) or the line to print on success.
+type topicResult struct {
+	err    error
+	errMsg string
+	okLine string
+}
+
+// eachTopicResult prints the success line of every named topic and joins
+// the errors of the others, each naming its topic; api names the request
+// for a topic the response left out.
+func eachTopicResult(names []string, api string, lookup func(string) (topicResult, bool), w io.Writer) error {
+	var errs []error
+	for _, name := range names {
+		r, ok := lookup(name)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("topic %q: missing from the %s response", name, api))
+		case r.err != nil:
+			errs = append(errs, topicErr(name, r.err, r.errMsg))
+		default:
+			fmt.Fprintln(w, r.okLine)
+		}
+	}
+	return errors.Join(errs...)
 }
