@@ -109,7 +109,7 @@ echo "reset-offsets --to earliest: a new member re-read all $n records"
 # KIP-848: Apache Kafka's Java consumer with group.protocol=consumer (the
 # server assigns partitions). Needs Java and Kafka's jars (e2e/kafka fetches
 # them with Maven); without them this part is skipped, loudly.
-if command -v java >/dev/null && { [ -f "$root/e2e/kafka/target/.jars-fetched" ] || command -v mvn >/dev/null; }; then
+if command -v java >/dev/null && (source "$root/e2e/kafka/lib.sh" && kafka_jars) >"$work/jars.log" 2>&1; then
   "$sluice" topic create orders848 -p 6 >/dev/null
   java_member() { # java_member OUT
     KAFKA_TOOL_OPTS=-Xmx256m "$root/e2e/kafka/run-class.sh" org.apache.kafka.tools.consumer.ConsoleConsumer \
@@ -140,7 +140,7 @@ if command -v java >/dev/null && { [ -f "$root/e2e/kafka/target/.jars-fetched" ]
   kill -TERM "$j1" "$j2"; wait "$j1" "$j2" 2>/dev/null || true
   echo "KIP-848: 2 Java consumers (group.protocol=consumer) read $n records once"
 else
-  echo "SKIP: KIP-848 Java consumer check (needs java and mvn or cached e2e/kafka jars)" >&2
+  echo "SKIP: KIP-848 Java consumer check: no java, or Kafka's jars could not be fetched: $(tail -3 "$work/jars.log" 2>/dev/null)" >&2
 fi
 
 for _ in $(seq 100); do
