@@ -275,6 +275,8 @@ func (c *Coordinator) send(ctx context.Context, groupID string, req Request) (km
 		return resp, nil
 	case <-ctx.Done():
 		return nil, kerr.CoordinatorNotAvailable
+	case <-c.stopped: // the group's goroutine may have exited before reading o
+		return nil, kerr.CoordinatorNotAvailable
 	}
 }
 
