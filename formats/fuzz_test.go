@@ -3,6 +3,7 @@ package formats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -44,6 +45,8 @@ func FuzzJSONDecode(f *testing.F) {
 		`{"id":1,"name":"x","tags":["a",null],"attrs":{"k":2},"user":{"uid":1,"langs":[]},"price":"1.25","ts":"2024-05-01T00:00:00Z","day":"2024-01-01","blob":"AA=="}`,
 		`{"id":1}`, `{"id":"1"}`, `{`, `[]`, `null`, `{"id":1,"id":2}`, `{"id":1e400}`, `{"price":1e-7}`, "{\"name\":\"\xff\"}",
 		`{"id":1,"ts_ms":99999999999999999}`, `{"id":1,"ts_s":-1.5}`, `{"a":{"b":{"c":[[1],[2.5],[]]}}}`,
+		`{"id":5,"name":"n","price":1.5,"ts":"2024-05-01T00:00:00.5Z","ts_ms":17,"day":"2024-01-01","blob":"AA==","f":1.5,"n":-3,"ok":true,"x":1e3}`,
+		`{"id":5,"extra":{"deep":[1,{"a":null}],"s":"x"},"ok":false}`, ` {"id" : 6 , "n" : 2147483648 } `, `{"id":7,"price":"12.345"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -58,8 +61,34 @@ func FuzzJSONDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// A schema of primitives takes the fast path; a twin with the fast
+	// path off must agree with it on every input.
+	flat := Config{Type: TypeJSON, JSON: JSONConfig{Schema: []FieldSpec{
+		{Name: "id", Type: "int64", Required: true}, {Name: "name", Type: "string"}, {Name: "price", Type: "decimal(10,2)"},
+		{Name: "ts", Type: "timestamp"}, {Name: "ts_ms", Type: "timestamp", Format: "epoch_ms"}, {Name: "day", Type: "date"},
+		{Name: "blob", Type: "binary"}, {Name: "f", Type: "float"}, {Name: "n", Type: "int32"}, {Name: "ok", Type: "boolean"}, {Name: "x", Type: "double"},
+	}}}
+	fast, err := NewDecoder(flat, DecoderOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	slow, err := NewDecoder(flat, DecoderOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	slow.(*jsonDecoder).fast = false
+	if !fast.(*jsonDecoder).fast {
+		f.Fatal("the flat schema should take the fast path")
+	}
 	f.Fuzz(func(t *testing.T, value []byte) {
 		fuzzDecode(t, explicit, value)
+		fuzzDecode(t, fast, value)
+		m := &Message{Topic: "fuzz", Value: value}
+		r1, e1 := fast.Decode(context.Background(), m)
+		r2, e2 := slow.Decode(context.Background(), m)
+		if fmt.Sprint(e1) != fmt.Sprint(e2) || (r1 == nil) != (r2 == nil) || r1 != nil && StructValue(r1.Values...).String() != StructValue(r2.Values...).String() {
+			t.Fatalf("fast and general paths disagree on %q:\nfast    %v %v\ngeneral %v %v", value, rowString(r1), e1, rowString(r2), e2)
+		}
 		// A fresh inferring decoder per input, with and without widening.
 		for _, widen := range []bool{false, true} {
 			d, err := NewDecoder(Config{Type: TypeJSON, JSON: JSONConfig{WidenToString: widen}}, DecoderOptions{Sample: []Message{{Value: value}}})
@@ -105,4 +134,11 @@ func FuzzAvroDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, value []byte) { fuzzDecode(t, d, value) })
+}
+
+func rowString(r *Row) string {
+	if r == nil {
+		return "<no row>"
+	}
+	return StructValue(r.Values...).String()
 }

@@ -32,6 +32,8 @@ type jsonDecoder struct {
 	schema *Schema
 	index  map[string]int // of schema's top-level fields
 
+	fast  bool // explicit schema of primitives: try decodeFast first
+	toks  []jsonTok
 	p     fastjson.Parser
 	slab  slab
 	slots []*fastjson.Value
@@ -49,12 +51,14 @@ func newJSONDecoder(cfg Config, opts DecoderOptions) (*jsonDecoder, error) {
 			return nil, err
 		}
 		d.setSchema(NewSchema(fields...))
+		d.fast = fastEligible(d.schema)
 	case j.SchemaFile != "":
 		fields, err := readFieldSpecs(j.SchemaFile, opts.Dir, "json.schema_file")
 		if err != nil {
 			return nil, err
 		}
 		d.setSchema(NewSchema(fields...))
+		d.fast = fastEligible(d.schema)
 	default:
 		d.inferred = true
 		d.setSchema(&Schema{widenToString: d.widen})
@@ -85,6 +89,11 @@ func (d *jsonDecoder) setSchema(s *Schema) {
 func (d *jsonDecoder) Schema() *Schema { return d.schema }
 
 func (d *jsonDecoder) Decode(_ context.Context, m *Message) (*Row, error) {
+	if d.fast && m.Value != nil {
+		if row, ok := d.decodeFast(m); ok {
+			return row, nil
+		}
+	}
 	obj, derr := d.parse(m)
 	if derr != nil {
 		return nil, derr
