@@ -137,4 +137,9 @@ func TestUnreachableBrokerNamed(t *testing.T) {
 			t.Errorf("sluice %v against a closed port: error = %v, want it to name the broker", args, err)
 		}
 	}
+	// produce fails each record after --timeout with the dial error.
+	_, errOut, err := runCLI(t, "127.0.0.1:1", "a\nb\n", "produce", "t", "--timeout", "1s")
+	if err == nil || !strings.Contains(errOut, `line 1: topic "t": `) || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("produce against a closed port: error %v, stderr %q; want line 1 and the broker named", err, errOut)
+	}
 }

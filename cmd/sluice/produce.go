@@ -163,7 +163,7 @@ func runProduce(ctx context.Context, cf *clientFlags, pf *produceFlags, topic st
 	}
 	opts = append(opts,
 		kgo.DefaultProduceTopic(topic),
-		kgo.RecordDeliveryTimeout(cf.timeout),
+		kgo.RecordDeliveryTimeout(max(cf.timeout, time.Second)), // franz-go minimum: 1s
 	)
 	cl, err := cf.newClient(opts...)
 	if err != nil {
@@ -194,7 +194,9 @@ func runProduce(ctx context.Context, cf *clientFlags, pf *produceFlags, topic st
 		run.stopped.Store(true)
 	}
 
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cf.timeout)
+	// Records fail on their own after --timeout (RecordDeliveryTimeout) with
+	// the real cause; the flush deadline is only a backstop beyond that.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cf.timeout+10*time.Second)
 	defer cancel()
 	flushErr := cl.Flush(flushCtx)
 
@@ -281,7 +283,7 @@ func (r *produceRun) readLines(ctx context.Context, in io.Reader) (int64, error)
 			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 				// Interrupted: runProduce reports that once, not per line.
 			default:
-				r.fail(n, fmt.Errorf("topic %q partition %d: %w", rec.Topic, rec.Partition, err))
+				r.fail(n, recordErr(rec, err))
 			}
 		})
 		if errors.Is(err, io.EOF) {
@@ -289,4 +291,12 @@ func (r *produceRun) readLines(ctx context.Context, in io.Reader) (int64, error)
 		}
 	}
 	return line, nil
+}
+
+// recordErr names the record's topic, and its partition once one was chosen.
+func recordErr(rec *kgo.Record, err error) error {
+	if rec.Partition < 0 {
+		return fmt.Errorf("topic %q: %w", rec.Topic, err)
+	}
+	return fmt.Errorf("topic %q partition %d: %w", rec.Topic, rec.Partition, err)
 }
