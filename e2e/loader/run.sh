@@ -50,18 +50,28 @@ M=$((N / 5))
 "$SLUICE" --brokers "$BROKER" topic create shared -p 6 >/dev/null
 "$WORK/gen" -brokers "$BROKER" -topic shared -n $((M / 2))
 pipeline scale shared "$WORK/scale" "{records: 10000, age: 2s}"
-log "scale-out: two followers, $M events, one killed"
+log "scale-out: follower A, then B joins (partitions handed over), $M events, A killed"
 "$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/a.out" 2>"$WORK/a.err" &
 a=$!; PIDS+=($a)
+deadline=$((SECONDS + 90))
+until (($(published "$WORK/a.err") >= 3)); do
+  ((SECONDS < deadline)) || { tail "$WORK/a.err"; die "follower A published nothing"; }
+  sleep 0.1
+done
 "$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/b.out" 2>"$WORK/b.err" &
 b=$!; PIDS+=($b)
-deadline=$((SECONDS + 90))
-until grep -q 'partition assigned' "$WORK/a.err" && grep -q 'partition assigned' "$WORK/b.err" &&
-      grep -q 'msg=published' "$WORK/a.err"; do
-  ((SECONDS < deadline)) || { tail "$WORK/a.err" "$WORK/b.err"; die "followers did not share the partitions"; }
-  sleep 0.2
+until grep -q 'partition revoked' "$WORK/a.err" 2>/dev/null && grep -q 'partition assigned' "$WORK/b.err" 2>/dev/null; do
+  ((SECONDS < deadline)) || { tail "$WORK/a.err" "$WORK/b.err"; die "B joining did not move partitions from A"; }
+  sleep 0.1
 done
+log "B joined: A handed over $(grep -c 'partition revoked' "$WORK/a.err") partitions"
+before=$(published "$WORK/a.err")
 "$WORK/gen" -brokers "$BROKER" -topic shared -start $((M / 2)) -n $((M - M / 2))
+deadline=$((SECONDS + 60))
+until (($(published "$WORK/a.err") > before)); do # A is loading the new events
+  ((SECONDS < deadline)) || { tail "$WORK/a.err"; die "follower A loads nothing new"; }
+  sleep 0.05
+done
 kill -9 "$a"; wait "$a" 2>/dev/null || true
 log "follower A killed ($(grep -c 'msg=published' "$WORK/a.err") files published by it)"
 deadline=$((SECONDS + 150))
