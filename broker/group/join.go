@@ -214,7 +214,6 @@ func (g *Group) replaceStatic(now time.Time, req Request, r *kmsg.JoinGroupReque
 	if wasLeader {
 		g.leader = newID
 	}
-	oldProtocols := old.protocols
 	old.id = newID
 	old.clientID, old.clientHost = req.ClientID, req.ClientHost
 	old.sessionTimeout, old.rebalanceTimeout = session, rebalance
@@ -223,7 +222,10 @@ func (g *Group) replaceStatic(now time.Time, req Request, r *kmsg.JoinGroupReque
 	g.members[newID] = old
 	g.static[*r.InstanceID] = newID
 
-	if g.state == Stable && sameProtocols(oldProtocols, r.Protocols) {
+	// As Kafka: no rebalance unless the group's protocol would change (the
+	// member's metadata may differ: a restarted cooperative-sticky client
+	// no longer lists what it owned).
+	if g.state == Stable && g.selectProtocol() == g.protocol {
 		resp := g.joinResponse(r.Version, old, wasLeader)
 		resp.SkipAssignment = wasLeader
 		g.persistGroup(now)
