@@ -334,7 +334,17 @@ func (s *Sink) recoverIntents(ctx context.Context, tp TopicPartition, entries []
 			}
 			if b, complete := decodeIntent(data); complete && b.TP == tp && b.First == m.first {
 				if err := s.replay(ctx, &b); err != nil {
-					return fmt.Errorf("recover: %w", err)
+					if !errors.Is(err, ErrCorruptIntent) || s.anyPublished(ctx, &b) {
+						return fmt.Errorf("recover: %w", err)
+					}
+					// A temporary file is gone and nothing of the batch
+					// was published (an owner that lost the partition
+					// kept writing after the new owner cleaned up): the
+					// intent describes nothing; drop it.
+					if err := s.fsys.Remove(ctx, m.path); err != nil {
+						return fmt.Errorf("recover %s: remove intent %s: %w", tp, m.path, err)
+					}
+					continue
 				}
 				if err := s.finishIntent(ctx, tp, m.first); err != nil {
 					return fmt.Errorf("recover: %w", err)
@@ -348,6 +358,17 @@ func (s *Sink) recoverIntents(ctx context.Context, tp TopicPartition, entries []
 		}
 	}
 	return nil
+}
+
+// anyPublished reports whether any destination of b exists (or cannot be
+// checked).
+func (s *Sink) anyPublished(ctx context.Context, b *batch) bool {
+	for _, r := range b.Renames {
+		if _, err := s.fsys.Stat(ctx, s.abs(r.To)); !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Sink) readAll(ctx context.Context, p string) ([]byte, error) {

@@ -262,3 +262,34 @@ func TestFollowRollsByAge(t *testing.T) {
 		t.Fatalf("follower stopped with %v", err)
 	}
 }
+
+// TestRecoverDropsEmptyIntent: an intent whose temporary files are gone and
+// of which nothing was published (an owner that lost the partition kept
+// writing after the new owner cleaned up) is dropped by recovery, so the
+// partition does not stay stuck.
+func TestRecoverDropsEmptyIntent(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := testSource()
+	cfg := testConfig(t, fs.NewLocal(), root, src)
+	tp := testTPs[0]
+	b := &batch{TP: tp, First: 0, Last: 9, Renames: []rename{{"_tmp/gone.tmp", "dt=x/" + FileName{tp, 0, 9, "none"}.String()}}}
+	data, _ := encodeIntent(b)
+	f, err := fs.NewLocal().Create(ctx, path.Join(root, intentsDir, intentName(tp, 0, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := newWorker(cfg, tp).run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	if err := newWorker(cfg, testTPs[1]).run(ctx, testRecords); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
+}
