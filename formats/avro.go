@@ -308,7 +308,7 @@ func (d *avroDecoder) Decode(ctx context.Context, m *Message) (*Row, error) {
 		}
 		data = data[5:]
 	}
-	r := avroReader{buf: data, slab: &d.slab}
+	r := avroReader{buf: data, slab: &d.slab, out: d.slab.buf(len(data))}
 	var row *Row
 	if c.record {
 		row = d.slab.row(c.schema, m, len(c.schema.Fields))
@@ -376,6 +376,7 @@ type avroReader struct {
 	buf  []byte
 	path string
 	slab *slab
+	out  []byte // the row's string and binary bytes
 }
 
 var errAvroTruncated = errors.New("truncated: the value ends inside this field")
@@ -603,7 +604,15 @@ func (r *avroReader) read(n *avroNode) (Value, error) {
 	return Value{}, fmt.Errorf("unsupported Avro type %s", n.kind)
 }
 
-func (r *avroReader) copy(b []byte) []byte { return clone(b) }
+// copy copies b out of the message into the row's buffer.
+func (r *avroReader) copy(b []byte) []byte {
+	if len(r.out)+len(b) > cap(r.out) {
+		return clone(b)
+	}
+	start := len(r.out)
+	r.out = append(r.out, b...)
+	return r.out[start:len(r.out):len(r.out)]
+}
 
 // decimalFromTwos reads a big-endian two's complement unscaled decimal and
 // checks it fits the precision.

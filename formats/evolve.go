@@ -143,7 +143,9 @@ func mergeType(path string, old, new *Type, toString bool) (*Type, error) {
 
 func isPrimitive(k Kind) bool { return k >= KindBoolean && k <= KindDecimal }
 
-// widerNumeric returns the numeric type both kinds widen to, or nil.
+// widerNumeric returns the numeric type both kinds widen to, or nil:
+// int32+int64 is int64; anything with a float or double is double (an
+// int32 or int64 in a float would lose digits).
 func widerNumeric(a, b Kind) *Type {
 	rank := func(k Kind) int {
 		switch k {
@@ -151,30 +153,21 @@ func widerNumeric(a, b Kind) *Type {
 			return 1
 		case KindInt64:
 			return 2
-		case KindFloat:
+		case KindFloat, KindDouble:
 			return 3
-		case KindDouble:
-			return 4
 		}
 		return 0
 	}
 	ra, rb := rank(a), rank(b)
-	if ra == 0 || rb == 0 {
+	switch {
+	case ra == 0 || rb == 0:
 		return nil
-	}
-	switch max(ra, rb) {
-	case 2:
+	case max(ra, rb) == 3:
+		return DoubleType
+	case max(ra, rb) == 2:
 		return Int64Type
-	case 4:
-		return DoubleType
-	case 3:
-		if min(ra, rb) == 1 || min(ra, rb) == 3 {
-			// int32 -> float loses precision above 2^24: widen to double.
-			return DoubleType
-		}
-		return DoubleType
 	}
-	return nil
+	return Int32Type
 }
 
 // projection maps rows of one schema onto another (the Writer's).
