@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -104,10 +105,14 @@ func (p *partitionSizes) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// httpHandler serves /metrics and /healthz.
+// httpHandler serves /metrics, /healthz and /debug/pprof/.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	// Profiles, for finding where the time goes under load.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		select {
 		case <-s.stopping:
