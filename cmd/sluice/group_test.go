@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestParseResetTarget(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want resetTarget
+		bad  bool
+	}{
+		{in: "earliest", want: resetTarget{kind: "earliest"}},
+		{in: "latest", want: resetTarget{kind: "latest"}},
+		{in: "42", want: resetTarget{kind: "offset", offset: 42}},
+		{in: "2026-01-02T03:04:05Z", want: resetTarget{kind: "time", millis: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()}},
+		{in: "2026-01-02", want: resetTarget{kind: "time", millis: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixMilli()}},
+		{in: "-1", bad: true},
+		{in: "yesterday", bad: true},
+	} {
+		got, err := parseResetTarget(c.in)
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), "--to") {
+				t.Errorf("%q: error %v, want one naming --to", c.in, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %+v %v, want %+v", c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestGroupCommands drives `sluice group` against a real broker: a group
+// commits offsets, describe shows lag, reset-offsets is refused while a
+// member is active and rewinds once it left, delete removes the group.
+func TestGroupCommands(t *testing.T) {
+	addr := startBroker(t)
+	mustCLI(t, addr, "", "topic", "create", "t", "-p", "2")
+	lines := strings.Repeat("x\n", 20)
+	mustCLI(t, addr, lines, "produce", "t")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("cli"), kgo.ConsumeTopics("t"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for n := 0; n < 20; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 20", n)
+		}
+		n += fs.NumRecords()
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if out := mustCLI(t, addr, "", "group", "list"); !strings.Contains(out, "cli") || !strings.Contains(out, "Stable") {
+		t.Fatalf("group list:\n%s", out)
+	}
+	out := mustCLI(t, addr, "", "group", "describe", "cli")
+	if !strings.Contains(out, "STATE Stable") || !strings.Contains(out, "MEMBERS 1") || strings.Count(out, "\nt ") != 2 {
+		t.Fatalf("describe:\n%s", out)
+	}
+	if _, _, err := runCLI(t, addr, "", "group", "reset-offsets", "cli", "--topic", "t", "--to", "earliest"); err == nil ||
+		!strings.Contains(err.Error(), "stop its consumers") {
+		t.Fatalf("reset while active: %v", err)
+	}
+	cl.Close()
+
+	mustCLI(t, addr, "", "group", "reset-offsets", "cli", "--topic", "t", "--to", "3", "--partition", "0")
+	adm := kadm.NewClient(mustClient(t, addr))
+	offs, err := adm.FetchOffsets(ctx, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offs.Lookup("t", 0); o.At != 3 {
+		t.Fatalf("partition 0 committed at %d after reset to 3", o.At)
+	}
+	if _, _, err := runCLI(t, addr, "", "group", "reset-offsets", "cli", "--topic", "nope", "--to", "latest"); err == nil ||
+		!strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("reset on a missing topic: %v", err)
+	}
+	mustCLI(t, addr, "", "group", "delete", "cli")
+	if out := mustCLI(t, addr, "", "group", "list"); strings.Contains(out, "cli") {
+		t.Fatalf("deleted group still listed:\n%s", out)
+	}
+	if _, _, err := runCLI(t, addr, "", "group", "delete", "cli"); err == nil || !strings.Contains(err.Error(), "GROUP_ID_NOT_FOUND") {
+		t.Fatalf("delete of a missing group: %v", err)
+	}
+}
+
+func mustClient(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
