@@ -110,6 +110,23 @@ func (k *kafkaSource) offsets(ctx context.Context, tp TopicPartition) (int64, in
 	return s.Offset, e.Offset, nil
 }
 
+func (k *kafkaSource) committed(ctx context.Context, tp TopicPartition) (int64, bool, error) {
+	if k.group == "" {
+		return 0, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := k.adm.FetchOffsets(ctx, k.group)
+	if err != nil {
+		return 0, false, k.brokerError(fmt.Sprintf("fetch offsets of group %q", k.group), err)
+	}
+	o, ok := resp.Lookup(tp.Topic, tp.Partition)
+	if !ok || o.Err != nil || o.At < 0 {
+		return 0, false, nil
+	}
+	return o.At, true, nil
+}
+
 func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (recordSource, error) {
 	opts := append(append([]kgo.Opt(nil), k.opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),

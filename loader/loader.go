@@ -218,6 +218,9 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 		onPublish:     r.published,
 		onProgress:    r.progress.Advance,
 		onStart:       r.progress.Start,
+		commitStart: func(ctx context.Context, tp TopicPartition, next int64) error {
+			return r.commitFn(ctx, tp, next)
+		},
 	}
 	return r, nil
 }

@@ -85,6 +85,7 @@ type memSource struct {
 	mu       sync.Mutex
 	records  map[TopicPartition][]*kgo.Record // index == offset
 	logStart map[TopicPartition]int64
+	group    map[TopicPartition]int64 // committed offsets
 	chunk    int
 }
 
@@ -102,6 +103,23 @@ func (m *memSource) offsets(_ context.Context, tp TopicPartition) (int64, int64,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.logStart[tp], int64(len(m.records[tp])), nil
+}
+
+func (m *memSource) committed(_ context.Context, tp TopicPartition) (int64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	off, ok := m.group[tp]
+	return off, ok, nil
+}
+
+func (m *memSource) commit(_ context.Context, tp TopicPartition, next int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.group == nil {
+		m.group = map[TopicPartition]int64{}
+	}
+	m.group[tp] = next
+	return nil
 }
 
 func (m *memSource) open(_ context.Context, tp TopicPartition, from int64) (recordSource, error) {

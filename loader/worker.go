@@ -27,6 +27,10 @@ type offsetSource interface {
 	open(ctx context.Context, tp TopicPartition, from int64) (recordSource, error)
 	// offsets returns tp's log start offset and high watermark now.
 	offsets(ctx context.Context, tp TopicPartition) (logStart, end int64, err error)
+	// committed returns the consumer group's committed offset of tp, if
+	// any (the start position of a never-landed partition under
+	// start: latest).
+	committed(ctx context.Context, tp TopicPartition) (offset int64, ok bool, err error)
 }
 
 // timeLayout renders a time partition's folder (pipelines.Layout).
@@ -92,6 +96,9 @@ type workerConfig struct {
 	onPublish     func(published)
 	onProgress    func(tp TopicPartition, next int64)
 	onStart       func(tp TopicPartition, from, end int64)
+	// commitStart records where a never-landed partition starts under
+	// start: latest (the group offset), so the next run begins there.
+	commitStart func(ctx context.Context, tp TopicPartition, next int64) error
 }
 
 // openFile is a temporary data (or dead-letter) file being written.
@@ -178,12 +185,27 @@ func (w *worker) resumeFrom(ctx context.Context, until int64) (from int64, done 
 	if err != nil {
 		return 0, false, err
 	}
-	switch {
-	case !p.Landed && w.cfg.start == "latest":
-		from = end
-		if until >= 0 {
-			from = until
+	if !p.Landed && w.cfg.start == "latest" {
+		// "latest" is the high watermark at the first run; the group
+		// offset remembers it until the first file lands.
+		off, ok, err := w.cfg.source.committed(ctx, w.tp)
+		if err != nil {
+			return 0, false, err
 		}
+		if !ok {
+			off = end
+			if until >= 0 {
+				off = until
+			}
+			if w.cfg.commitStart != nil {
+				if err := w.cfg.commitStart(ctx, w.tp, off); err != nil {
+					return 0, false, fmt.Errorf("%s: remember the start offset (start: latest): %w", w.tp, err)
+				}
+			}
+		}
+		p = Position{Landed: true, Next: off}
+	}
+	switch {
 	case !p.Landed:
 		from = logStart
 	case p.Next < logStart:

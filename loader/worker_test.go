@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicehq/sluice/loader/fs"
 )
 
@@ -223,12 +225,25 @@ func TestStartLatest(t *testing.T) {
 	src := testSource()
 	cfg := testConfig(t, fs.NewLocal(), root, src)
 	cfg.start = "latest"
-	w := newWorker(cfg, testTPs[0])
+	cfg.commitStart = src.commit
+	tp := testTPs[0]
+	w := newWorker(cfg, tp)
 	if err := w.run(ctx, testRecords); err != nil {
 		t.Fatal(err)
 	}
 	if w.stats.Files != 0 {
 		t.Fatalf("start latest loaded %d files from an existing backlog", w.stats.Files)
+	}
+	// Records produced after the first run are loaded by the next.
+	for off := int64(testRecords); off < testRecords+50; off++ {
+		src.records[tp] = append(src.records[tp], &kgo.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Value: []byte("new"), Timestamp: time.Now()})
+	}
+	w = newWorker(cfg, tp)
+	if err := w.run(ctx, testRecords+50); err != nil {
+		t.Fatal(err)
+	}
+	if w.stats.First != testRecords || w.stats.Records != 50 {
+		t.Fatalf("second run: %+v, want offsets %d.. (50 records)", w.stats, testRecords)
 	}
 }
 
