@@ -362,7 +362,7 @@ func (g *Group) Tick(now time.Time) {
 			}
 		}
 		g.pendingSync = map[string]bool{}
-		g.afterMemberRemoved(now, "members did not sync within the rebalance timeout")
+		g.afterMemberRemoved(now) // members did not sync within the rebalance timeout
 	}
 	var expired bool
 	for _, m := range g.sortedMembers() {
@@ -372,7 +372,7 @@ func (g *Group) Tick(now time.Time) {
 		}
 	}
 	if expired {
-		g.afterMemberRemoved(now, "session timeout")
+		g.afterMemberRemoved(now)
 	}
 	if g.cg != nil {
 		g.tickConsumers(now)

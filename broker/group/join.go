@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -405,7 +406,7 @@ func (g *Group) selectProtocol() string {
 	votes := map[string]int{}
 	for _, m := range ms {
 		for _, p := range m.protocols {
-			if contains(candidates, p.Name) {
+			if slices.Contains(candidates, p.Name) {
 				votes[p.Name]++
 				break
 			}
@@ -418,15 +419,6 @@ func (g *Group) selectProtocol() string {
 		}
 	}
 	return best
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // removeMember drops a member, answering any reply it waits for with
@@ -455,7 +447,7 @@ func (g *Group) removeMember(m *member, now time.Time) {
 }
 
 // afterMemberRemoved moves the group on after members left or expired.
-func (g *Group) afterMemberRemoved(now time.Time, _ string) {
+func (g *Group) afterMemberRemoved(now time.Time) {
 	switch g.state {
 	case Stable, CompletingRebalance:
 		g.prepareRebalance(now)
@@ -590,7 +582,7 @@ func (g *Group) leave(now time.Time, req Request, r *kmsg.LeaveGroupRequest) {
 		resp.Members = nil
 	}
 	if removed {
-		g.afterMemberRemoved(now, "members left")
+		g.afterMemberRemoved(now)
 	}
 	if g.state == PreparingRebalance {
 		g.maybeCompleteJoin(now)
