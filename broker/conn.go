@@ -33,6 +33,8 @@ type conn struct {
 	// sections are the file-backed records of the fetch response being
 	// answered; see writeFetch.
 	sections []*fileSection
+	// produceBuf is reused for produce request frames; see frameBuffer.
+	produceBuf []byte
 	// fetched counts what the fetch being answered returns, per partition.
 	fetched []fetchStat
 }
@@ -100,7 +102,7 @@ func (c *conn) readRequest() (*request, error) {
 		return nil, fmt.Errorf("%w: request of %d bytes exceeds socket.request.max.bytes=%d",
 			errFrame, size, int64(c.s.settings.SocketRequestMaxBytes))
 	}
-	buf := make([]byte, size)
+	buf := c.frameBuffer(int(size))
 	if _, err := io.ReadFull(c.r, buf); err != nil {
 		return nil, err
 	}
@@ -110,6 +112,24 @@ func (c *conn) readRequest() (*request, error) {
 		return nil, c.writeUnsupported(unsupported.key, unsupported.version, unsupported.corr)
 	}
 	return req, err
+}
+
+// maxReusedFrame caps the produce frame buffer a connection keeps.
+const maxReusedFrame = 16 << 20
+
+// frameBuffer returns a buffer for the next frame. Produce frames reuse the
+// connection's buffer: their only bytes are record batches, which the log
+// has written (and no one references) by the time the request is answered,
+// and requests on one connection are handled one at a time. Every other
+// request gets fresh memory, since its handler may keep slices of it.
+func (c *conn) frameBuffer(size int) []byte {
+	if key, err := c.r.Peek(2); err != nil || binary.BigEndian.Uint16(key) != uint16(kmsg.Produce) || size > maxReusedFrame {
+		return make([]byte, size)
+	}
+	if cap(c.produceBuf) < size {
+		c.produceBuf = make([]byte, size)
+	}
+	return c.produceBuf[:size]
 }
 
 // errUnsupported is a well-framed request for an API or version this broker
