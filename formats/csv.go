@@ -186,7 +186,7 @@ func (d *csvDecoder) split(b []byte) error {
 }
 
 func (d *csvDecoder) convert(f *Field, text []byte) (Value, error) {
-	s := string(text)
+	s := str(text) // not kept: parsers read it, errors copy it
 	switch f.Type.Kind {
 	case KindString:
 		if !utf8.Valid(text) {
