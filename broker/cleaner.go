@@ -4,13 +4,9 @@ package broker
 // includes compact (broker/log.Cleaner), run by the server every
 // log.cleaner.backoff.ms while log.cleaner.enable is on.
 //
-// Wiring the server owes this file (server.go and topics.go are not the
-// group/compaction owner's to edit):
-//   - Serve starts it beside maintain: go s.runLogCleaner(maintCtx), waited
-//     for like maintDone;
-//   - logConfig sets cfg.Compact = slices.Contains(eff.List("cleanup.policy"),
-//     "compact"), which also lets log recovery accept compaction's offset
-//     gaps. Until then TestCompactionEndToEnd sets Compact itself.
+// The server runs it through maintainAndClean beside maintain, and
+// logConfig sets log.Config.Compact from cleanup.policy (which also lets
+// log recovery accept compaction's offset gaps).
 
 import (
 	"context"
@@ -22,8 +18,15 @@ import (
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
-// runLogCleaner compacts due logs until ctx ends. The server starts it
-// beside maintain.
+// maintainAndClean runs maintain and the log cleaner until ctx ends.
+func (s *Server) maintainAndClean(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); s.runLogCleaner(ctx) }()
+	s.maintain(ctx)
+	<-done
+}
+
+// runLogCleaner compacts due logs until ctx ends.
 func (s *Server) runLogCleaner(ctx context.Context) {
 	if !s.settings.LogCleanerEnable {
 		return

@@ -219,7 +219,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	maintCtx, stopMaint := context.WithCancel(context.Background())
 	maintDone := make(chan struct{})
-	go func() { defer close(maintDone); s.maintain(maintCtx) }()
+	go func() { defer close(maintDone); s.maintainAndClean(maintCtx) }()
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	var mu sync.Mutex

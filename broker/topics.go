@@ -127,6 +127,7 @@ func (s *Server) logConfig(img *meta.Image, t *meta.Topic) (log.Config, error) {
 	cfg.FlushMs = ms("flush.ms")
 	cfg.MaxMessageBytes = int(eff.Int64("max.message.bytes"))
 	cfg.LogAppendTime = eff.String("message.timestamp.type") == "LogAppendTime"
+	cfg.Compact = slices.Contains(eff.List("cleanup.policy"), "compact")
 	return cfg, cfg.Validate()
 }
 
