@@ -201,3 +201,23 @@ func kadmClient(t *testing.T, cl *kgo.Client) *kadm.Client {
 type kadmClientT = kadm.Client
 
 func kadmNew(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
+
+// TestLogAppendTime: a topic with message.timestamp.type=LogAppendTime
+// stamps batches with the broker's clock, and consumers see that time.
+func TestLogAppendTime(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	createTopic(t, adm, "lat", 1, map[string]*string{"message.timestamp.type": strp("LogAppendTime")})
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("lat"))
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now().Add(-time.Second)
+	r := &kgo.Record{Value: []byte("x"), Timestamp: old}
+	if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeN(t, b.Addr(), "lat", 1)
+	got := recs[0]
+	if got.Attrs.TimestampType() != 1 || got.Timestamp.Before(before) || got.Timestamp.After(time.Now().Add(time.Second)) {
+		t.Fatalf("record timestamp %v (type %d), want the broker's append time, not %v", got.Timestamp, got.Attrs.TimestampType(), old)
+	}
+}
