@@ -51,6 +51,8 @@ func (s *Server) runLogCleaner(ctx context.Context) {
 // cleanOnce offers every compacted partition to the cleaner once.
 func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 	img := s.meta.Image()
+	live := map[*log.Log]bool{}
+	defer cleaner.Retain(live)
 	for _, p := range s.allPartitions() {
 		if ctx.Err() != nil {
 			return
@@ -58,6 +60,7 @@ func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 		if !p.log.Config().Compact {
 			continue
 		}
+		live[p.log] = true
 		t, ok := img.Topic(p.topic)
 		if !ok {
 			continue

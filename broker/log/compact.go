@@ -80,10 +80,14 @@ func NewCleaner() *Cleaner {
 	return &Cleaner{firstDirty: map[*Log]int64{}, busy: map[*Log]bool{}}
 }
 
-// Forget drops what the cleaner remembers of l (closed or deleted).
-func (c *Cleaner) Forget(l *Log) {
+// Retain forgets every log not in live (closed or deleted logs).
+func (c *Cleaner) Retain(live map[*Log]bool) {
 	c.mu.Lock()
-	delete(c.firstDirty, l)
+	for l := range c.firstDirty {
+		if !live[l] {
+			delete(c.firstDirty, l)
+		}
+	}
 	c.mu.Unlock()
 }
 
