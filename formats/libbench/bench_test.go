@@ -67,9 +67,12 @@ func BenchmarkParquetGo(b *testing.B) {
 	var out counter
 	w := pq.NewWriter(&out, schema, pq.Compression(&pq.Snappy), pq.DataPageVersion(1))
 	var p fastjson.Parser
-	rows := make([]pq.Row, 1)
-	row := make(pq.Row, 10)
+	// Rows go to parquet-go 64 at a time (its own chunk size), as Arrow's
+	// builder batches them.
+	const batch = 64
+	rows := make([]pq.Row, 0, batch)
 	for i := 0; i < b.N; i++ {
+		row := make(pq.Row, 10)
 		v, err := p.ParseBytes(msgs[i%len(msgs)])
 		if err != nil {
 			b.Fatal(err)
@@ -96,13 +99,19 @@ func BenchmarkParquetGo(b *testing.B) {
 			}
 			row[c] = pv.Level(0, 1, c)
 		}
-		rows[0] = row
-		if _, err := w.WriteRows(rows); err != nil {
-			b.Fatal(err)
+		rows = append(rows, row)
+		if len(rows) == batch {
+			if _, err := w.WriteRows(rows); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
 		}
 		if i%100_000 == 99_999 {
 			w.Flush()
 		}
+	}
+	if _, err := w.WriteRows(rows); err != nil {
+		b.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		b.Fatal(err)
