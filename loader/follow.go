@@ -57,11 +57,15 @@ func (r *run) follow(ctx context.Context) error {
 	if err := r.hive.load(ctx); err != nil {
 		return err
 	}
+	balancer, err := groupBalancer(r.cfg.Balancer)
+	if err != nil {
+		return err
+	}
 	opts := append(append([]kgo.Opt(nil), r.src.opts...),
 		kgo.ConsumerGroup(r.spec.Source.Group),
 		kgo.ConsumeTopics(r.spec.Source.Topics...),
 		kgo.DisableAutoCommit(),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancer),
 		// A killed loader's partitions move to the others after this.
 		kgo.SessionTimeout(followSessionTimeout),
 		kgo.HeartbeatInterval(followSessionTimeout/10),
@@ -101,6 +105,21 @@ func (r *run) follow(ctx context.Context) error {
 		return cause
 	}
 	return nil
+}
+
+// groupBalancer maps a balancer name to franz-go's.
+func groupBalancer(name string) (kgo.GroupBalancer, error) {
+	switch name {
+	case "", "cooperative-sticky":
+		return kgo.CooperativeStickyBalancer(), nil
+	case "sticky":
+		return kgo.StickyBalancer(), nil
+	case "range":
+		return kgo.RangeBalancer(), nil
+	case "roundrobin":
+		return kgo.RoundRobinBalancer(), nil
+	}
+	return nil, fmt.Errorf("balancer %q: want cooperative-sticky, sticky, range or roundrobin", name)
 }
 
 func (f *follower) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {

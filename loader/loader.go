@@ -33,6 +33,11 @@ type Config struct {
 	// run loads each partition up to its high watermark at start and
 	// returns.
 	Follow bool
+	// Balancer is the consumer-group partition assignor of a follower:
+	// cooperative-sticky (the default: incremental hand-overs) or an
+	// eager one, sticky, range or roundrobin (every rebalance revokes
+	// everything first). All loaders of a pipeline must agree.
+	Balancer string
 	// Logger receives the run's log; nil discards.
 	Logger *slog.Logger
 	// Progress hears progress; nil logs one line per published file.

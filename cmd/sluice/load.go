@@ -23,6 +23,7 @@ func newLoadCmd() *cobra.Command {
 		progress string
 		retries  int
 		verbose  bool
+		balancer string
 	)
 	cmd := &cobra.Command{
 		Use:   "load PIPELINE.yaml",
@@ -72,6 +73,7 @@ published file (--progress bars|log|none overrides).`,
 				Logger:   log,
 				Progress: prog,
 				Retries:  retries,
+				Balancer: balancer,
 			})
 			if sum != nil && len(sum.Partitions) > 0 {
 				if werr := sum.WriteTable(cmd.OutOrStdout()); werr != nil && err == nil {
@@ -87,6 +89,7 @@ published file (--progress bars|log|none overrides).`,
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep loading continuously, sharing partitions through the consumer group")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto, bars, log or none")
 	cmd.Flags().IntVar(&retries, "retries", loader.DefaultRetries, "times a partition recovers and starts over after a sink or broker error")
+	cmd.Flags().StringVar(&balancer, "balancer", "cooperative-sticky", "with --follow: group assignor, cooperative-sticky or an eager one (sticky, range, roundrobin)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

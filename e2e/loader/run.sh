@@ -5,9 +5,10 @@
 #     `sluice load` SIGKILLed at 5 random moments, rerun until it exits 0;
 #     pyarrow + DuckDB then find exactly N rows and N distinct
 #     (_partition, _offset), contiguous per partition;
-#  2. scale-out: two `sluice load --follow` on one topic, events produced
-#     while they run, one SIGKILLed mid-run; the other takes its partitions
-#     over and the sink ends with every offset exactly once;
+#  2. scale-out: two `sluice load --follow` on one topic (cooperative and
+#     eager assignors): the second joins and takes half the partitions, more
+#     events arrive, the first is SIGKILLed mid-load; the other takes its
+#     partitions over and the sink ends with every offset exactly once;
 #  3. bad input: an unreachable broker, an unreachable namenode and a missing
 #     topic (clear error, non-zero exit, nothing published); records deleted
 #     by retention before they were loaded (an error naming the gap, or with
@@ -45,46 +46,53 @@ log "crash test passed ($KILLS kills)"
 fi
 
 # ---- 2. scale-out -----------------------------------------------------------
+# scale_out BALANCER: follower A loads, B joins (A hands partitions over
+# on the rebalance), more events arrive, A is SIGKILLed while loading them,
+# B takes A's partitions after the session timeout; exactly once holds.
+scale_out() {
+  local bal=$1 topic=shared-$1 M=$((N / 5)) a b before deadline rc
+  "$SLUICE" --brokers "$BROKER" topic create "$topic" -p 6 >/dev/null
+  "$WORK/gen" -brokers "$BROKER" -topic "$topic" -n $((M / 2))
+  pipeline "scale-$bal" "$topic" "$WORK/scale-$bal" "{records: 10000, age: 2s}"
+  local yaml=$WORK/scale-$bal.yaml aerr=$WORK/a-$bal.err berr=$WORK/b-$bal.err
+  log "scale-out ($bal): follower A, then B joins, $M events, A killed"
+  "$SLUICE" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$aerr" &
+  a=$!; PIDS+=($a)
+  deadline=$((SECONDS + 90))
+  until (($(published "$aerr") >= 3)); do
+    ((SECONDS < deadline)) || { tail "$aerr"; die "follower A published nothing"; }
+    sleep 0.1
+  done
+  "$SLUICE" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$berr" &
+  b=$!; PIDS+=($b)
+  until grep -q 'partition revoked' "$aerr" 2>/dev/null && grep -q 'partition assigned' "$berr" 2>/dev/null; do
+    ((SECONDS < deadline)) || { tail "$aerr" "$berr"; die "B joining did not move partitions from A"; }
+    sleep 0.1
+  done
+  log "B joined: A had $(grep -c 'partition revoked' "$aerr") partitions revoked"
+  before=$(published "$aerr")
+  "$WORK/gen" -brokers "$BROKER" -topic "$topic" -start $((M / 2)) -n $((M - M / 2))
+  deadline=$((SECONDS + 60))
+  until (($(published "$aerr") > before)); do # A is loading the new events
+    ((SECONDS < deadline)) || { tail "$aerr"; die "follower A loads nothing new"; }
+    sleep 0.05
+  done
+  kill -9 "$a"; wait "$a" 2>/dev/null || true
+  log "follower A killed ($(published "$aerr") files published by it)"
+  deadline=$((SECONDS + 150))
+  until "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale-$bal" "$M" 6 --check-only --quiet; do
+    rc=$?
+    ((rc == 2)) || die "scale-out sink is wrong"
+    ((SECONDS < deadline)) || { tail -20 "$berr"; die "follower B did not take over in time"; }
+    sleep 1
+  done
+  kill -TERM "$b"; wait "$b" || die "follower B did not stop cleanly on SIGTERM"
+  "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale-$bal" "$M" 6
+  log "scale-out ($bal) passed"
+}
 if [[ " $TESTS " == *" scale "* ]]; then
-M=$((N / 5))
-"$SLUICE" --brokers "$BROKER" topic create shared -p 6 >/dev/null
-"$WORK/gen" -brokers "$BROKER" -topic shared -n $((M / 2))
-pipeline scale shared "$WORK/scale" "{records: 10000, age: 2s}"
-log "scale-out: follower A, then B joins (partitions handed over), $M events, A killed"
-"$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/a.out" 2>"$WORK/a.err" &
-a=$!; PIDS+=($a)
-deadline=$((SECONDS + 90))
-until (($(published "$WORK/a.err") >= 3)); do
-  ((SECONDS < deadline)) || { tail "$WORK/a.err"; die "follower A published nothing"; }
-  sleep 0.1
-done
-"$SLUICE" load --follow "$WORK/scale.yaml" >"$WORK/b.out" 2>"$WORK/b.err" &
-b=$!; PIDS+=($b)
-until grep -q 'partition revoked' "$WORK/a.err" 2>/dev/null && grep -q 'partition assigned' "$WORK/b.err" 2>/dev/null; do
-  ((SECONDS < deadline)) || { tail "$WORK/a.err" "$WORK/b.err"; die "B joining did not move partitions from A"; }
-  sleep 0.1
-done
-log "B joined: A handed over $(grep -c 'partition revoked' "$WORK/a.err") partitions"
-before=$(published "$WORK/a.err")
-"$WORK/gen" -brokers "$BROKER" -topic shared -start $((M / 2)) -n $((M - M / 2))
-deadline=$((SECONDS + 60))
-until (($(published "$WORK/a.err") > before)); do # A is loading the new events
-  ((SECONDS < deadline)) || { tail "$WORK/a.err"; die "follower A loads nothing new"; }
-  sleep 0.05
-done
-kill -9 "$a"; wait "$a" 2>/dev/null || true
-log "follower A killed ($(grep -c 'msg=published' "$WORK/a.err") files published by it)"
-deadline=$((SECONDS + 150))
-until "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale" "$M" 6 --check-only --quiet; do
-  rc=$?
-  ((rc == 2)) || die "scale-out sink is wrong"
-  ((SECONDS < deadline)) || { tail -20 "$WORK/b.err"; die "follower B did not take over in time"; }
-  sleep 1
-done
-kill -TERM "$b"; wait "$b" || die "follower B did not stop cleanly on SIGTERM"
-grep -q 'partition assigned' "$WORK/b.err" || die "B never got partitions"
-"$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale" "$M" 6
-log "scale-out passed"
+  scale_out cooperative-sticky
+  scale_out range
 fi
 
 # ---- 3. bad input -------------------------------------------------------------
