@@ -25,17 +25,16 @@
 // The Parquet library is github.com/parquet-go/parquet-go: rows are
 // shredded (Dremel levels) straight into parquet-go's column writers, with
 // no intermediate Arrow batches. The end-to-end benchmark in
-// formats/libbench (JSON bytes in, snappy Parquet out, one core) measured
-// parquet-go and arrow-go/v18 pqarrow level for the write itself (about
-// 500k records per CPU-second each on a loaded 2-core machine); parquet-go
-// won on what surrounds it: it is already a dependency, allocates 135 B per
-// record against Arrow's 1.9 KB, gives direct control of levels, encodings
-// and row-group flushing, and the earlier write-only measurements in the
-// formats issue had it 2-3x ahead (1.6M vs 566-719k rows/s).
+// formats/libbench (the same JSON events parsed with fastjson, 10 columns,
+// snappy, one core) measured parquet-go at about 595k records per
+// CPU-second and 376 B per record, arrow-go/v18 pqarrow at 395-470k and
+// 1.9 KB per record. parquet-go is also already a dependency and gives
+// direct control of levels, encodings and row-group flushing.
 //
 // Speed: BenchmarkJSONToParquet (10-field activity event plus the four
 // metadata columns, snappy, decode included, GOMAXPROCS=1) runs at about
-// 500k records per CPU-second on the shared 2-core machine. Flat objects
-// of plain ASCII take a one-pass strict scanner (json_fast.go); everything
-// else goes through fastjson and its validator.
+// 510-560k records/s on one core of the 2-core machine when it is quiet
+// (about 430-530k records per CPU-second under heavy load from other
+// jobs). Flat objects of plain ASCII take a one-pass strict scanner
+// (json_fast.go); everything else goes through fastjson and its validator.
 package formats
