@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,40 +100,46 @@ func TestCommitFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []faultfs.Op{faultfs.OpCreate, faultfs.OpWrite, faultfs.OpClose, faultfs.OpRename, faultfs.OpList, faultfs.OpRemove, faultfs.OpStat, faultfs.OpOpen}
-	cases, failed := 0, 0
-	for _, op := range ops {
-		total := counter.Count(op)
-		for _, n := range callNumbers(total, 12) {
-			for _, mode := range []string{"error", "after", "crash"} {
-				if mode == "after" && op != faultfs.OpRename && op != faultfs.OpClose && op != faultfs.OpCreate && op != faultfs.OpWrite {
+	var cases, failed atomic.Int64
+	t.Run("each", func(t *testing.T) { // waits for its parallel cases
+		for _, op := range ops {
+			total := counter.Count(op)
+			for n := 1; n <= total; n++ { // every call in turn (every 4th write)
+				if op == faultfs.OpWrite && n%4 != 1 && n != total {
 					continue
 				}
-				cases++
-				t.Run(fmt.Sprintf("%s#%d/%s", op, n, mode), func(t *testing.T) {
-					root := t.TempDir()
-					ffs := faultfs.New(fs.NewLocal())
-					ffs.Inject(faultfs.Rule{Op: op, N: n, After: mode == "after", Crash: mode == "crash"})
-					src := testSource()
-					cfg := testConfig(t, ffs, root, src)
-					firstErr := runAll(ctx, cfg, src)
-					if firstErr == nil {
-						t.Logf("the fault was absorbed (no error)")
-					} else {
-						failed++
+				for _, mode := range []string{"error", "after", "crash"} {
+					if mode == "after" && op != faultfs.OpRename && op != faultfs.OpClose && op != faultfs.OpCreate && op != faultfs.OpWrite {
+						continue
 					}
-					ffs.Reset()
-					if err := runAll(ctx, testConfig(t, ffs, root, src), src); err != nil {
-						t.Fatalf("rerun after %v: %v", firstErr, err)
-					}
-					assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
-				})
+					cases.Add(1)
+					t.Run(fmt.Sprintf("%s#%d/%s", op, n, mode), func(t *testing.T) {
+						t.Parallel()
+						root := t.TempDir()
+						ffs := faultfs.New(fs.NewLocal())
+						ffs.Inject(faultfs.Rule{Op: op, N: n, After: mode == "after", Crash: mode == "crash"})
+						src := testSource()
+						cfg := testConfig(t, ffs, root, src)
+						firstErr := runAll(ctx, cfg, src)
+						if firstErr == nil {
+							t.Logf("the fault was absorbed (no error)")
+						} else {
+							failed.Add(1)
+						}
+						ffs.Reset()
+						if err := runAll(ctx, testConfig(t, ffs, root, src), src); err != nil {
+							t.Fatalf("rerun after %v: %v", firstErr, err)
+						}
+						assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
+					})
+				}
 			}
 		}
+	})
+	if n, f := cases.Load(), failed.Load(); n < 200 || f < n*3/4 {
+		t.Fatalf("%d fault cases, %d of them failed the first run", n, f)
 	}
-	if cases < 50 || failed < cases*3/4 {
-		t.Fatalf("%d fault cases, %d of them failed the first run", cases, failed)
-	}
-	t.Logf("%d fault cases, %d failed the first run", cases, failed)
+	t.Logf("%d fault cases, %d failed the first run", cases.Load(), failed.Load())
 }
 
 // TestCommitRetries checks that a worker recovers from a transient fault
@@ -159,26 +166,4 @@ func TestCommitRetries(t *testing.T) {
 			assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
 		})
 	}
-}
-
-// callNumbers picks up to k call numbers in 1..total, always the first and
-// last few.
-func callNumbers(total, k int) []int {
-	if total <= k {
-		out := make([]int, total)
-		for i := range out {
-			out[i] = i + 1
-		}
-		return out
-	}
-	seen := map[int]bool{}
-	var out []int
-	for i := 0; i < k; i++ {
-		n := 1 + i*(total-1)/(k-1)
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
 }
