@@ -562,3 +562,29 @@ func TestOSFileSystem(t *testing.T) {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
+
+// TestLookupBelowSegmentBase: a read that falls into a gap at the end of
+// one segment (left by compaction) continues in the next segment, whose
+// index must then answer "from the start", not wrap the negative relative
+// offset around to its last entry and skip records.
+func TestLookupBelowSegmentBase(t *testing.T) {
+	e := newEnv(t)
+	l := e.open(smallConfig())
+	for i := 0; i < 60; i++ {
+		if _, err := l.Append(makeBatch(t, spec(val(i), val(i+1)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := *l.segs.Load()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want at least 3", len(segs))
+	}
+	s := segs[1]
+	if s.offIdx.count() == 0 {
+		t.Fatalf("segment %d has no index entries; the test needs some", s.base)
+	}
+	pos, err := s.lookup(s.base - 1)
+	if err != nil || pos != 0 {
+		t.Fatalf("lookup(base-1) = %d, %v; want 0", pos, err)
+	}
+}

@@ -165,6 +165,11 @@ func (s *segment) readPrefix(pos, limit int64, buf []byte) (batchPrefix, error) 
 
 // lookup returns a batch start position at or before the batch holding offset.
 func (s *segment) lookup(offset int64) (int64, error) {
+	if offset <= s.base {
+		// Also an offset below the base: a read that fell into a gap at the
+		// end of the previous segment (compaction) starts here.
+		return 0, nil
+	}
 	if offset-s.base > math.MaxUint32 {
 		offset = s.base + math.MaxUint32
 	}
