@@ -147,7 +147,7 @@ func BenchmarkArrowPqarrow(b *testing.B) {
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	flush := func() {
-		rec := bld.NewRecord()
+		rec := bld.NewRecordBatch()
 		if err := fw.WriteBuffered(rec); err != nil {
 			b.Fatal(err)
 		}
