@@ -29,11 +29,8 @@ import (
 // offsetsTopic is Kafka's internal topic for committed offsets and groups.
 const offsetsTopic = "__consumer_offsets"
 
-// groupStates holds each running server's coordinator. It is keyed by
-// server so that the coordinator needs no field in Server; an entry lives
-// from the first group request until the server stops.
-var groupStates sync.Map // *Server -> *groupState
-
+// groupState is the server's group coordinator, started on the first group
+// request and closed when the server stops.
 type groupState struct {
 	once   sync.Once
 	coord  *group.Coordinator
@@ -44,8 +41,7 @@ type groupState struct {
 // groups returns the server's coordinator, starting it on first use. The
 // coordinator may still be loading; it answers that itself.
 func (s *Server) groups() (*group.Coordinator, error) {
-	v, _ := groupStates.LoadOrStore(s, &groupState{loaded: make(chan struct{})})
-	gs := v.(*groupState)
+	gs := &s.groupState
 	gs.once.Do(func() { gs.coord, gs.err = s.startGroups(gs) })
 	return gs.coord, gs.err
 }
@@ -55,9 +51,8 @@ func (s *Server) groupsLoaded(ctx context.Context) bool {
 	if _, err := s.groups(); err != nil {
 		return false
 	}
-	v, _ := groupStates.Load(s)
 	select {
-	case <-v.(*groupState).loaded:
+	case <-s.groupState.loaded:
 		return true
 	case <-ctx.Done():
 		return false
@@ -111,7 +106,6 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 	go func() {
 		<-s.stopping
 		coord.Close()
-		groupStates.Delete(s)
 	}()
 	return coord, nil
 }

@@ -89,6 +89,8 @@ type Server struct {
 		drained chan struct{}
 	}
 	conns sync.WaitGroup
+	// groupState is the group coordinator, started on first use (groups.go).
+	groupState groupState
 }
 
 // New opens the data directory (recovering every partition log) and binds
@@ -114,6 +116,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		now:      opts.Now,
 		stopping: make(chan struct{}),
 	}
+	s.groupState.loaded = make(chan struct{})
 	s.mu.parts = make(map[meta.TopicID][]*partition)
 	reg := opts.Registry
 	s.gatherer = opts.Gatherer
