@@ -430,3 +430,24 @@ func TestDeadLetterWriter(t *testing.T) {
 		t.Errorf("rows = %q\nwant   %q", got, want)
 	}
 }
+// TestEmptyFile: a writer closed without rows still leaves a valid file.
+func TestEmptyFile(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, NewSchema(Field{Name: "a", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f := openParquet(t, buf.Bytes()); f.NumRows() != 0 || len(f.Schema().Fields()) != 5 {
+		t.Errorf("empty file: %d rows, %d columns", f.NumRows(), len(f.Schema().Fields()))
+	}
+	if _, err := NewWriter(&buf, NewSchema(), WriterOptions{}); err == nil {
+		t.Error("a file with no columns should be refused")
+	}
+	if _, err := NewWriter(&buf, NewSchema(Field{Name: "_offset", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns}); err == nil ||
+		err.Error() != `formats: metadata column "_offset" clashes with a data field of that name` {
+		t.Errorf("clash: %v", err)
+	}
+}
