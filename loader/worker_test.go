@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/loader/fs"
+	"github.com/sluicehq/sluice/pipelines"
 )
 
 func TestFileNameRoundTrip(t *testing.T) {
@@ -307,4 +308,54 @@ func TestRecoverDropsEmptyIntent(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
+}
+
+// TestTimezone: rows are placed by their time in partition_by.timezone,
+// with the pipelines layout, including half-hour offsets and a DST change.
+func TestTimezone(t *testing.T) {
+	ctx := context.Background()
+	layout, err := pipelines.ParseLayout("dt=YYYY-MM-DD/hr=HH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		zone string
+		at   time.Time // record time of offsets 0..
+		want []string  // folders, in order
+	}{
+		// 10:00-12:29 UTC is 15:30-17:59 in India (UTC+5:30).
+		{"Asia/Kolkata", time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), []string{"dt=2026-11-25/hr=15", "dt=2026-11-25/hr=16", "dt=2026-11-25/hr=17"}},
+		// New York leaves DST on 2026-11-01 at 06:00 UTC: 01:xx happens
+		// twice and both hours land in hr=01; 07:00 UTC is 02:00.
+		{"America/New_York", time.Date(2026, 11, 1, 5, 0, 0, 0, time.UTC), []string{"dt=2026-11-01/hr=01", "dt=2026-11-01/hr=02"}},
+	} {
+		t.Run(tc.zone, func(t *testing.T) {
+			loc, err := time.LoadLocation(tc.zone)
+			if err != nil {
+				t.Skipf("no tzdata for %s: %v", tc.zone, err) // loud: the test names it
+			}
+			root := t.TempDir()
+			tp := TopicPartition{"tz", 0}
+			src := &memSource{records: map[TopicPartition][]*kgo.Record{}, logStart: map[TopicPartition]int64{}, chunk: 100}
+			for i := range 150 {
+				src.records[tp] = append(src.records[tp], &kgo.Record{Topic: "tz", Offset: int64(i), Value: []byte("v"), Timestamp: tc.at.Add(time.Duration(i) * time.Minute)})
+			}
+			cfg := testConfig(t, fs.NewLocal(), root, src)
+			cfg.layout, cfg.loc = layout, loc
+			cfg.roll = RollPolicy{Records: 1000}
+			if err := newWorker(cfg, tp).run(ctx, 150); err != nil {
+				t.Fatal(err)
+			}
+			var dirs []string
+			_ = fs.NewLocal().Walk(ctx, root, func(e fs.Entry) error {
+				if _, ok := ParseFileName(path.Base(e.Path)); ok && !strings.Contains(e.Path, "/_") {
+					dirs = append(dirs, strings.TrimPrefix(path.Dir(e.Path), root+"/"))
+				}
+				return nil
+			})
+			if strings.Join(dirs, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("folders %v, want %v", dirs, tc.want)
+			}
+		})
+	}
 }
