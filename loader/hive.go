@@ -192,6 +192,9 @@ func (h *hiveCatalog) write(ctx context.Context, content string) error {
 	return nil
 }
 
+// partSpan is the time a partition folder covers.
+type partSpan struct{ start, end time.Time }
+
 // successTracker writes _SUCCESS into a time partition once the watermark
 // (the latest row time published) of every worker that loaded data is past
 // the partition's end plus the grace.
@@ -205,7 +208,7 @@ type successTracker struct {
 
 	mu struct {
 		sync.Mutex
-		dirs       map[string]time.Time // folder -> partition start
+		dirs       map[string]partSpan // folder -> its time span
 		watermarks map[TopicPartition]time.Time
 		done       map[string]bool
 	}
@@ -213,7 +216,7 @@ type successTracker struct {
 
 func newSuccessTracker(sink *Sink, layout timeLayout, src string, loc *time.Location, grace time.Duration, log *slog.Logger) *successTracker {
 	s := &successTracker{sink: sink, layout: layout, src: src, loc: loc, grace: grace, log: log}
-	s.mu.dirs = map[string]time.Time{}
+	s.mu.dirs = map[string]partSpan{}
 	s.mu.watermarks = map[TopicPartition]time.Time{}
 	s.mu.done = map[string]bool{}
 	return s
@@ -226,9 +229,18 @@ func (s *successTracker) addDir(dir string) {
 	if _, ok := s.mu.dirs[dir]; ok {
 		return
 	}
-	if t, ok := parseLayoutDir(s.src, dir, s.loc); ok {
-		s.mu.dirs[dir] = s.layout.Truncate(t)
+	t, ok := parseLayoutDir(s.src, dir, s.loc)
+	if !ok {
+		return
 	}
+	start := s.layout.Truncate(t)
+	end := s.layout.End(start)
+	// When clocks fall back, two partitions share a folder name (hr=01
+	// twice): the folder is complete at the end of the last one.
+	for i := 0; i < 4 && end.After(start) && s.layout.Format(end.In(s.loc)) == dir; i++ {
+		end = s.layout.End(end)
+	}
+	s.mu.dirs[dir] = partSpan{start, end}
 }
 
 // watermark raises tp's watermark to t.
@@ -259,9 +271,8 @@ func (s *successTracker) flush(ctx context.Context) error {
 		n++
 	}
 	var due []string
-	for dir, start := range s.mu.dirs {
-		end := s.layout.End(start)
-		if n > 0 && end.After(start) && !s.mu.done[dir] && !low.Before(end.Add(s.grace)) {
+	for dir, span := range s.mu.dirs {
+		if n > 0 && span.end.After(span.start) && !s.mu.done[dir] && !low.Before(span.end.Add(s.grace)) {
 			due = append(due, dir)
 		}
 	}

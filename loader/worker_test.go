@@ -3,6 +3,8 @@ package loader
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"path"
 	"strings"
 	"testing"
@@ -357,5 +359,40 @@ func TestTimezone(t *testing.T) {
 				t.Fatalf("folders %v, want %v", dirs, tc.want)
 			}
 		})
+	}
+}
+
+// TestSuccessAfterFallBack: _SUCCESS for a folder that two hours share
+// (clocks falling back) waits for the end of the second.
+func TestSuccessAfterFallBack(t *testing.T) {
+	ctx := context.Background()
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	layout, err := pipelines.ParseLayout("dt=YYYY-MM-DD/hr=HH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	s := newSuccessTracker(NewSink(fs.NewLocal(), root), layout, "dt=YYYY-MM-DD/hr=HH", loc, 0, slog.New(slog.DiscardHandler))
+	s.addDir("dt=2026-11-01/hr=01")
+	tp := TopicPartition{"t", 0}
+	marker := path.Join(root, "dt=2026-11-01/hr=01", successFile)
+	for _, tc := range []struct {
+		wm   time.Time
+		want bool
+	}{
+		{time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC), false}, // 01:30 EST, the second 01:xx
+		{time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC), true},   // 02:00 EST
+	} {
+		s.watermark(tp, tc.wm)
+		if err := s.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(marker)
+		if got := err == nil; got != tc.want {
+			t.Fatalf("watermark %s: _SUCCESS present %v, want %v", tc.wm, got, tc.want)
+		}
 	}
 }
