@@ -334,11 +334,13 @@ func (r *run) batch(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if err := r.hive.flush(ctx); err != nil {
-		r.log.Warn("could not update the Hive DDL", "err", err)
-	}
-	if err := r.success.flush(ctx); err != nil {
-		r.log.Warn("could not write _SUCCESS", "err", err)
+	if ctx.Err() == nil {
+		if err := r.hive.flush(ctx); err != nil {
+			r.log.Warn("could not update the Hive DDL", "err", err)
+		}
+		if err := r.success.flush(ctx); err != nil {
+			r.log.Warn("could not write _SUCCESS", "err", err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -80,8 +79,8 @@ published file (--progress bars|log|none overrides).`,
 					err = werr
 				}
 			}
-			if err != nil && ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
-				return fmt.Errorf("interrupted: %w", err)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("interrupted (files published so far are complete; the next run resumes after them): %w", err)
 			}
 			return err
 		},
