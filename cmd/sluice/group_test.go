@@ -43,8 +43,12 @@ func TestParseResetTarget(t *testing.T) {
 func TestGroupCommands(t *testing.T) {
 	addr := startBroker(t)
 	mustCLI(t, addr, "", "topic", "create", "t", "-p", "2")
-	lines := strings.Repeat("x\n", 20)
-	mustCLI(t, addr, lines, "produce", "t")
+	// Ten records in each partition: the reset to offset 3 below needs
+	// partition 0 to hold at least 3 (a keyless produce may put all 20 in
+	// one partition, and a reset past the end is clamped to it).
+	lines := strings.Repeat("x\n", 10)
+	mustCLI(t, addr, lines, "produce", "t", "--partition", "0")
+	mustCLI(t, addr, lines, "produce", "t", "--partition", "1")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
