@@ -125,27 +125,52 @@ func groupBalancer(name string) (kgo.GroupBalancer, error) {
 func (f *follower) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var fresh []TopicPartition
 	for topic, ps := range parts {
 		for _, p := range ps {
-			tp := TopicPartition{topic, p}
-			if f.active[tp] != nil {
-				continue
+			if tp := (TopicPartition{topic, p}); f.active[tp] == nil {
+				fresh = append(fresh, tp)
 			}
-			wctx, cancel := context.WithCancel(f.ctx)
-			fw := &followWorker{cancel: cancel, done: make(chan struct{})}
-			f.active[tp] = fw
-			f.r.log.Info("partition assigned", "topic", topic, "partition", p)
-			go func() {
-				defer close(fw.done)
-				w := newWorker(f.r.wcfg, tp)
-				err := w.run(wctx, -1)
-				f.r.addStats(w.stats)
-				if err != nil && wctx.Err() == nil {
-					f.r.progress.Done(tp, err)
-					f.fail(err)
-				}
-			}()
 		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	// One scan of the sink for all new partitions (not one per worker);
+	// a worker whose scan failed recovers on its own.
+	var (
+		pos   map[TopicPartition]Position
+		perr  error
+		ready = make(chan struct{})
+	)
+	go func() {
+		defer close(ready)
+		pos, perr = f.r.sink.Recover(f.ctx, fresh, nil)
+	}()
+	for _, tp := range fresh {
+		wctx, cancel := context.WithCancel(f.ctx)
+		fw := &followWorker{cancel: cancel, done: make(chan struct{})}
+		f.active[tp] = fw
+		f.r.log.Info("partition assigned", "topic", tp.Topic, "partition", tp.Partition)
+		go func() {
+			defer close(fw.done)
+			select {
+			case <-ready:
+			case <-wctx.Done():
+				return
+			}
+			w := newWorker(f.r.wcfg, tp)
+			if perr == nil {
+				p := pos[tp]
+				w.initial = &p
+			}
+			err := w.run(wctx, -1)
+			f.r.addStats(w.stats)
+			if err != nil && wctx.Err() == nil {
+				f.r.progress.Done(tp, err)
+				f.fail(err)
+			}
+		}()
 	}
 }
 
