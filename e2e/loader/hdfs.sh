@@ -31,6 +31,7 @@ N=$((N + N / 2))
  until (($(published "$WORK/final.1.err") >= 1)) || ((SECONDS > deadline)); do sleep 0.05; done
  "$ROOT/e2e/hdfs/ctl.sh" restart-datanode 0 >"$WORK/restart.log" 2>&1) &
 restarter=$!
+PIDS+=($restarter)
 finish "$WORK/hdfs.yaml"
 wait "$restarter" || { cat "$WORK/restart.log"; die "datanode restart failed"; }
 log "datanode 0 restarted during the load: $(cat "$WORK/restart.log"); $(cat "$WORK"/final.*.err | grep -c 'attempt failed' || true) partition attempts retried"
