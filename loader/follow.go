@@ -57,10 +57,7 @@ func (r *run) follow(ctx context.Context) error {
 	if err := r.hive.load(ctx); err != nil {
 		return err
 	}
-	balancer, err := groupBalancer(r.cfg.Balancer)
-	if err != nil {
-		return err
-	}
+	balancer, _ := groupBalancer(r.cfg.Balancer) // checked by Validate
 	opts := append(append([]kgo.Opt(nil), r.src.opts...),
 		kgo.ConsumerGroup(r.spec.Source.Group),
 		kgo.ConsumeTopics(r.spec.Source.Topics...),

@@ -144,11 +144,36 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return sum, err
 }
 
-func newRun(ctx context.Context, cfg Config) (*run, error) {
-	spec := cfg.Spec
-	if spec == nil {
-		return nil, errors.New("loader: no pipeline spec")
+// Validate checks what the loader derives from the spec (pipelines.Load
+// validated the spec itself) and the run options, reporting every problem.
+func (c Config) Validate() error {
+	if c.Spec == nil {
+		return errors.New("loader: no pipeline spec")
 	}
+	var errs []error
+	if _, err := pipelines.ParseLayout(c.Spec.PartitionBy.Layout); err != nil {
+		errs = append(errs, fmt.Errorf("partition_by.layout: %w", err))
+	}
+	if _, err := c.Spec.PartitionBy.Location(); err != nil {
+		errs = append(errs, fmt.Errorf("partition_by.timezone: %w", err))
+	}
+	if _, err := formats.ParseCodec(c.Spec.Sink.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("sink.compression: %w", err))
+	}
+	if (c.Spec.Source.TLS != nil && c.Spec.Source.TLS.Enabled) || c.Spec.Source.SASL != nil {
+		errs = append(errs, errors.New("source.tls and source.sasl are not supported by the loader yet"))
+	}
+	if _, err := groupBalancer(c.Balancer); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func newRun(ctx context.Context, cfg Config) (*run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	spec := cfg.Spec
 	r := &run{cfg: cfg, spec: spec, log: cfg.Logger, progress: cfg.Progress}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -168,21 +193,9 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = time.Second
 	}
-	layout, err := pipelines.ParseLayout(spec.PartitionBy.Layout)
-	if err != nil {
-		return nil, fmt.Errorf("partition_by.layout: %w", err)
-	}
-	loc, err := spec.PartitionBy.Location()
-	if err != nil {
-		return nil, fmt.Errorf("partition_by.timezone: %w", err)
-	}
-	codec, err := formats.ParseCodec(spec.Sink.Compression)
-	if err != nil {
-		return nil, fmt.Errorf("sink.compression: %w", err)
-	}
-	if (spec.Source.TLS != nil && spec.Source.TLS.Enabled) || spec.Source.SASL != nil {
-		return nil, errors.New("source.tls and source.sasl are not supported by the loader yet")
-	}
+	layout, _ := pipelines.ParseLayout(spec.PartitionBy.Layout) // checked by Validate
+	loc, _ := spec.PartitionBy.Location()
+	codec, _ := formats.ParseCodec(spec.Sink.Compression)
 	fsys, root, err := fs.Open(ctx, spec.Sink.URL)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", spec.Sink.URL, err)

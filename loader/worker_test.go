@@ -396,3 +396,19 @@ func TestSuccessAfterFallBack(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	spec := &pipelines.Spec{}
+	spec.PartitionBy.Layout = "dt=YYYY-MM-DDD"
+	spec.PartitionBy.Timezone = "Mars/Olympus"
+	spec.Sink.Compression = "brotli"
+	err := Config{Spec: spec, Balancer: "fastest"}.Validate()
+	for _, want := range []string{"partition_by.layout", "partition_by.timezone", "sink.compression", `balancer "fastest"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to name %s", err, want)
+		}
+	}
+	if err := (Config{}).Validate(); err == nil {
+		t.Error("a config without a spec validated")
+	}
+}
