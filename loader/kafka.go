@@ -134,8 +134,8 @@ func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (re
 		// silent jump.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
+		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)
