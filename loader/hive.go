@@ -32,10 +32,12 @@ type hiveCatalog struct {
 
 	mu struct {
 		sync.Mutex
-		schema *formats.Schema // file schema with meta columns
-		parts  []string        // partition folders, in order added
-		known  map[string]bool
-		dirty  bool
+		schema  *formats.Schema // file schema with meta columns
+		newCols []formats.Field // columns later files added
+		added   map[string]bool
+		parts   []string // partition folders, in order added
+		known   map[string]bool
+		dirty   bool
 	}
 }
 
@@ -70,21 +72,54 @@ func (h *hiveCatalog) read(ctx context.Context) (string, error) {
 	return string(data), nil
 }
 
-// setSchema records the data schema of a file (the first one is the
-// table's).
+// setSchema records the data schema of a file: the first one is the
+// table's; top-level columns a later one adds (schema evolution) become an
+// ALTER TABLE ... ADD COLUMNS statement.
 func (h *hiveCatalog) setSchema(s *formats.Schema) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.mu.schema != nil {
+	if h.mu.schema == nil {
+		full, err := formats.WithMetaColumns(s, h.meta)
+		if err != nil {
+			h.log.Warn("hive DDL: no table schema", "err", err)
+			return
+		}
+		h.mu.schema = full
+		h.mu.dirty = true
 		return
 	}
-	full, err := formats.WithMetaColumns(s, h.meta)
-	if err != nil {
-		h.log.Warn("hive DDL: no table schema", "err", err)
-		return
+	for _, f := range s.Fields {
+		if h.mu.schema.Index(f.Name) < 0 && !h.mu.added[f.Name] {
+			if h.mu.added == nil {
+				h.mu.added = map[string]bool{}
+			}
+			h.mu.added[f.Name] = true
+			f.Required = false // older files lack it
+			h.mu.newCols = append(h.mu.newCols, f)
+			h.mu.dirty = true
+		}
 	}
-	h.mu.schema = full
-	h.mu.dirty = true
+}
+
+// addColumnsDDL renders ALTER TABLE ... ADD COLUMNS for the columns of cols
+// that content does not mention yet ("" if none).
+func (h *hiveCatalog) addColumnsDDL(content string, cols []formats.Field) (string, error) {
+	q := func(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+	var defs []string
+	for _, f := range cols {
+		if strings.Contains(content, q(f.Name)) {
+			continue
+		}
+		typ, err := formats.HiveType(f.Type)
+		if err != nil {
+			return "", fmt.Errorf("column %s: %w", f.Name, err)
+		}
+		defs = append(defs, q(f.Name)+" "+typ)
+	}
+	if len(defs) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s);\n", q(h.db), q(h.table), strings.Join(defs, ", ")), nil
 }
 
 // addPartitions notes published folders.
@@ -157,6 +192,11 @@ func (h *hiveCatalog) flush(ctx context.Context) error {
 		add.WriteString(strings.TrimRight(stmt, ";\n") + ";\n")
 	}
 	content += add.String()
+	cols, err := h.addColumnsDDL(content, h.mu.newCols)
+	if err != nil {
+		return fmt.Errorf("hive DDL: %w", err)
+	}
+	content += cols
 	if content == base {
 		h.mu.dirty = false
 		return nil
