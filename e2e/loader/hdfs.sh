@@ -22,7 +22,7 @@ start_broker
 sink=hdfs://$nn/warehouse/events
 pipeline hdfs events "$sink" "{records: 10000}"
 log "HDFS crash test: $N events, 5 SIGKILLs (seed $SEED)"
-crash_loop "$WORK/hdfs.yaml"
+crash_loop "$WORK/hdfs.yaml" 6 # of about 42 files
 ((KILLS == 5)) || die "only $KILLS runs were killed mid-load"
 "$WORK/gen" -brokers "$BROKER" -topic events -start "$N" -n $((N / 2))
 N=$((N + N / 2))

@@ -51,29 +51,30 @@ published() {
   echo "${n:-0}"
 }
 
-# crash_loop YAML: runs `sluice load YAML` 5 times, each SIGKILLed at a
-# random moment: after it has published a random 0-3 files, plus a random
-# 0-0.8 s (so kills land before the first commit, between commits and
-# inside them). A run that finishes first ends the loop. Sets KILLS.
+# crash_loop YAML STEP: runs `sluice load YAML` 5 times, SIGKILLing run i
+# once the runs together have published about i*STEP files (plus a random
+# 0-5) and then a random 0-0.1 s more, so kills land before, between and
+# inside commits whatever the machine's speed. A run that finishes first
+# ends the loop. Sets KILLS.
 crash_loop() {
-  local yaml=$1 i pid want ms deadline
+  local yaml=$1 step=$2 i pid want ms deadline
   KILLS=0
   for i in 1 2 3 4 5; do
     "$SLUICE" load --progress log "$yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err" &
     pid=$!
     PIDS+=($pid)
-    want=$((RANDOM % 4))
+    want=$((i * step + RANDOM % 6))
     deadline=$((SECONDS + 120))
-    while (($(published "$WORK/crash.$i.err") < want)) && kill -0 "$pid" 2>/dev/null; do
+    while (($(all_published) < want)) && kill -0 "$pid" 2>/dev/null; do
       ((SECONDS < deadline)) || die "run $i published nothing in 120s"
-      sleep 0.05
+      sleep 0.02
     done
-    ms=$((RANDOM % 800))
+    ms=$((RANDOM % 100))
     sleep "$(printf '0.%03d' "$ms")"
     if kill -9 "$pid" 2>/dev/null; then
       KILLS=$((KILLS + 1))
       wait "$pid" 2>/dev/null || true
-      log "run $i killed ${ms}ms after its file #$want ($(published "$WORK/crash.$i.err") files published)"
+      log "run $i killed ${ms}ms after file #$want overall ($(published "$WORK/crash.$i.err") files published by it)"
     else
       wait "$pid" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
       log "run $i finished before its kill"
@@ -81,6 +82,15 @@ crash_loop() {
     fi
   done
   ((KILLS >= 1)) || die "no run was killed"
+}
+
+# all_published: files published by all crash runs so far.
+all_published() {
+  local f n=0
+  for f in "$WORK"/crash.*.err; do
+    [[ -e $f ]] && n=$((n + $(published "$f")))
+  done
+  echo "$n"
 }
 
 # finish YAML: reruns until a run exits 0 (at most 5), then checks that one
