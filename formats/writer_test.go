@@ -430,6 +430,7 @@ func TestDeadLetterWriter(t *testing.T) {
 		t.Errorf("rows = %q\nwant   %q", got, want)
 	}
 }
+
 // TestEmptyFile: a writer closed without rows still leaves a valid file.
 func TestEmptyFile(t *testing.T) {
 	var buf bytes.Buffer
