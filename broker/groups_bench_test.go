@@ -21,7 +21,7 @@ import (
 func BenchmarkGroupConsume(b *testing.B) {
 	br := brokertest.Start(b, groupSettings("")...)
 	ctx := context.Background()
-	const topic, parts, perPartition, size = "bench", 6, 20000, 200
+	const topic, parts, perPartition, size = "bench", 6, 200_000, 200
 	prod, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
