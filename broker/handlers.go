@@ -25,7 +25,7 @@ var apis = []api{
 	{key: kmsg.Fetch, min: 4, max: 17, handle: handleFetch},
 	{key: kmsg.ListOffsets, min: 1, max: 9, handle: handleListOffsets},
 	{key: kmsg.Metadata, min: 0, max: 12, handle: handleMetadata},
-	{key: kmsg.ApiVersions, min: 0, max: 4}, // handler set in init: it lists apis
+	{key: kmsg.ApiVersions, min: 0, max: 4}, // handler set in apiIndex: it lists apis
 	{key: kmsg.CreateTopics, min: 2, max: 7, handle: handleCreateTopics},
 	{key: kmsg.DeleteTopics, min: 1, max: 6, handle: handleDeleteTopics},
 	{key: kmsg.DeleteRecords, min: 0, max: 2, handle: handleDeleteRecords},
@@ -36,7 +36,7 @@ var apis = []api{
 	{key: kmsg.CreatePartitions, min: 0, max: 3, handle: handleCreatePartitions},
 	{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 	{key: kmsg.DescribeCluster, min: 0, max: 1, handle: handleDescribeCluster},
-	// Group APIs are registered here, one line each.
+	// Group APIs (groups.go).
 	{key: kmsg.OffsetCommit, min: 2, max: 9, handle: handleOffsetCommit},
 	{key: kmsg.OffsetFetch, min: 1, max: 9, handle: handleOffsetFetch},
 	{key: kmsg.FindCoordinator, min: 0, max: 6, handle: handleFindCoordinator},
