@@ -27,10 +27,17 @@ deps: deps-go deps-system deps-python
 deps-go:
 	$(GO) mod download
 
+# kcat for the librdkafka tests; a JDK and Maven for Spark, HDFS's
+# MiniDFSCluster and Apache Kafka (fetched from Maven Central by e2e/).
 deps-system:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing kcat (librdkafka) from Debian"; \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+	@missing=""; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	{ command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 deps-python: $(VENV)/.installed
 
