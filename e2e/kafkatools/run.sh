@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Apache Kafka's own command-line tools (4.4, from Maven Central via
+# e2e/kafka) against a real `bin/sluice server`: kafka-topics, kafka-configs,
+# the console producer and consumer, and kafka-consumer-groups, as a Kafka
+# operator would run them. Each check prints "ok" or "FAIL"; the script exits
+# non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/e2e/kafka/lib.sh"
+SLUICE=${SLUICE_BIN:-$root/bin/sluice}
+[[ -x "$SLUICE" ]] || { echo "e2e/kafkatools: $SLUICE missing; run make build" >&2; exit 1; }
+kafka_jars
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafkatools.XXXXXX")
+broker=
+cleanup() {
+  local rc=$?
+  [[ -n $broker ]] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
+  ((rc == 0)) || { echo "--- broker log" >&2; tail -20 "$work/broker.log" >&2 || true; }
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+"$SLUICE" server --data-dir "$work/data" --listen 127.0.0.1:0 --http "" 2>"$work/broker.log" &
+broker=$!
+for _ in $(seq 200); do
+  B=$(sed -nE 's/.*sluice broker ready.* listen=([0-9.:]+).*/\1/p' "$work/broker.log")
+  [[ -n $B ]] && break
+  sleep 0.05
+done
+[[ -n $B ]] || { echo "e2e/kafkatools: broker not ready" >&2; exit 1; }
+echo "e2e/kafkatools: sluice broker on $B"
+
+failed=0
+check() { # NAME FILE REGEX
+  if grep -Eq -- "$3" "$2"; then echo "ok   $1"; else echo "FAIL $1: no /$3/ in:"; head -20 "$2"; failed=$((failed + 1)); fi
+}
+tool() { timeout 120 bash -c 'source "$1/e2e/kafka/lib.sh"; shift; kafka_java "$@"' _ "$root" "$@"; }
+
+tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --create --topic kt --partitions 3 \
+  --config retention.ms=3600000 >"$work/out" 2>&1
+check "kafka-topics --create" "$work/out" "Created topic kt"
+tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --alter --topic kt --partitions 4 >"$work/out" 2>&1 || true
+tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --describe --topic kt >"$work/out" 2>&1
+check "kafka-topics --describe shows the config" "$work/out" "PartitionCount: 4.*Configs: retention.ms=3600000"
+check "kafka-topics --describe shows partition 3 led by node 0" "$work/out" "Partition: 3.*Leader: 0.*Isr: 0"
+tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "$B" --entity-type topics --entity-name kt \
+  --alter --add-config retention.bytes=1048576 >"$work/out" 2>&1
+check "kafka-configs --alter" "$work/out" "Completed updating config for topic kt"
+tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "$B" --entity-type topics --entity-name kt --describe >"$work/out" 2>&1
+check "kafka-configs --describe" "$work/out" "retention.bytes=1048576"
+tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "$B" --entity-type brokers --entity-name 0 --describe --all >"$work/out" 2>&1
+check "kafka-configs --describe --all for the broker" "$work/out" "num.partitions=1"
+
+seq 1 500 | sed 's/^/msg-/' >"$work/in"
+tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$B" --topic kt <"$work/in" >"$work/out" 2>&1
+tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$B" --topic kt --group kt-group \
+  --from-beginning --max-messages 500 --timeout-ms 30000 >"$work/got" 2>"$work/err"
+sort "$work/got" >"$work/got.sorted"
+sort "$work/in" >"$work/in.sorted"
+if cmp -s "$work/in.sorted" "$work/got.sorted"; then echo "ok   console producer -> console consumer (group kt-group), 500 records"; else
+  echo "FAIL console producer -> console consumer: got $(wc -l <"$work/got") records"; head -5 "$work/err"; failed=$((failed + 1)); fi
+tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$B" --list >"$work/out" 2>&1
+check "kafka-consumer-groups --list" "$work/out" "^kt-group$"
+tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$B" --describe --group kt-group >"$work/out" 2>&1
+check "kafka-consumer-groups --describe shows zero lag" "$work/out" "kt-group +kt +[0-9] +[0-9]+ +[0-9]+ +0 "
+tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$B" --reset-offsets --group kt-group \
+  --topic kt --to-earliest --execute >"$work/out" 2>&1
+check "kafka-consumer-groups --reset-offsets --to-earliest" "$work/out" "kt-group +kt +[0-9] +0"
+tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --delete --topic kt >"$work/out" 2>&1
+tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --list >"$work/out" 2>&1
+if grep -q '^kt$' "$work/out"; then echo "FAIL kafka-topics --delete: kt still listed"; failed=$((failed + 1)); else echo "ok   kafka-topics --delete"; fi
+
+echo "e2e/kafkatools: $failed failed"
+((failed == 0))
