@@ -7,10 +7,13 @@ package broker
 // UNSUPPORTED_VERSION, since they cannot carry magic v2 batches. acks=0 gets
 // no response; acks=1 and acks=all are answered once the batch is written to
 // the log (the page cache): on one node the high watermark is the log end.
+// Internal topics (__consumer_offsets) refuse client writes with
+// INVALID_TOPIC_EXCEPTION, as Kafka does.
 
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -54,6 +57,13 @@ func handleProduce(_ context.Context, c *conn, req *request) kmsg.Response {
 
 // produce appends one partition's record batches and fills in sp.
 func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+	if isInternalTopic(topic) {
+		// Only the broker writes its internal topics: a client's bytes in
+		// __consumer_offsets would be replayed as group state.
+		sp.ErrorCode = kerr.InvalidTopicException.Code
+		sp.ErrorMessage = errMessage(fmt.Errorf("topic %s is internal: clients cannot produce to it", topic))
+		return
+	}
 	p, kerrCode := s.partition(topic, index)
 	if kerrCode != nil {
 		sp.ErrorCode = kerrCode.Code

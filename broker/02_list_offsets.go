@@ -5,7 +5,7 @@ package broker
 // Timestamp -1 is the latest offset (log end = high watermark on one node),
 // -2 the earliest (log start), -3 the record with the largest timestamp
 // (KIP-734), -4 the earliest local offset (KIP-1005; all data is local, so
-// the log start); any other value finds the first offset whose timestamp is
+// the log start), -5 the latest tiered offset (none: -1); any other value finds the first offset whose timestamp is
 // at or after it, or -1 if there is none.
 
 import (
@@ -37,6 +37,9 @@ func handleListOffsets(_ context.Context, c *conn, req *request) kmsg.Response {
 				sp.Offset = l.EndOffset()
 			case -2, -4:
 				sp.Offset = l.StartOffset()
+			case -5:
+				// KIP-1005 latest tiered offset: nothing is tiered.
+				sp.Offset = -1
 			case -3:
 				sp.Timestamp, sp.Offset = l.MaxTimestamp()
 			default:

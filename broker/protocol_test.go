@@ -286,3 +286,32 @@ func TestFetchEmptyPartitionRecordsNotNull(t *testing.T) {
 		t.Fatalf("partition: error %d high watermark %d", p.ErrorCode, p.HighWatermark)
 	}
 }
+
+// TestProduceToInternalTopicRefused: clients cannot write into
+// __consumer_offsets, whose records the broker replays as group state.
+func TestProduceToInternalTopicRefused(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := newClient(t, b.Addr(), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("x"), kgo.AllowAutoTopicCreation())
+	// A group request makes the broker create __consumer_offsets.
+	adm := kadmClient(t, cl)
+	if _, err := adm.ListGroups(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.FetchOffsets(testCtx(t), "g"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		td, err := adm.ListTopics(testCtx(t), "__consumer_offsets")
+		if err == nil && td.Has("__consumer_offsets") && td["__consumer_offsets"].Err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("__consumer_offsets never created: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the coordinator's topic creation
+	}
+	if code := produceRaw(t, newClient(t, b.Addr()), "__consumer_offsets", batch("garbage")); code != kerr.InvalidTopicException.Code {
+		t.Fatalf("produce to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", kerr.ErrorForCode(code))
+	}
+}
