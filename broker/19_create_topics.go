@@ -34,6 +34,10 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 			st.ErrorMessage = errMessage(err)
 			resp.Topics = append(resp.Topics, st)
 		}
+		if isInternalTopic(rt.Topic) {
+			fail(kerr.InvalidRequest, fmt.Errorf("topic %s is internal: the broker creates it", rt.Topic))
+			continue
+		}
 		if seen[rt.Topic] > 1 {
 			fail(kerr.InvalidRequest, fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
 			continue

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"io"
 	"net"
@@ -313,5 +314,43 @@ func TestProduceToInternalTopicRefused(t *testing.T) {
 	}
 	if code := produceRaw(t, newClient(t, b.Addr()), "__consumer_offsets", batch("garbage")); code != kerr.InvalidTopicException.Code {
 		t.Fatalf("produce to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", kerr.ErrorForCode(code))
+	}
+}
+
+// TestInternalTopicsNotCreatedByClients: a metadata request naming
+// __consumer_offsets before any group exists creates it with its own layout
+// (compacted), not as an ordinary auto-created topic, and CreateTopics
+// cannot create it.
+func TestInternalTopicsNotCreatedByClients(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := newClient(t, b.Addr())
+	adm := kadmClient(t, cl)
+	resp, _ := adm.CreateTopic(testCtx(t), 1, 1, nil, "__consumer_offsets")
+	if !errors.Is(resp.Err, kerr.InvalidRequest) {
+		t.Errorf("CreateTopics __consumer_offsets: %v, want INVALID_REQUEST", resp.Err)
+	}
+	mreq := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = strp("__consumer_offsets")
+	mreq.Topics = append(mreq.Topics, rt)
+	mreq.AllowAutoTopicCreation = true
+	mresp, err := mreq.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := mresp.Topics[0]
+	if mt.ErrorCode != 0 || !mt.IsInternal || len(mt.Partitions) <= 1 {
+		t.Fatalf("metadata for __consumer_offsets: error %d internal %v partitions %d; want the internal layout",
+			mt.ErrorCode, mt.IsInternal, len(mt.Partitions))
+	}
+	rc, err := adm.DescribeTopicConfigs(testCtx(t), "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := rc.On("__consumer_offsets", nil)
+	for _, c := range r.Configs {
+		if c.Key == "cleanup.policy" && c.MaybeValue() != "compact" {
+			t.Errorf("__consumer_offsets cleanup.policy = %q, want compact", c.MaybeValue())
+		}
 	}
 }

@@ -134,6 +134,21 @@ func (s *Server) logConfig(img *meta.Image, t *meta.Topic) (log.Config, error) {
 // autoCreate creates a topic with the broker's defaults, as Metadata does
 // when auto.create.topics.enable is on.
 func (s *Server) autoCreate(ctx context.Context, name string) (*meta.Topic, error) {
+	if isInternalTopic(name) {
+		// Internal topics get their own layout (compacted, Kafka's partition
+		// count), never the defaults of an auto-created topic.
+		if name != offsetsTopic {
+			return nil, fmt.Errorf("%w: topic %s is internal and not used by this broker", meta.ErrUnknownTopic, name)
+		}
+		if err := s.ensureOffsetsTopic(ctx); err != nil {
+			return nil, err
+		}
+		t, ok := s.meta.Image().Topic(name)
+		if !ok {
+			return nil, fmt.Errorf("topic %s vanished after creation", name)
+		}
+		return t, nil
+	}
 	err := s.meta.Apply(ctx, &meta.CreateTopic{
 		Name:              name,
 		ID:                meta.NewTopicID(),
