@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,5 +485,133 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 	}
 	if _, gen := ma.GroupMetadata(); gen != genBefore {
 		t.Fatalf("generation moved from %d to %d: the static restart caused a rebalance", genBefore, gen)
+	}
+}
+
+// describe848 shows a KIP-848 group as ConsumerGroupDescribe does: its
+// state and epochs, and each member's epoch and assignment, sorted.
+func describe848(ctx context.Context, adm *kadm.Client, group string) (string, error) {
+	gs, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return "", err
+	}
+	g := gs[group]
+	if g.Err != nil {
+		return "", g.Err
+	}
+	ms := make([]string, 0, len(g.Members))
+	for _, m := range g.Members {
+		ms = append(ms, fmt.Sprintf("%s:%d%v", m.MemberID, m.MemberEpoch, m.Assignment.Sorted()))
+	}
+	sort.Strings(ms)
+	return fmt.Sprintf("%s epoch=%d assignment-epoch=%d %v", g.State, g.Epoch, g.AssignmentEpoch, ms), nil
+}
+
+// waitStable848 waits until the KIP-848 group is stable with `members`
+// members that together own all `partitions`, and returns its description.
+func waitStable848(ctx context.Context, t *testing.T, adm *kadm.Client, group string, members, partitions int) string {
+	t.Helper()
+	var last string
+	for {
+		gs, err := adm.DescribeConsumerGroups(ctx, group)
+		if err == nil {
+			g := gs[group]
+			if g.Err == nil && g.State == "Stable" && len(g.Members) == members && len(g.AssignedPartitions().Sorted()) > 0 &&
+				len(g.AssignedPartitions().Sorted()[0].Partitions) == partitions {
+				d, err := describe848(ctx, adm, group)
+				if err == nil {
+					return d
+				}
+			}
+			last = fmt.Sprintf("state %s, %d members, err %v", g.State, len(g.Members), g.Err)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("group %s never stable with %d members: %s", group, members, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitCommitted waits until the group's committed offsets reach ends.
+func waitCommitted(ctx context.Context, t *testing.T, adm *kadm.Client, group, topic string, ends map[int32]int64) {
+	t.Helper()
+	for {
+		committed, err := adm.FetchOffsets(ctx, group)
+		done := err == nil
+		for p, end := range ends {
+			if o, ok := committed.Lookup(topic, p); !ok || o.At != end {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("offsets of %s never committed up to %v: %v %v", group, ends, committed, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestGroupConsumerProtocolRestart stops and restarts the broker under two
+// running KIP-848 members: the group comes back from __consumer_offsets
+// with the same group epoch, member epochs and assignments, the members
+// carry on heartbeating without a rebalance, and every record is consumed
+// exactly once across the restart.
+func TestGroupConsumerProtocolRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, groupSettings(dir)...)
+	ctx := testCtx(t)
+	const topic, group, parts = "next-gen-restart", "cg848-restart", 6
+	prod := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(prod)
+	createTopic(t, adm, topic, parts, nil)
+
+	// The restarted broker listens on another port: the members dial
+	// whichever broker runs, as clients behind a stable address would.
+	var addr atomic.Value
+	addr.Store(b.Addr())
+	dial := kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr.Load().(string))
+	})
+	got := newConsumed()
+	startMember(t, b.Addr(), group, topic, got, kgo.ServerSideBalancer(), dial)
+	startMember(t, b.Addr(), group, topic, got, kgo.ServerSideBalancer(), dial)
+	waitStable848(ctx, t, adm, group, 2, parts)
+	ends := produceEach(ctx, t, prod, topic, parts, 50)
+	got.waitFor(ctx, t, 50*parts)
+	waitCommitted(ctx, t, adm, group, topic, ends)
+	before, err := describe848(ctx, adm, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+	b.Stop()
+
+	b2 := brokertest.Start(t, groupSettings(dir)...)
+	addr.Store(b2.Addr())
+	prod2 := newClient(t, b2.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm2 := kadm.NewClient(prod2)
+	if after := waitStable848(ctx, t, adm2, group, 2, parts); after != before {
+		t.Fatalf("after the restart the group is\n %s\nwant\n %s", after, before)
+	}
+	from := ends
+	ends = produceEach(ctx, t, prod2, topic, parts, 50)
+	got.waitFor(ctx, t, 100*parts)
+	waitCommitted(ctx, t, adm2, group, topic, ends)
+	got.checkExactlyOnce(t, map[int32]int64{}, ends)
+	got.mu.Lock()
+	n := got.n
+	got.mu.Unlock()
+	if n != 100*parts {
+		t.Fatalf("consumed %d records, want each of the %d once (%v then %v)", n, 100*parts, from, ends)
+	}
+	// Heartbeats after the restart changed nothing: no rebalance happened.
+	if after, err := describe848(ctx, adm2, group); err != nil || after != before {
+		t.Fatalf("after consuming on the restarted broker the group is\n %s (%v)\nwant\n %s", after, err, before)
 	}
 }

@@ -25,8 +25,9 @@ import (
 //
 // A member that does not heartbeat within the session timeout, or does not
 // release revoked partitions within its rebalance timeout, is removed.
-// Consumer-group membership is not persisted (members rejoin after a
-// coordinator restart, as after a session loss); committed offsets are.
+// The group epoch, members, target and current assignments are persisted
+// (consumer_records.go), so after a coordinator restart a member that
+// heartbeats with its member ID and epoch keeps its assignment.
 
 // TopicInfo is what the assignor needs of a topic.
 type TopicInfo struct {
@@ -63,6 +64,9 @@ type consumerMember struct {
 	revokeBy      time.Time
 	deadline      time.Time
 	lastSent      string // the assignment last sent, to send only changes
+
+	// The values of the member's records last handed to the store.
+	persistedMeta, persistedTarget, persistedCurrent []byte
 }
 
 type consumerGroup struct {
@@ -71,11 +75,20 @@ type consumerGroup struct {
 	members         map[string]*consumerMember
 	target          map[string]map[tp]bool
 	owner           map[tp]string // who holds each partition now
-	fingerprint     string        // subscribed topics' partition counts
+	metadataHash    uint64        // of the subscribed topics' partition counts
+
+	// What the store holds of the group's own records.
+	persisted                bool
+	persistedEpoch           int32
+	persistedHash            uint64
+	persistedAssignmentEpoch int32
 }
 
 func newConsumerGroup() *consumerGroup {
-	return &consumerGroup{members: map[string]*consumerMember{}, target: map[string]map[tp]bool{}, owner: map[tp]string{}}
+	return &consumerGroup{
+		members: map[string]*consumerMember{}, target: map[string]map[tp]bool{}, owner: map[tp]string{},
+		persistedEpoch: -1, persistedAssignmentEpoch: -1,
+	}
 }
 
 // consumerState is the KIP-848 group state as ConsumerGroupDescribe names it.
@@ -125,6 +138,7 @@ func (g *Group) consumerHeartbeat(now time.Time, req Request, r *kmsg.ConsumerGr
 			return
 		}
 		g.removeConsumer(m, now)
+		g.persistConsumers(nil)
 		resp.MemberID, resp.MemberEpoch = &m.id, r.MemberEpoch
 		g.reply(req.ID, resp)
 		return
@@ -214,8 +228,8 @@ func (g *Group) consumerHeartbeat(now time.Time, req Request, r *kmsg.ConsumerGr
 			}
 		}
 	}
-	if fp := g.subscriptionFingerprint(); fp != cg.fingerprint {
-		cg.fingerprint = fp
+	if h := fingerprintHash(g.subscriptionFingerprint()); h != cg.metadataHash {
+		cg.metadataHash = h
 		changed = true
 	}
 	if changed {
@@ -234,6 +248,7 @@ func (g *Group) consumerHeartbeat(now time.Time, req Request, r *kmsg.ConsumerGr
 		m.lastSent = a
 		resp.Assignment = toAssignment(m.assigned)
 	}
+	g.persistConsumers(m)
 	g.reply(req.ID, resp)
 }
 
@@ -453,6 +468,7 @@ func (g *Group) removeConsumer(m *consumerMember, now time.Time) {
 	}
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
+	g.forgetConsumer(m)
 	cg.epoch++
 	if len(cg.members) == 0 {
 		g.stateSince = now
@@ -462,10 +478,15 @@ func (g *Group) removeConsumer(m *consumerMember, now time.Time) {
 // tickConsumers removes members whose session expired or who did not
 // release revoked partitions in time.
 func (g *Group) tickConsumers(now time.Time) {
+	removed := false
 	for _, m := range g.sortedConsumers() {
 		if !now.Before(m.deadline) || (len(m.revoking) > 0 && !now.Before(m.revokeBy)) {
 			g.removeConsumer(m, now)
+			removed = true
 		}
+	}
+	if removed {
+		g.persistConsumers(nil)
 	}
 }
 

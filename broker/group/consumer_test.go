@@ -1,7 +1,11 @@
 package group
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +182,130 @@ func TestJoinFloodBounded(t *testing.T) {
 	g.Tick(now.Add(11 * time.Second))
 	if len(g.pending) != 0 {
 		t.Fatalf("%d IDs still pending after the session timeout", len(g.pending))
+	}
+}
+
+// TestConsumerGroupRestart runs a KIP-848 group through a Coordinator on a
+// store that fails for a while: the heartbeat whose records could not be
+// persisted is refused, the records are appended with the next ones, and
+// a new coordinator loading the store has the same members, epochs and
+// assignments, so heartbeats carry on without a rebalance.
+func TestConsumerGroupRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Topics = fakeTopics{"t": {Name: "t", ID: topicID, Partitions: 4}}
+	store := &memStore{}
+	start := func() *Coordinator {
+		c, err := NewCoordinator(cfg, store, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if err := c.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	setFail := func(err error) {
+		store.mu.Lock()
+		store.fail = err
+		store.mu.Unlock()
+	}
+	owned := map[string][]int32{}
+	epochs := map[string]int32{}
+	heartbeat := func(c *Coordinator, id string) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Version, r.Group, r.MemberID, r.MemberEpoch = 1, "g", id, epochs[id]
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if epochs[id] == 0 {
+			r.SubscribedTopicNames, r.RebalanceTimeoutMillis = []string{"t"}, 10000
+		} else {
+			r.Topics = append(r.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: topicID, Partitions: owned[id]})
+		}
+		resp := c.Handle(ctx, "client", "/host", r).(*kmsg.ConsumerGroupHeartbeatResponse)
+		if resp.ErrorCode == 0 {
+			epochs[id] = resp.MemberEpoch
+			if resp.Assignment != nil {
+				owned[id] = nil
+				for _, at := range resp.Assignment.Topics {
+					owned[id] = append(owned[id], at.Partitions...)
+				}
+			}
+		}
+		return resp
+	}
+	describe := func(c *Coordinator) string {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{"g"}
+		g := c.Handle(ctx, "client", "/host", r).(*kmsg.ConsumerGroupDescribeResponse).Groups[0]
+		s := fmt.Sprintf("%s epoch=%d assignment-epoch=%d", g.State, g.Epoch, g.AssignmentEpoch)
+		for _, m := range g.Members {
+			s += fmt.Sprintf(" %s:%d", m.MemberID, m.MemberEpoch)
+			for _, tp := range m.Assignment.TopicPartitions {
+				s += fmt.Sprint(tp.Partitions)
+			}
+		}
+		return s
+	}
+
+	c := start()
+	heartbeat(c, "a")
+	setFail(errors.New("disk full"))
+	if resp := heartbeat(c, "b"); resp.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("join with a failing store: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	setFail(nil)
+	for i := 0; i < 3; i++ { // b retries its join; a revokes, then b gets the rest
+		for _, id := range []string{"a", "b"} {
+			if resp := heartbeat(c, id); resp.ErrorCode != 0 {
+				t.Fatalf("%s: %v", id, kerr.ErrorForCode(resp.ErrorCode))
+			}
+		}
+	}
+	before := describe(c)
+	if !strings.HasPrefix(before, "Stable") || len(owned["a"]) != 2 || len(owned["b"]) != 2 {
+		t.Fatalf("before the restart: %s, a owns %v, b owns %v", before, owned["a"], owned["b"])
+	}
+	c.Close()
+
+	c = start()
+	if after := describe(c); after != before {
+		t.Fatalf("after the restart:\n %s\nwant\n %s", after, before)
+	}
+	store.mu.Lock()
+	n := len(store.recs)
+	store.mu.Unlock()
+	for _, id := range []string{"a", "b"} {
+		epoch, had := epochs[id], owned[id]
+		if resp := heartbeat(c, id); resp.ErrorCode != 0 || resp.MemberEpoch != epoch || resp.Assignment != nil {
+			t.Fatalf("%s after the restart: %v epoch %d assignment %v (had epoch %d, %v)",
+				id, kerr.ErrorForCode(resp.ErrorCode), resp.MemberEpoch, resp.Assignment, epoch, had)
+		}
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.recs) != n {
+		t.Fatalf("heartbeats that changed nothing persisted %d records", len(store.recs)-n)
+	}
+}
+
+// Records handed back after a failed append are queued again ahead of the
+// next ones, only the last of each key, offset commits not at all (their
+// failure was reported to the client).
+func TestPersistFailedRequeues(t *testing.T) {
+	g := New("g", DefaultConfig(), time.Unix(0, 0))
+	member := consumerMemberKey(keyConsumerCurrent, "g", "a")
+	epoch := consumerKey(keyConsumerGroup, "g")
+	g.record(member, []byte("new"))
+	g.PersistFailed([]Record{
+		{Key: epoch, Value: []byte("e1")},
+		{Key: member, Value: []byte("old")},
+		{Key: offsetKey("g", "t", 0), Value: []byte("o")},
+	})
+	got := g.Ready().Records
+	if len(got) != 2 || string(got[0].Value) != "e1" || string(got[1].Value) != "new" {
+		t.Fatalf("queued %q", got)
 	}
 }

@@ -207,11 +207,12 @@ func (c *Coordinator) flush(g *Group, waiting map[uint64]chan kmsg.Response) {
 		cancel()
 		if storeErr != nil {
 			c.log.Error("persisting group records failed", "group", g.ID(), "records", len(ready.Records), "err", storeErr)
+			g.PersistFailed(ready.Records)
 		}
 	}
 	for _, rep := range ready.Replies {
 		if storeErr != nil {
-			failCommit(rep.Resp)
+			failUnpersisted(rep.Resp)
 		}
 		if ch, ok := waiting[rep.ID]; ok {
 			ch <- rep.Resp
@@ -220,10 +221,18 @@ func (c *Coordinator) flush(g *Group, waiting map[uint64]chan kmsg.Response) {
 	}
 }
 
-// failCommit turns the successes of an offset commit that could not be
-// persisted into COORDINATOR_NOT_AVAILABLE, as Kafka does when its append
-// to __consumer_offsets fails; the client retries.
-func failCommit(resp kmsg.Response) {
+// failUnpersisted turns the successes of an offset commit or a KIP-848
+// heartbeat whose records could not be persisted into
+// COORDINATOR_NOT_AVAILABLE, as Kafka does when its append to
+// __consumer_offsets fails; the client retries (the group accepts a
+// heartbeat retried with the member's previous epoch, and the records are
+// appended again with the next ones).
+func failUnpersisted(resp kmsg.Response) {
+	if hb, ok := resp.(*kmsg.ConsumerGroupHeartbeatResponse); ok && hb.ErrorCode == 0 {
+		hb.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		hb.Assignment = nil
+		return
+	}
 	r, ok := resp.(*kmsg.OffsetCommitResponse)
 	if !ok {
 		return

@@ -234,7 +234,8 @@ type Group struct {
 
 	offsets map[string]map[int32]offsetEntry
 
-	cg *consumerGroup // set for a KIP-848 consumer-protocol group
+	cg     *consumerGroup  // set for a KIP-848 consumer-protocol group
+	replay *consumerReplay // KIP-848 records read while loading
 
 	out Ready
 }
@@ -281,10 +282,39 @@ func (g *Group) Ready() Ready {
 	return r
 }
 
+// PersistFailed hands back records from Ready that the store could not
+// append. The KIP-848 group's records are queued again ahead of the next
+// ones, so the store catches up with the group's state once appends work
+// again; of several records with one key only the last is kept, so the
+// queue stays as small as the group's state while the store fails.
+func (g *Group) PersistFailed(recs []Record) {
+	var again []Record
+	for _, r := range recs {
+		if len(r.Key) >= 2 && isConsumerKey(int16(r.Key[0])<<8|int16(r.Key[1])) {
+			again = append(again, r)
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	all := append(again, g.out.Records...)
+	last := make(map[string]int, len(all))
+	for i, r := range all {
+		last[string(r.Key)] = i
+	}
+	g.out.Records = all[:0]
+	for i, r := range all {
+		if last[string(r.Key)] == i {
+			g.out.Records = append(g.out.Records, r)
+		}
+	}
+}
+
 // Unused reports whether the group holds nothing worth keeping: no members,
-// no offsets, never persisted. The coordinator forgets such groups.
+// no offsets, never persisted, no records still to persist. The
+// coordinator forgets such groups.
 func (g *Group) Unused() bool {
-	if g.cg != nil && len(g.cg.members) > 0 {
+	if g.cg != nil && len(g.cg.members) > 0 || len(g.out.Records) > 0 {
 		return false
 	}
 	return g.state == Dead || (g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 &&

@@ -27,7 +27,7 @@ func (g *Group) join(now time.Time, req Request, r *kmsg.JoinGroupRequest) {
 			g.joinError(req, r, r.MemberID, kerr.InconsistentGroupProtocol)
 			return
 		}
-		g.cg = nil // an empty consumer-protocol group turns classic
+		g.dropConsumerGroup() // an empty consumer-protocol group turns classic
 	}
 	switch {
 	case session < g.cfg.MinSessionTimeout || session > g.cfg.MaxSessionTimeout:

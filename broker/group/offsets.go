@@ -247,9 +247,10 @@ func (g *Group) subscribedTopics() map[string]bool {
 }
 
 // expireOffsets drops the offsets of a group that has been empty for the
-// retention period (KIP-211); a group left with nothing is deleted.
+// retention period (KIP-211); a group left with nothing is deleted. A
+// KIP-848 group with members keeps its offsets.
 func (g *Group) expireOffsets(now time.Time) {
-	if g.state != Empty {
+	if g.state != Empty || g.cg != nil && len(g.cg.members) > 0 {
 		return
 	}
 	for _, t := range sortedTopics(g.offsets) {
@@ -264,6 +265,11 @@ func (g *Group) expireOffsets(now time.Time) {
 				g.record(offsetKey(g.id, t, p), nil)
 			}
 		}
+	}
+	if len(g.offsets) == 0 && g.cg != nil {
+		g.dropConsumerGroup()
+		g.transition(Dead, now)
+		return
 	}
 	if len(g.offsets) == 0 && len(g.pending) == 0 && (g.persisted || g.generation > 0) {
 		g.record(groupKey(g.id), nil)
@@ -284,7 +290,9 @@ func (g *Group) deleteGroup(now time.Time, req Request, r *kmsg.DeleteGroupsRequ
 	case g.state != Empty || g.cg != nil && len(g.cg.members) > 0:
 		rg.ErrorCode = kerr.NonEmptyGroup.Code
 	default:
-		g.cg = nil
+		if g.cg != nil {
+			g.dropConsumerGroup()
+		}
 		for _, t := range sortedTopics(g.offsets) {
 			for _, p := range sortedPartitions(g.offsets[t]) {
 				g.record(offsetKey(g.id, t, p), nil)

@@ -13,6 +13,7 @@ import (
 //
 //	key   int16 version | 0, 1: OffsetCommitKey   {group, topic, partition}
 //	                    | 2:    GroupMetadataKey  {group}
+//	                    | 3-8:  KIP-848 consumer group records (consumer_records.go)
 //	value OffsetCommitValue v3 / GroupMetadataValue v3; empty = tombstone
 
 // ErrBadRecord is returned for a __consumer_offsets record that does not
@@ -85,6 +86,12 @@ func RecordGroup(key []byte) (string, error) {
 			return "", fmt.Errorf("%w: group key: %v", ErrBadRecord, err)
 		}
 		return k.Group, nil
+	case 3, 4, 5, 6, 7, 8:
+		k, err := readConsumerKey(key)
+		if err != nil {
+			return "", err
+		}
+		return k.group, nil
 	default:
 		return "", fmt.Errorf("%w: unknown key version %d", ErrBadRecord, version)
 	}
@@ -118,6 +125,15 @@ func (g *Group) Replay(key, value []byte) error {
 			offset: v.Offset, epoch: epoch, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp),
 		})
 		return nil
+	}
+	if version == keyConsumerPartitionMetadata {
+		return nil // Kafka's subscribed-topic metadata: Sluice keeps a hash in the group record
+	}
+	if isConsumerKey(version) {
+		return g.replayConsumer(key, value)
+	}
+	if version != 2 {
+		return fmt.Errorf("%w: unknown key version %d", ErrBadRecord, version)
 	}
 	if len(value) == 0 {
 		g.members = map[string]*member{}
@@ -168,6 +184,7 @@ func (g *Group) Replay(key, value []byte) error {
 // Loaded finishes loading: a group with members is stable and every member
 // gets a fresh session from now, as after a coordinator failover in Kafka.
 func (g *Group) Loaded(now time.Time) {
+	g.loadConsumers(now)
 	g.state = Empty
 	if len(g.members) > 0 {
 		g.state = Stable

@@ -3,6 +3,8 @@ package group
 import (
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // FuzzReplay feeds arbitrary __consumer_offsets records to a loading
@@ -18,6 +20,18 @@ func FuzzReplay(f *testing.F) {
 	rec := g.Ready().Records[0]
 	f.Add(rec.Key, rec.Value)
 	f.Add(groupKey("g"), []byte{})
+	// KIP-848 records: a member's metadata, the group epoch, target and
+	// current assignments.
+	cfg := DefaultConfig()
+	cfg.Topics = fakeTopics{"t": {Name: "t", ID: topicID, Partitions: 3}}
+	cg := New("g", cfg, now)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID, hb.SubscribedTopicNames = 1, "g", "c1", []string{"t"}
+	cg.Step(now, Request{ID: 1, Body: hb})
+	for _, rec := range cg.Ready().Records {
+		f.Add(rec.Key, rec.Value)
+	}
+	f.Add(consumerMemberKey(keyConsumerCurrent, "g", "c1"), []byte{})
 	f.Add([]byte{0, 9, 0, 1, 'g'}, []byte{1, 2})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		if _, err := RecordGroup(key); err != nil {

@@ -30,7 +30,9 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	leave A... [instance=I]
 //	commit A [gen=N] [member=ID|none] [instance=I] topic/part=offset...
 //	fetch [topic/part...]
-//	describe | delete | offsetdelete topic/part... | tick D | reload
+//	describe | delete | offsetdelete topic/part... | tick D
+//	reload [compacted]  (a restart; compacted replays only the last record per key)
+//	cg A [sub=T,...] [epoch=N] [rebalance=D] | cgdescribe  (KIP-848, consumer_script_test.go)
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -84,6 +86,7 @@ type scriptEnv struct {
 	reqs    map[uint64]string // request ID -> alias
 	store   []Record
 	nextID  int
+	cg      map[string]*scriptConsumer // KIP-848 members by alias (= member ID)
 }
 
 func runScript(t *testing.T, path string) {
@@ -93,8 +96,10 @@ func runScript(t *testing.T, path string) {
 		ids:     map[string]string{},
 		aliases: map[string]string{},
 		reqs:    map[uint64]string{},
+		cg:      map[string]*scriptConsumer{},
 	}
 	env.cfg = DefaultConfig()
+	env.cfg.Topics = scriptTopics
 	env.cfg.MaxSize = 4
 	env.cfg.OffsetsRetention = time.Hour
 	env.cfg.OffsetsRetentionCheckInterval = time.Minute
@@ -328,14 +333,20 @@ func (e *scriptEnv) run(cmd string) []string {
 	case "reload":
 		// A restart: a fresh group replays what was persisted.
 		e.g = New("g", e.cfg, e.now)
-		for _, rec := range e.store {
+		recs := e.store
+		if first == "compacted" {
+			recs = compacted(recs)
+		}
+		for _, rec := range recs {
 			if err := e.g.Replay(rec.Key, rec.Value); err != nil {
 				e.t.Fatalf("replay: %v", err)
 			}
 		}
 		e.g.Loaded(e.now)
 	default:
-		e.t.Fatalf("unknown command %q", cmd)
+		if !e.runConsumer(fields[0], first, kv) {
+			e.t.Fatalf("unknown command %q", cmd)
+		}
 	}
 	out := e.output()
 	if e.g.Unused() {
@@ -382,11 +393,18 @@ func (e *scriptEnv) output() []string {
 	if n := len(e.g.pending); n > 0 {
 		line += fmt.Sprintf(" pending=%d", n)
 	}
-	return append(out, line)
+	out = append(out, line)
+	if e.g.cg != nil {
+		out = append(out, e.consumerLine())
+	}
+	return out
 }
 
 func (e *scriptEnv) describeRecord(rec Record) string {
 	version := int16(rec.Key[0])<<8 | int16(rec.Key[1])
+	if isConsumerKey(version) {
+		return e.describeConsumerRecord(rec)
+	}
 	if version < 2 {
 		var k kmsg.OffsetCommitKey
 		k.ReadFrom(rec.Key)
@@ -501,6 +519,9 @@ func (e *scriptEnv) describeReply(alias string, resp kmsg.Response) string {
 			}
 		}
 		return fmt.Sprintf("offsetdelete %s %s", errName(r.ErrorCode), strings.Join(ps, " "))
+	}
+	if s, ok := e.describeConsumerReply(alias, resp); ok {
+		return s
 	}
 	return fmt.Sprintf("%T", resp)
 }
