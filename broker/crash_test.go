@@ -167,8 +167,12 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		cancel()
 		<-produced
 		cl.Close()
+		// Copy under the lock: a promise can still finish after Close.
 		mu.Lock()
-		want := acked
+		want := make(map[string]bool, len(acked))
+		for v := range acked {
+			want[v] = true
+		}
 		mu.Unlock()
 
 		c2 := startChild(t, dir)
