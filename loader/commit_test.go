@@ -81,7 +81,7 @@ func TestCommitCleanRun(t *testing.T) {
 	// New records are picked up where the sink stopped.
 	src.records[testTPs[0]] = append(src.records[testTPs[0]], src.records[testTPs[1]][:0]...)
 	pos, err := cfg.sink.Recover(ctx, testTPs, nil)
-	if err != nil || pos[testTPs[0]] != (Position{Landed: true, Next: testRecords}) {
+	if p := pos[testTPs[0]]; err != nil || !p.Landed || p.Next != testRecords {
 		t.Fatalf("position %+v, %v", pos, err)
 	}
 }

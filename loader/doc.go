@@ -8,12 +8,24 @@
 //
 //	<root>/<time partition>/<topic>+<partition>+<first>+<last>.<codec>.parquet
 //	<root>/_errors/<topic>+<partition>+<first>+<last>.<codec>.parquet   (dead letters)
-//	<root>/_tmp/<topic>+<partition>+<first>.<nonce>.tmp                 (being written)
+//	<root>/_tmp/<topic>+<partition>+<first>.<epoch>.<nonce>.tmp         (being written)
+//	<root>/_tmp/intents/<topic>+<partition>+<epoch>.owner               (newest owner)
+//	<root>/_tmp/intents/<topic>+<partition>+<first>.<epoch>.prep        (intent, not committed)
 //	<root>/_tmp/intents/<topic>+<partition>+<first>.intent              (commit in flight)
 //	<root>/_tmp/intents/<topic>+<partition>+<first>.done                (last commit)
 //	<root>/_hive/table.sql                                              (DDL + partitions)
 //
-// Offsets are zero-padded to 20 digits so names sort by offset.
+// Offsets and epochs are zero-padded to 20 digits so names sort by them.
+//
+// # Ownership
+//
+// Every recovery of a partition (at start, on a consumer-group assignment,
+// or after an error) claims a new ownership epoch for its caller by
+// creating the next .owner marker exclusively. Temporary files and
+// prepared intents carry their owner's epoch. An owner that lost the
+// partition without noticing (its consumer-group session expired, it
+// paused) may keep writing, but the commit protocol fences it: nothing it
+// commits after a newer owner's recovery can be published.
 //
 // # Commit protocol
 //
@@ -23,19 +35,36 @@
 // offset, every open file of the worker is committed together as one batch:
 //
 //  1. each temporary file is closed (durable);
-//  2. an intent file naming every rename (temporary -> final) is created
-//     exclusively (its name carries the batch's first offset, so two owners
-//     of one partition cannot both commit the same batch) and closed;
-//  3. the intents folder is listed: a newer intent or done marker of the
-//     same partition means another owner got there first (fenced: abandon);
-//  4. the renames are done, then the intent is renamed to .done and the
+//  2. a prepared intent naming every rename (temporary -> final) is
+//     written under the owner's epoch and closed;
+//  3. the intents folder is listed: a newer owner marker (or this
+//     owner's gone), or a newer intent or done marker of the partition,
+//     means another owner got there first (fenced: remove the prepared
+//     intent and the temporaries);
+//  4. the prepared intent is committed by renaming it to .intent, named
+//     by the batch's first offset, never overwriting (so two owners
+//     cannot commit the same batch);
+//  5. the renames are done, then the intent is renamed to .done and the
 //     previous .done of the partition removed.
 //
-// Recovery of a partition (at start, on a consumer-group assignment, or
-// after an error) replays the newest complete intent (each rename is
+// Recovery of a partition, after claiming its epoch, lists the intents
+// and withdraws (removes) the older owners' prepared intents, lists them
+// again, rolls forward the newest committed intent (each rename is
 // idempotent: a missing source with an existing destination is done),
-// removes every other intent and the partition's temporary files, and
-// derives the resume offset as one past the highest last offset of the
-// partition's published files. So an offset is never published twice or
-// skipped, whichever step fails.
+// removes every other committed intent and the older owners' temporary
+// files, and derives the resume offset as one past the highest last offset
+// of the partition's published files.
+//
+// Steps 2-4 and the claim are ordered so that an old owner and a new one
+// cannot both miss each other: the old owner lists after preparing, the
+// new one lists after claiming, so either the old owner sees the newer
+// epoch and stops, or the new owner sees the prepared intent and withdraws
+// it, which makes step 4 fail unless the commit came first, in which case
+// the new owner rolls the batch forward before it scans. Withdrawal and
+// commit are one remove and one rename of the same file, so exactly one
+// wins. So a batch is published whole or not at all, no temporary file a
+// committed intent names is removed before it is renamed, and an offset is
+// never published twice or skipped, whichever step fails and however two
+// owners' steps interleave.
+
 package loader

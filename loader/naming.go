@@ -80,8 +80,8 @@ func ParseFileName(base string) (n FileName, ok bool) {
 	return n, true
 }
 
-// intentName is the base name of tp's intent (done=false) or done marker
-// for the batch starting at first.
+// intentName is the base name of tp's committed intent (done=false) or
+// done marker for the batch starting at first.
 func intentName(tp TopicPartition, first int64, done bool) string {
 	ext := ".intent"
 	if done {
@@ -90,34 +90,95 @@ func intentName(tp TopicPartition, first int64, done bool) string {
 	return fmt.Sprintf("%s%0*d%s", tp.prefix(), offsetDigits, first, ext)
 }
 
-// parseIntentName parses an intent or done marker base name of tp.
-func parseIntentName(tp TopicPartition, base string) (first int64, done, ok bool) {
-	rest, found := strings.CutPrefix(base, tp.prefix())
-	if !found {
-		return 0, false, false
-	}
-	switch {
-	case strings.HasSuffix(rest, ".intent"):
-		rest = strings.TrimSuffix(rest, ".intent")
-	case strings.HasSuffix(rest, ".done"):
-		rest, done = strings.TrimSuffix(rest, ".done"), true
-	default:
-		return 0, false, false
-	}
-	if len(rest) != offsetDigits {
-		return 0, false, false
-	}
-	first, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil || first < 0 {
-		return 0, false, false
-	}
-	return first, done, true
+// preparedName is the base name of the intent an owner of the given epoch
+// writes for the batch starting at first, before it commits it by renaming
+// it to intentName.
+func preparedName(tp TopicPartition, first, epoch int64) string {
+	return fmt.Sprintf("%s%0*d.%0*d.prep", tp.prefix(), offsetDigits, first, offsetDigits, epoch)
 }
 
-// tmpName is the base name of a temporary file of tp whose first row has
-// offset first.
-func tmpName(tp TopicPartition, first int64, nonce string) string {
-	return fmt.Sprintf("%s%0*d.%s.tmp", tp.prefix(), offsetDigits, first, nonce)
+// ownerName is the base name of the marker by which a recovery claims
+// ownership epoch epoch of tp.
+func ownerName(tp TopicPartition, epoch int64) string {
+	return fmt.Sprintf("%s%0*d.owner", tp.prefix(), offsetDigits, epoch)
+}
+
+// intentKind says what an entry of the intents folder is.
+type intentKind int
+
+const (
+	kindIntent   intentKind = iota // committed intent: replayed until done
+	kindDone                       // done marker of a finished batch
+	kindPrepared                   // intent not committed yet
+	kindOwner                      // ownership epoch claim
+)
+
+// intentEntry is a parsed name from the intents folder.
+type intentEntry struct {
+	kind  intentKind
+	first int64 // batch start (not for kindOwner)
+	epoch int64 // owner epoch (kindPrepared and kindOwner)
+}
+
+// parseIntentEntry parses the base name of an entry of tp in the intents
+// folder; ok is false for other partitions' entries and foreign names.
+func parseIntentEntry(tp TopicPartition, base string) (e intentEntry, ok bool) {
+	rest, found := strings.CutPrefix(base, tp.prefix())
+	if !found {
+		return e, false
+	}
+	dot := strings.IndexByte(rest, '.')
+	if dot < 0 {
+		return e, false
+	}
+	n, ok := parseOffset(rest[:dot])
+	if !ok {
+		return e, false
+	}
+	switch ext := rest[dot:]; {
+	case ext == ".intent":
+		return intentEntry{kind: kindIntent, first: n}, true
+	case ext == ".done":
+		return intentEntry{kind: kindDone, first: n}, true
+	case ext == ".owner":
+		return intentEntry{kind: kindOwner, epoch: n}, true
+	case strings.HasSuffix(ext, ".prep"):
+		epoch, ok := parseOffset(strings.TrimSuffix(ext[1:], ".prep"))
+		return intentEntry{kind: kindPrepared, first: n, epoch: epoch}, ok
+	}
+	return e, false
+}
+
+// parseOffset parses a zero-padded offset or epoch.
+func parseOffset(s string) (int64, bool) {
+	if len(s) != offsetDigits {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// tmpName is the base name of a temporary file of tp, written by the owner
+// of the given epoch, whose first row has offset first.
+func tmpName(tp TopicPartition, first, epoch int64, nonce string) string {
+	return fmt.Sprintf("%s%0*d.%0*d.%s.tmp", tp.prefix(), offsetDigits, first, offsetDigits, epoch, nonce)
+}
+
+// parseTmpName returns the owner epoch of a temporary file of tp; files
+// named before epochs existed (<first>.<nonce>.tmp) have epoch 0. ok is
+// false for names that are not temporary files of tp.
+func parseTmpName(tp TopicPartition, base string) (epoch int64, ok bool) {
+	rest, found := strings.CutPrefix(base, tp.prefix())
+	if !found || !strings.HasSuffix(rest, ".tmp") {
+		return 0, false
+	}
+	parts := strings.Split(strings.TrimSuffix(rest, ".tmp"), ".")
+	if len(parts) == 3 {
+		if epoch, ok := parseOffset(parts[1]); ok {
+			return epoch, true
+		}
+	}
+	return 0, true
 }
 
 // join joins slash-separated path elements.

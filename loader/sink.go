@@ -7,18 +7,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/loader/fs"
 )
 
-// ErrFenced is returned by a commit when another owner of the partition
-// committed a batch at or past this one's first offset: the caller must
-// abandon its batch and recover the partition from the sink.
+// ErrFenced is returned by a commit when the partition has a newer owner
+// (a later recovery claimed a newer epoch and withdrew or would withdraw
+// this batch) or another owner committed a batch at or past this one's
+// first offset: the caller must abandon its batch and recover the
+// partition from the sink.
 var ErrFenced = errors.New("loader: partition committed by another owner")
 
 // ErrCorruptIntent is wrapped when an intent names a rename that can be
@@ -53,6 +53,7 @@ type rename struct {
 // batch is the set of files one commit publishes.
 type batch struct {
 	TP          TopicPartition
+	Epoch       int64 // ownership epoch of the committing owner
 	First, Last int64 // offsets read by the batch (not all are in files)
 	Renames     []rename
 }
@@ -64,10 +65,11 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// CreateTemp creates a new temporary file for tp whose first row has the
-// given offset and returns it with its path relative to the root.
-func (s *Sink) CreateTemp(ctx context.Context, tp TopicPartition, first int64) (fs.File, string, error) {
-	rel := join(tmpDir, tmpName(tp, first, newNonce()))
+// CreateTemp creates a new temporary file for tp, owned by the owner of
+// the given epoch (see [Position]), whose first row has the given offset,
+// and returns it with its path relative to the root.
+func (s *Sink) CreateTemp(ctx context.Context, tp TopicPartition, epoch, first int64) (fs.File, string, error) {
+	rel := join(tmpDir, tmpName(tp, first, epoch, newNonce()))
 	f, err := s.fsys.Create(ctx, s.abs(rel))
 	if err != nil {
 		return nil, "", fmt.Errorf("create temporary file %s: %w", s.abs(rel), err)
@@ -127,65 +129,99 @@ func decodeIntent(data []byte) (b batch, complete bool) {
 	return b, false
 }
 
-// Commit publishes b's temporary files, which must be closed, by the
-// intent protocol (see the package comment). On an error before the intent
-// is durable the temporaries are removed; after that point they are left
-// for recovery to replay. ErrFenced means another owner won.
+// commit publishes b's temporary files, which must be closed, by the
+// intent protocol (see the package comment). Until the intent is committed
+// the batch is this owner's alone, and any failure removes its prepared
+// intent and temporaries; once committed, or when committing has an
+// unknown outcome, everything is left for recovery, which rolls a
+// committed intent forward. ErrFenced means a newer or another owner won.
 func (s *Sink) commit(ctx context.Context, b *batch) error {
 	data, err := encodeIntent(b)
 	if err != nil {
 		return err
 	}
-	intentRel := join(intentsDir, intentName(b.TP, b.First, false))
+	prepared := s.abs(join(intentsDir, preparedName(b.TP, b.First, b.Epoch)))
+	intent := s.abs(join(intentsDir, intentName(b.TP, b.First, false)))
 	discard := func() {
+		_ = s.fsys.Remove(ctx, prepared)
 		for _, r := range b.Renames {
 			_ = s.fsys.Remove(ctx, s.abs(r.From))
 		}
 	}
-	f, err := s.fsys.Create(ctx, s.abs(intentRel))
+	f, err := s.fsys.Create(ctx, prepared)
 	if err != nil {
 		discard()
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: batch from offset %d: %w", b.TP, b.First, ErrFenced)
-		}
 		return fmt.Errorf("%s: create intent: %w", b.TP, err)
 	}
 	if _, err := f.Write(data); err != nil {
 		_ = f.Abort()
 		discard()
-		return fmt.Errorf("%s: write intent %s: %w", b.TP, s.abs(intentRel), err)
+		return fmt.Errorf("%s: write intent %s: %w", b.TP, prepared, err)
 	}
 	if err := f.Close(); err != nil {
-		// The intent may or may not be durable; if it is, recovery
-		// replays it, else recovery drops it. Either way the
-		// temporaries must stay for it.
-		return fmt.Errorf("%s: close intent %s: %w", b.TP, s.abs(intentRel), err)
+		discard()
+		return fmt.Errorf("%s: close intent %s: %w", b.TP, prepared, err)
 	}
-	// Fencing: a newer intent or done marker means another owner
-	// committed past our start while we were writing.
+	// Fencing, after the prepared intent is durable. A newer owner's
+	// recovery claims its epoch before it lists the intents, and this
+	// owner lists after preparing: so either this listing sees the newer
+	// epoch, or that recovery's listing sees the prepared intent and
+	// withdraws (removes) it, which makes the commit below fail unless
+	// the commit came first, and then the recovery rolls the batch
+	// forward before it scans the sink.
 	entries, err := s.fsys.List(ctx, s.abs(intentsDir))
 	if err != nil {
+		discard()
 		return fmt.Errorf("%s: list intents: %w", b.TP, err)
 	}
 	var prevDone []string
+	owner := false // this owner's marker is still there
 	for _, e := range entries {
-		first, done, ok := parseIntentName(b.TP, path.Base(e.Path))
+		ie, ok := parseIntentEntry(b.TP, path.Base(e.Path))
 		if !ok {
 			continue
 		}
-		// A newer batch, or a committed one from the same offset, means
-		// another owner got there first.
-		if first > b.First || done && first == b.First {
-			_ = s.fsys.Remove(ctx, s.abs(intentRel))
-			discard()
-			return fmt.Errorf("%s: batch from offset %d, found one from %d: %w", b.TP, b.First, first, ErrFenced)
-		}
-		if done && first < b.First {
+		var fenced error
+		switch {
+		case ie.kind == kindOwner && ie.epoch == b.Epoch:
+			owner = true
+		case ie.kind == kindOwner && ie.epoch > b.Epoch:
+			fenced = fmt.Errorf("%s: batch from offset %d: the partition has a newer owner (epoch %d, this one %d): %w", b.TP, b.First, ie.epoch, b.Epoch, ErrFenced)
+		case (ie.kind == kindIntent || ie.kind == kindDone) && ie.first > b.First,
+			ie.kind == kindDone && ie.first == b.First:
+			// A newer batch, or a committed one from the same offset.
+			fenced = fmt.Errorf("%s: batch from offset %d, found one from %d: %w", b.TP, b.First, ie.first, ErrFenced)
+		case ie.kind == kindDone:
 			prevDone = append(prevDone, e.Path)
 		}
+		if fenced != nil {
+			discard()
+			return fenced
+		}
+	}
+	if !owner {
+		// Removed by a newer owner's claim (or with _tmp by hand).
+		discard()
+		return fmt.Errorf("%s: batch from offset %d: the owner marker of epoch %d is gone: %w", b.TP, b.First, b.Epoch, ErrFenced)
 	}
 	if err := ctx.Err(); err != nil {
-		return err // revoked or cancelled: recovery decides
+		discard()
+		return err // revoked or cancelled before committing
+	}
+	// Commit: one rename, which a newer owner's recovery withdrawing the
+	// prepared intent (removing it) excludes.
+	if err := s.fsys.Rename(ctx, prepared, intent); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			discard()
+			return fmt.Errorf("%s: batch from offset %d: intent withdrawn by a newer owner: %w", b.TP, b.First, ErrFenced)
+		case errors.Is(err, fs.ErrExist):
+			discard()
+			return fmt.Errorf("%s: batch from offset %d: committed by another owner: %w", b.TP, b.First, ErrFenced)
+		}
+		// It may have happened: recovery rolls the intent forward if so,
+		// else withdraws it.
+		return fmt.Errorf("%s: commit intent %s: %w", b.TP, intent, err)
 	}
 	if err := s.replay(ctx, b); err != nil {
 		return err
@@ -201,13 +237,19 @@ func (s *Sink) commit(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// finishIntent turns tp's intent for first into its done marker.
+// finishIntent turns tp's intent for first, whose renames are all done,
+// into its done marker.
 func (s *Sink) finishIntent(ctx context.Context, tp TopicPartition, first int64) error {
 	from := s.abs(join(intentsDir, intentName(tp, first, false)))
 	to := s.abs(join(intentsDir, intentName(tp, first, true)))
 	if err := s.fsys.Rename(ctx, from, to); err != nil {
 		if _, serr := s.fsys.Stat(ctx, to); serr == nil {
 			return s.fsys.Remove(ctx, from)
+		}
+		if _, serr := s.fsys.Stat(ctx, from); errors.Is(serr, fs.ErrNotExist) {
+			// Another owner rolled the intent forward and finished it,
+			// and its next commit already removed the done marker.
+			return nil
 		}
 		return fmt.Errorf("%s: mark intent done: %w", tp, err)
 	}
@@ -235,185 +277,4 @@ func (s *Sink) replay(ctx context.Context, b *batch) error {
 		return fmt.Errorf("%s: publish %s: %w", b.TP, s.abs(r.To), err)
 	}
 	return nil
-}
-
-// Position is where a partition stands in the sink.
-type Position struct {
-	// Landed is false when no file of the partition is published.
-	Landed bool
-	// Next is one past the highest published offset (0 if !Landed).
-	Next int64
-}
-
-// Recover makes the sink consistent for the given partitions and returns
-// where each stands: it replays each partition's newest complete intent,
-// removes its other intents, stale done markers and temporary files, then
-// scans the published files. Only the given partitions' files under _tmp
-// are touched, so other owners' work in progress is left alone.
-// dirs, if not nil, receives every folder (relative) holding a published
-// data file of any partition.
-func (s *Sink) Recover(ctx context.Context, tps []TopicPartition, dirs map[string]bool) (map[TopicPartition]Position, error) {
-	want := make(map[TopicPartition]bool, len(tps))
-	for _, tp := range tps {
-		want[tp] = true
-	}
-	intents, err := s.fsys.List(ctx, s.abs(intentsDir))
-	if err != nil {
-		return nil, fmt.Errorf("recover: list %s: %w", s.abs(intentsDir), err)
-	}
-	for _, tp := range tps {
-		if err := s.recoverIntents(ctx, tp, intents); err != nil {
-			return nil, err
-		}
-	}
-	temps, err := s.fsys.List(ctx, s.abs(tmpDir))
-	if err != nil {
-		return nil, fmt.Errorf("recover: list %s: %w", s.abs(tmpDir), err)
-	}
-	for _, e := range temps {
-		if e.IsDir {
-			continue
-		}
-		base := path.Base(e.Path)
-		for _, tp := range tps {
-			if strings.HasPrefix(base, tp.prefix()) && strings.HasSuffix(base, ".tmp") {
-				if err := s.fsys.Remove(ctx, e.Path); err != nil {
-					return nil, fmt.Errorf("recover: remove stale %s: %w", e.Path, err)
-				}
-				break
-			}
-		}
-	}
-	pos, err := s.scan(ctx, want, dirs)
-	if err != nil {
-		return nil, err
-	}
-	// Done markers at or past the resume offset describe files no longer
-	// in the sink (deleted by an operator to reload): drop them, or they
-	// would fence this owner forever.
-	for _, e := range intents {
-		base := path.Base(e.Path)
-		for _, tp := range tps {
-			first, done, ok := parseIntentName(tp, base)
-			if ok && done && first >= pos[tp].Next {
-				if err := s.fsys.Remove(ctx, e.Path); err != nil {
-					return nil, fmt.Errorf("recover: remove %s: %w", e.Path, err)
-				}
-			}
-		}
-	}
-	return pos, nil
-}
-
-// recoverIntents replays tp's newest complete intent (if newer than its
-// last done marker) and removes tp's other intents.
-func (s *Sink) recoverIntents(ctx context.Context, tp TopicPartition, entries []fs.Entry) error {
-	type mark struct {
-		first int64
-		path  string
-	}
-	var live []mark
-	maxDone := int64(-1)
-	for _, e := range entries {
-		first, done, ok := parseIntentName(tp, path.Base(e.Path))
-		if !ok {
-			continue
-		}
-		if done {
-			maxDone = max(maxDone, first)
-		} else {
-			live = append(live, mark{first, e.Path})
-		}
-	}
-	sort.Slice(live, func(i, j int) bool { return live[i].first > live[j].first })
-	for i, m := range live {
-		if i == 0 && m.first > maxDone {
-			data, err := s.readAll(ctx, m.path)
-			if err != nil {
-				return fmt.Errorf("recover %s: read intent %s: %w", tp, m.path, err)
-			}
-			if b, complete := decodeIntent(data); complete && b.TP == tp && b.First == m.first {
-				if err := s.replay(ctx, &b); err != nil {
-					if !errors.Is(err, ErrCorruptIntent) || s.anyPublished(ctx, &b) {
-						return fmt.Errorf("recover: %w", err)
-					}
-					// A temporary file is gone and nothing of the batch
-					// was published (an owner that lost the partition
-					// kept writing after the new owner cleaned up): the
-					// intent describes nothing; drop it.
-					if err := s.fsys.Remove(ctx, m.path); err != nil {
-						return fmt.Errorf("recover %s: remove intent %s: %w", tp, m.path, err)
-					}
-					continue
-				}
-				if err := s.finishIntent(ctx, tp, m.first); err != nil {
-					return fmt.Errorf("recover: %w", err)
-				}
-				continue
-			}
-		}
-		// Torn (crashed before any rename) or superseded: drop.
-		if err := s.fsys.Remove(ctx, m.path); err != nil {
-			return fmt.Errorf("recover %s: remove intent %s: %w", tp, m.path, err)
-		}
-	}
-	return nil
-}
-
-// anyPublished reports whether any destination of b exists (or cannot be
-// checked).
-func (s *Sink) anyPublished(ctx context.Context, b *batch) bool {
-	for _, r := range b.Renames {
-		if _, err := s.fsys.Stat(ctx, s.abs(r.To)); !errors.Is(err, fs.ErrNotExist) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Sink) readAll(ctx context.Context, p string) ([]byte, error) {
-	r, err := s.fsys.Open(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(io.LimitReader(r, 64<<20))
-}
-
-// scan walks the published files (data and dead letters, not _tmp) and
-// returns the position of every partition in want.
-func (s *Sink) scan(ctx context.Context, want map[TopicPartition]bool, dirs map[string]bool) (map[TopicPartition]Position, error) {
-	pos := make(map[TopicPartition]Position, len(want))
-	for tp := range want {
-		pos[tp] = Position{}
-	}
-	rootPrefix := strings.TrimSuffix(s.root, "/") + "/"
-	err := s.fsys.Walk(ctx, s.root, func(e fs.Entry) error {
-		if e.IsDir {
-			return nil
-		}
-		rel := strings.TrimPrefix(e.Path, rootPrefix)
-		if strings.HasPrefix(rel, tmpDir+"/") {
-			return nil
-		}
-		n, ok := ParseFileName(path.Base(rel))
-		if !ok {
-			return nil
-		}
-		if dirs != nil && !strings.HasPrefix(rel, "_") {
-			dirs[path.Dir(rel)] = true
-		}
-		if want[n.TopicPartition] {
-			p := pos[n.TopicPartition]
-			if !p.Landed || n.Last+1 > p.Next {
-				p = Position{Landed: true, Next: n.Last + 1}
-			}
-			pos[n.TopicPartition] = p
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("recover: scan %s: %w", s.root, err)
-	}
-	return pos, nil
 }

@@ -186,7 +186,7 @@ func sinkContents(t *testing.T, fsys fs.FS, root string) map[TopicPartition]map[
 			return nil
 		}
 		if strings.HasPrefix(rel, intentsDir+"/") {
-			if !strings.HasSuffix(rel, ".done") {
+			if !strings.HasSuffix(rel, ".done") && !strings.HasSuffix(rel, ".owner") {
 				return fmt.Errorf("unfinished intent left: %s", rel)
 			}
 			return nil

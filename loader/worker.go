@@ -122,6 +122,8 @@ type worker struct {
 	// initial is the position a run-wide recovery found, used by the
 	// first attempt instead of scanning the sink again.
 	initial *Position
+	// epoch is the ownership epoch the attempt's recovery claimed.
+	epoch int64
 
 	open       map[string]*openFile
 	dead       *openFile
@@ -181,6 +183,7 @@ func (w *worker) resumeFrom(ctx context.Context, until int64) (from int64, done 
 		}
 		p = pos[w.tp]
 	}
+	w.epoch = p.Epoch
 	logStart, end, err := w.cfg.source.offsets(ctx, w.tp)
 	if err != nil {
 		return 0, false, err
@@ -351,7 +354,7 @@ func (w *worker) badRecord(ctx context.Context, rec *kgo.Record, cause error) er
 	case "skip":
 	case "dead_letter":
 		if w.dead == nil {
-			f, tmp, err := w.cfg.sink.CreateTemp(ctx, w.tp, rec.Offset)
+			f, tmp, err := w.cfg.sink.CreateTemp(ctx, w.tp, w.epoch, rec.Offset)
 			if err != nil {
 				return err
 			}
@@ -413,7 +416,7 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 			return nil, err
 		}
 	}
-	f, tmp, err := w.cfg.sink.CreateTemp(ctx, w.tp, offset)
+	f, tmp, err := w.cfg.sink.CreateTemp(ctx, w.tp, w.epoch, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +469,7 @@ func (w *worker) publish(ctx context.Context) error {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
-	b := &batch{TP: w.tp, First: w.batchFirst, Last: w.next - 1}
+	b := &batch{TP: w.tp, Epoch: w.epoch, First: w.batchFirst, Last: w.next - 1}
 	var files []publishedFile
 	for _, d := range dirs {
 		of := w.open[d]

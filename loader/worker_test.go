@@ -86,6 +86,44 @@ func TestIntentEncoding(t *testing.T) {
 	}
 }
 
+func TestIntentEntryNames(t *testing.T) {
+	tp := TopicPartition{"t", 3}
+	for _, tc := range []struct {
+		base string
+		want intentEntry
+		ok   bool
+	}{
+		{intentName(tp, 7, false), intentEntry{kind: kindIntent, first: 7}, true},
+		{intentName(tp, 7, true), intentEntry{kind: kindDone, first: 7}, true},
+		{preparedName(tp, 7, 42), intentEntry{kind: kindPrepared, first: 7, epoch: 42}, true},
+		{ownerName(tp, 42), intentEntry{kind: kindOwner, epoch: 42}, true},
+		{intentName(TopicPartition{"t", 33}, 7, false), intentEntry{}, false},
+		{"t+3+7.intent", intentEntry{}, false},
+		{"t+3+00000000000000000007.00000000000000000001.intent", intentEntry{}, false},
+		{"t+3+00000000000000000007.1.prep", intentEntry{}, false},
+	} {
+		got, ok := parseIntentEntry(tp, tc.base)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("parseIntentEntry(%q) = %+v, %v; want %+v, %v", tc.base, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		base  string
+		epoch int64
+		ok    bool
+	}{
+		{tmpName(tp, 7, 42, "abcd"), 42, true},
+		{"t+3+00000000000000000007.abcd.tmp", 0, true}, // named before epochs
+		{tmpName(TopicPartition{"t", 33}, 7, 42, "abcd"), 0, false},
+		{"t+3+00000000000000000007.abcd.tmp.x", 0, false},
+	} {
+		epoch, ok := parseTmpName(tp, tc.base)
+		if ok != tc.ok || epoch != tc.epoch {
+			t.Errorf("parseTmpName(%q) = %d, %v; want %d, %v", tc.base, epoch, ok, tc.epoch, tc.ok)
+		}
+	}
+}
+
 // TestFencing: a second owner whose batch starts at or before a batch
 // another owner committed is refused and publishes nothing.
 func TestFencing(t *testing.T) {

@@ -28,7 +28,7 @@ def main() -> int:
     if not check_only:
         leftovers = []
         for info in filesystem.get_file_info(pafs.FileSelector(path + "/_tmp", allow_not_found=True, recursive=True)):
-            if info.type == pafs.FileType.File and not info.path.endswith(".done"):
+            if info.type == pafs.FileType.File and not info.path.endswith((".done", ".owner")):
                 leftovers.append(info.path)
         if leftovers:
             print(f"FAIL: temporary files or unfinished intents left: {leftovers[:5]}")
