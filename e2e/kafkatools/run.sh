@@ -7,30 +7,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$root/e2e/kafka/lib.sh"
-SLUICE=${SLUICE_BIN:-$root/bin/sluice}
-[[ -x "$SLUICE" ]] || { echo "e2e/kafkatools: $SLUICE missing; run make build" >&2; exit 1; }
 kafka_jars
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafkatools.XXXXXX")
-broker=
-cleanup() {
-  local rc=$?
-  [[ -n $broker ]] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
-  ((rc == 0)) || { echo "--- broker log" >&2; tail -20 "$work/broker.log" >&2 || true; }
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-
-"$SLUICE" server --data-dir "$work/data" --listen 127.0.0.1:0 --http "" 2>"$work/broker.log" &
-broker=$!
-for _ in $(seq 200); do
-  B=$(sed -nE 's/.*sluice broker ready.* listen=([0-9.:]+).*/\1/p' "$work/broker.log")
-  [[ -n $B ]] && break
-  sleep 0.05
-done
-[[ -n $B ]] || { echo "e2e/kafkatools: broker not ready" >&2; exit 1; }
-echo "e2e/kafkatools: sluice broker on $B"
+source "$root/e2e/lib/broker.sh"
+start_sluice_broker kafkatools
 
 failed=0
 check() { # NAME FILE REGEX
