@@ -1,15 +1,12 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // producerIDBlock is how many producer ids are reserved on disk at a time.
@@ -57,65 +54,4 @@ func (p *producerIDs) next() (int64, error) {
 	id := p.mu.next
 	p.mu.next++
 	return id, nil
-}
-
-// writeFileSync replaces path atomically and durably.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// loadClusterID reads the cluster id at path, creating one (22 characters of
-// URL-safe base64 from 16 random bytes, as Kafka's) on first start.
-func loadClusterID(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if id == "" {
-			return "", fmt.Errorf("cluster id file %s is empty", path)
-		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	var raw [16]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	id := base64.RawURLEncoding.EncodeToString(raw[:])
-	if err := writeFileSync(path, []byte(id+"\n")); err != nil {
-		return "", fmt.Errorf("cluster id: %w", err)
-	}
-	return id, nil
-}
-
-// lockDataDir takes an exclusive lock on the data directory so two brokers
-// never share one.
-func lockDataDir(dir string) (*os.File, error) {
-	path := dir + "/.lock"
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another broker (lock %s: %w)", dir, path, err)
-	}
-	return f, nil
 }

@@ -66,23 +66,34 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", t.Name, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Opening a log reads its files (recovery): do it outside s.mu so that
+	// produce and fetch on other partitions never wait for it. Only the
+	// metadata applier (or New, before it subscribes) calls openTopic.
+	s.mu.RLock()
 	ps := s.mu.parts[t.ID]
+	s.mu.RUnlock()
 	for _, p := range ps {
 		if err := p.log.SetConfig(cfg); err != nil {
 			return fmt.Errorf("topic %s partition %d: %w", t.Name, p.index, err)
 		}
 	}
+	var opened []*partition
+	var openErr error
 	for i := int32(len(ps)); i < t.Partitions; i++ {
 		l, err := log.Open(s.partitionDir(t.Name, i), cfg, log.Options{Logger: s.log.With("topic", t.Name, "partition", i), Now: s.now})
 		if err != nil {
-			return fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
+			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
+			break
 		}
-		ps = append(ps, &partition{topic: t.Name, index: i, log: l})
+		opened = append(opened, &partition{topic: t.Name, index: i, log: l})
 	}
-	s.mu.parts[t.ID] = ps
-	return nil
+	if len(opened) > 0 {
+		// Partitions opened before a failure are served (and closed on shutdown).
+		s.mu.Lock()
+		s.mu.parts[t.ID] = append(s.mu.parts[t.ID], opened...)
+		s.mu.Unlock()
+	}
+	return openErr
 }
 
 func (s *Server) deleteTopic(t *meta.Topic) {
