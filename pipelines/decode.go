@@ -109,9 +109,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			return
 		}
-		dur, err := time.ParseDuration(s)
+		dur, err := ParseDuration(s)
 		if err != nil {
-			d.errorf(n, path, "bad duration %s: want a Go duration like 90s, 10m or 1h30m (units ns, us, ms, s, m, h)", d.quote(path, s))
+			d.errorf(n, path, "bad duration %s: want a duration like 90s, 10m, 1h30m or 30d (units ms, s, m, h, d)", d.quote(path, s))
 			return
 		}
 		v.SetInt(int64(dur))

@@ -28,6 +28,12 @@ const (
 	DefaultRowGroupBytes = 64 << 20
 	DefaultSuccessGrace  = 10 * time.Minute
 	DefaultHiveDatabase  = "default"
+	DefaultConcurrency   = ConcurrencyForbid
+	DefaultRetryBackoff  = 30 * time.Second
+	DefaultHistoryKeep   = 200
+	DefaultHistoryMaxAge = 30 * 24 * time.Hour
+	// MaxRetryBackoff caps the doubling wait between retries.
+	MaxRetryBackoff = time.Hour
 )
 
 // DefaultMetaColumns are the columns added to every row unless
@@ -73,6 +79,16 @@ func (s *Spec) Defaults() *Spec {
 		s.Sink.SuccessGrace = DefaultSuccessGrace
 	}
 	setDefault(&s.Hive.Database, DefaultHiveDatabase)
+	setDefault(&s.Concurrency, DefaultConcurrency)
+	if s.RetryBackoff == 0 {
+		s.RetryBackoff = DefaultRetryBackoff
+	}
+	if s.History.Keep == 0 {
+		s.History.Keep = DefaultHistoryKeep
+	}
+	if s.History.MaxAge == 0 {
+		s.History.MaxAge = DefaultHistoryMaxAge
+	}
 	if s.Hive.Table == "" && s.Name != "" {
 		s.Hive.Table = strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(s.Name))
 	}
@@ -179,11 +195,7 @@ func (s *Spec) Validate() error {
 	if s.MaxWorkers < 0 {
 		v.at("max_workers", "must be 0 (one per partition) or more, got %d", s.MaxWorkers)
 	}
-	if s.Schedule != "" {
-		if _, err := ParseSchedule(s.Schedule); err != nil {
-			v.at("schedule", "bad cron expression %q: %v (want 5 fields \"min hour day month weekday\", or @hourly, @daily, @every 15m; CRON_TZ=Zone may prefix it)", s.Schedule, err)
-		}
-	}
+	s.validateSchedule(v)
 	if !identRE.MatchString(s.Hive.Database) {
 		v.at("hive.database", "bad Hive database name %q: letters, digits and _, not starting with a digit", s.Hive.Database)
 	}
@@ -404,4 +416,39 @@ func oneOf(v *validator, path, got string, want ...string) {
 		}
 	}
 	v.at(path, "bad value %q: want %s%s", got, list, hint)
+}
+
+// validateSchedule checks the scheduling keys.
+func (s *Spec) validateSchedule(v *validator) {
+	zoneOK := true
+	if s.ScheduleTimezone != "" {
+		if _, err := time.LoadLocation(s.ScheduleTimezone); err != nil {
+			zoneOK = false
+			v.at("schedule_timezone", "unknown time zone %q: want an IANA name like Europe/Berlin or America/New_York", s.ScheduleTimezone)
+		}
+	}
+	switch _, err := s.ParsedSchedule(); {
+	case s.Schedule == "" && s.ScheduleTimezone != "":
+		v.at("schedule_timezone", "set without a schedule: add schedule: (a cron expression) or remove it")
+	case s.Schedule == "" || err == nil || !zoneOK:
+	case errors.Is(err, errZoneTwice):
+		v.at("schedule_timezone", "%v", err)
+	default:
+		v.at("schedule", "bad cron expression %q: %v (want 5 fields \"min hour day month weekday\", or @hourly, @daily, @every 15m; CRON_TZ=Zone may prefix it)", s.Schedule, err)
+	}
+	oneOf(v, "concurrency", s.Concurrency, ConcurrencyForbid, ConcurrencyQueue)
+	for _, d := range []struct {
+		path string
+		val  time.Duration
+	}{{"jitter", s.Jitter}, {"starting_deadline", s.StartingDeadline}, {"retry_backoff", s.RetryBackoff}, {"timeout", s.Timeout}, {"history.max_age", s.History.MaxAge}} {
+		if d.val < 0 {
+			v.at(d.path, "must not be negative, got %s", d.val)
+		}
+	}
+	if s.Retries < 0 {
+		v.at("retries", "must be 0 (no retries) or more, got %d", s.Retries)
+	}
+	if s.History.Keep < 0 {
+		v.at("history.keep", "must be 1 or more, got %d", s.History.Keep)
+	}
 }

@@ -182,6 +182,12 @@ var comments = map[string]string{
 	"sink.roll":              "a file is published when any limit is reached",
 	"sink.row_group_bytes":   "memory per worker is about this times the open time partitions",
 	"schedule":               "empty: run only on demand",
+	"schedule_timezone":      "empty: UTC, or the schedule's CRON_TZ= prefix",
+	"concurrency":            "forbid: a tick during a run is skipped; queue: it waits",
+	"starting_deadline":      "0s: no deadline",
+	"catchup":                "true: one run on start-up for the ticks missed while down",
+	"retries":                "of a failed run, backing off from retry_backoff",
+	"timeout":                "0s: no limit",
 }
 
 func scalar(tag, value string) *yaml.Node {
@@ -282,6 +288,10 @@ func skipKey(parent reflect.Value, path string, v reflect.Value) bool {
 
 // formatDuration writes 10m0s as 10m and 1h30m0s as 1h30m.
 func formatDuration(d time.Duration) string {
+	day := 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -1,8 +1,10 @@
 package pipelines
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -32,4 +34,30 @@ func ParseSchedule(expr string) (sched cron.Schedule, err error) {
 		}
 	}()
 	return cron.ParseStandard(expr)
+}
+
+var errZoneTwice = errors.New("the schedule has a CRON_TZ= prefix too: keep one of the two")
+
+// ParseScheduleIn is ParseSchedule with the schedule's times in zone (an
+// IANA name; empty means UTC) unless the expression carries its own
+// CRON_TZ= prefix, which may not be combined with a zone.
+func ParseScheduleIn(expr, zone string) (cron.Schedule, error) {
+	expr = strings.TrimSpace(expr)
+	if zone != "" {
+		if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
+			return nil, errZoneTwice
+		}
+		if _, err := time.LoadLocation(zone); err != nil {
+			return nil, fmt.Errorf("unknown time zone %q", zone)
+		}
+		if !strings.HasPrefix(expr, "@every") {
+			expr = "CRON_TZ=" + zone + " " + expr
+		}
+	}
+	return ParseSchedule(expr)
+}
+
+// ParsedSchedule parses the spec's schedule in its schedule_timezone.
+func (s *Spec) ParsedSchedule() (cron.Schedule, error) {
+	return ParseScheduleIn(s.Schedule, s.ScheduleTimezone)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Size is a byte count written in YAML as an integer or with a unit:
@@ -75,4 +76,28 @@ func (s Size) String() string {
 		}
 	}
 	return strconv.FormatInt(int64(s), 10) + "B"
+}
+
+// ParseDuration parses a Go duration (90s, 10m, 1h30m) with one more unit,
+// d for 24 hours, which may lead it: 30d, 1d12h.
+func ParseDuration(s string) (time.Duration, error) {
+	days := int64(0)
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 32)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		days, s = n, s[i+1:]
+		if s == "" {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 && days > 0 {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return time.Duration(days)*24*time.Hour + d, nil
 }

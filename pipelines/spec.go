@@ -32,6 +32,9 @@ const (
 	OnGapFail = "fail" // source.on_gap: error if retention deleted the resume offset
 	OnGapSkip = "skip" // source.on_gap: jump to the oldest retained offset, logging the gap
 
+	ConcurrencyForbid = "forbid" // concurrency: a tick during a run is skipped
+	ConcurrencyQueue  = "queue"  // concurrency: one tick waits for the run to end
+
 	TimeRecord = "_timestamp" // partition_by.time: the Kafka record timestamp
 	TimeIngest = "_ingest"    // partition_by.time: the time the loader read the record
 
@@ -69,6 +72,32 @@ type Spec struct {
 	// CRON_TZ= prefix, @every/@daily descriptors) for the scheduler; empty
 	// means run only on demand.
 	Schedule string `yaml:"schedule"`
+	// ScheduleTimezone is the IANA zone the schedule's times are in;
+	// default UTC. A CRON_TZ= prefix in Schedule does the same (not both).
+	ScheduleTimezone string `yaml:"schedule_timezone"`
+	// Concurrency says what a tick does while the previous run is still
+	// going: forbid (default: it is recorded as skipped) or queue (at most
+	// one run waits and starts when the current one ends).
+	Concurrency string `yaml:"concurrency"`
+	// Jitter delays each scheduled start by a random time up to this.
+	Jitter time.Duration `yaml:"jitter"`
+	// StartingDeadline: a tick that cannot start within this of its time
+	// is recorded as missed; 0 means no deadline.
+	StartingDeadline time.Duration `yaml:"starting_deadline"`
+	// Catchup starts one run, on start-up, for the ticks missed while no
+	// scheduler was running (recording how many it covers); default false
+	// ignores them.
+	Catchup bool `yaml:"catchup"`
+	// Retries is how many times a failed run is retried; default 0.
+	Retries int `yaml:"retries"`
+	// RetryBackoff is the wait before the first retry, doubling each time
+	// (with jitter) up to MaxRetryBackoff; default 30s.
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// Timeout cancels a run that takes longer; 0 means no limit. Files
+	// already published stay; the next run resumes after them.
+	Timeout time.Duration `yaml:"timeout"`
+	// History bounds the run history kept for this pipeline.
+	History History `yaml:"history"`
 	// Hive names the table whose DDL is kept in <sink>/_hive/table.sql.
 	Hive Hive `yaml:"hive"`
 
@@ -156,6 +185,13 @@ type Roll struct {
 	Records int64         `yaml:"records"` // default 1,000,000
 	Bytes   Size          `yaml:"bytes"`   // default 256MiB
 	Age     time.Duration `yaml:"age"`     // default 10m
+}
+
+// History bounds a pipeline's kept runs: the newest Keep runs, and none
+// older than MaxAge.
+type History struct {
+	Keep   int           `yaml:"keep"`    // default 200
+	MaxAge time.Duration `yaml:"max_age"` // default 30d
 }
 
 // Hive names the table the sink's DDL describes.
