@@ -218,4 +218,3 @@ func (h *harness) fmt(pipeline string, t time.Time) string {
 	}
 	return s
 }
-

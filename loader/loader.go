@@ -48,6 +48,10 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Now is the clock (for roll ages and _ingest); nil means time.Now.
 	Now func() time.Time
+	// Metrics, if set, counts the run's work under its pipeline's name
+	// (see NewMetrics: one per process, shared by every run); nil means
+	// no metrics.
+	Metrics *Metrics
 }
 
 // Summary is what a run did, per partition.
@@ -239,6 +243,8 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 		commitStart: func(ctx context.Context, tp TopicPartition, next int64) error {
 			return r.commitFn(ctx, tp, next)
 		},
+		metrics:  cfg.Metrics,
+		pipeline: spec.Name,
 	}
 	return r, nil
 }

@@ -99,6 +99,9 @@ type workerConfig struct {
 	// commitStart records where a never-landed partition starts under
 	// start: latest (the group offset), so the next run begins there.
 	commitStart func(ctx context.Context, tp TopicPartition, next int64) error
+	// metrics, if set, counts under the pipeline label.
+	metrics  *Metrics
+	pipeline string
 }
 
 // openFile is a temporary data (or dead-letter) file being written.
@@ -135,18 +138,24 @@ type worker struct {
 	read       int64 // records read this run (for the error ratio)
 	bad        int64 // bad records this run
 
+	m        *workerMetrics // nil: no metrics
+	readSent int64          // of read, counted in m so far
+
 	// layout cache: the last time partition used
 	cacheStart, cacheEnd time.Time
 	cacheDir             string
 }
 
 func newWorker(cfg *workerConfig, tp TopicPartition) *worker {
-	return &worker{cfg: cfg, tp: tp, stats: PartitionStats{TopicPartition: tp, First: -1, Last: -1}}
+	return &worker{cfg: cfg, tp: tp, stats: PartitionStats{TopicPartition: tp, First: -1, Last: -1},
+		m: cfg.metrics.forWorker(cfg.pipeline, tp.Topic)}
 }
 
 // run loads the partition up to (not including) offset until, or forever
 // when until < 0, retrying failed attempts from the sink's position.
 func (w *worker) run(ctx context.Context, until int64) error {
+	w.m.running(1)
+	defer w.m.running(-1)
 	for attempt := 0; ; attempt++ {
 		err := w.attempt(ctx, until)
 		w.abandon(ctx)
@@ -158,6 +167,7 @@ func (w *worker) run(ctx context.Context, until int64) error {
 			return err
 		}
 		w.stats.Retries++
+		w.m.retry()
 		backoff := w.cfg.retryBackoff << min(attempt, 5)
 		w.cfg.log.Warn("partition attempt failed; recovering from the sink", "topic", w.tp.Topic, "partition", w.tp.Partition, "attempt", attempt+1, "retry_in", backoff, "err", err)
 		t := time.NewTimer(backoff)
@@ -218,6 +228,7 @@ func (w *worker) resumeFrom(ctx context.Context, until int64) (from int64, done 
 		}
 		w.cfg.log.Warn("retention deleted records before they were loaded; skipping the gap", "topic", w.tp.Topic, "partition", w.tp.Partition, "expected_offset", p.Next, "log_start_offset", logStart)
 		w.stats.GapSkipped += logStart - p.Next
+		w.m.gap(logStart - p.Next)
 		from = logStart
 	default:
 		from = p.Next
@@ -238,6 +249,7 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 		return err
 	}
 	defer src.close()
+	defer w.countRead()
 	w.next, w.batchFirst = from, from
 	w.pendErrs, w.pendDead, w.maxTime = 0, 0, time.Time{}
 	for {
@@ -285,6 +297,7 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 				return w.checkErrorRatio(true)
 			}
 		}
+		w.countRead()
 		if w.cfg.onProgress != nil && len(recs) > 0 {
 			w.cfg.onProgress(w.tp, w.next)
 		}
@@ -294,6 +307,13 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 			}
 		}
 	}
+}
+
+// countRead adds the records read since the last call to the metrics
+// (once per fetch, not per record).
+func (w *worker) countRead() {
+	w.m.addRead(w.read - w.readSent)
+	w.readSent = w.read
 }
 
 // process decodes rec and writes it to its time partition's file.
@@ -464,6 +484,20 @@ func (w *worker) publish(ctx context.Context) error {
 		w.commitStats(nil)
 		return nil
 	}
+	start := time.Now()
+	files, err := w.commitBatch(ctx)
+	if err != nil {
+		w.m.commitFailed(err)
+		return err
+	}
+	w.m.commitTook(time.Since(start))
+	w.commitStats(files)
+	return nil
+}
+
+// commitBatch closes the open files and commits them as one batch (steps
+// 1-5 of the commit protocol), returning what it published.
+func (w *worker) commitBatch(ctx context.Context) ([]publishedFile, error) {
 	dirs := make([]string, 0, len(w.open))
 	for d := range w.open {
 		dirs = append(dirs, d)
@@ -474,10 +508,10 @@ func (w *worker) publish(ctx context.Context) error {
 	for _, d := range dirs {
 		of := w.open[d]
 		if err := of.rw.close(); err != nil {
-			return fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
+			return nil, fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		if err := of.f.Close(); err != nil {
-			return fmt.Errorf("%s: close %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
+			return nil, fmt.Errorf("%s: close %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		of.f = nil
 		name := FileName{TopicPartition: w.tp, First: of.first, Last: of.last, Codec: w.cfg.codec}
@@ -487,10 +521,10 @@ func (w *worker) publish(ctx context.Context) error {
 	}
 	if of := w.dead; of != nil {
 		if err := of.dl.close(); err != nil {
-			return fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
+			return nil, fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		if err := of.f.Close(); err != nil {
-			return fmt.Errorf("%s: close %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
+			return nil, fmt.Errorf("%s: close %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		of.f = nil
 		name := FileName{TopicPartition: w.tp, First: of.first, Last: of.last, Codec: w.cfg.codec}
@@ -500,24 +534,29 @@ func (w *worker) publish(ctx context.Context) error {
 	}
 	w.open, w.dead = nil, nil // closed: from here on the sink owns them
 	if err := w.cfg.sink.commit(ctx, b); err != nil {
-		return err
+		return nil, err
 	}
-	w.commitStats(files)
-	return nil
+	return files, nil
 }
 
 // commitStats adds a committed batch to the stats and starts the next one.
 func (w *worker) commitStats(files []publishedFile) {
 	st := &w.stats
 	var first, last int64 = -1, -1
+	var rows, bytes int64
+	var nfiles int
 	for _, f := range files {
-		if f.Dir == "" && len(files) > 0 {
-			continue
+		if f.Dir == "" {
+			continue // dead letters
 		}
-		st.Records += f.Rows
-		st.Bytes += f.Bytes
-		st.Files++
+		rows += f.Rows
+		bytes += f.Bytes
+		nfiles++
 	}
+	st.Records += rows
+	st.Bytes += bytes
+	st.Files += nfiles
+	w.m.committed(rows, bytes, nfiles, w.pendErrs, w.pendDead)
 	if len(files) > 0 {
 		first, last = w.batchFirst, w.next-1
 		if st.First < 0 {
