@@ -66,5 +66,21 @@
 // committed intent names is removed before it is renamed, and an offset is
 // never published twice or skipped, whichever step fails and however two
 // owners' steps interleave.
+//
+// # Metrics
+//
+// A process that runs pipelines makes one [Metrics] with [NewMetrics] on
+// the registerer it serves on /metrics and gives it to every run
+// (Config.Metrics). Series are labelled by pipeline (the spec's name) and
+// topic: sluice_loader_records_read_total, _records_decoded_total,
+// _decode_errors_total, _dead_letters_total, _files_published_total,
+// _bytes_published_total, _gap_skipped_offsets_total and _retries_total;
+// per pipeline, the sluice_loader_commit_duration_seconds histogram (one
+// observation per published batch, steps 1-5 above),
+// sluice_loader_commit_failures_total{reason} (fenced, canceled, error)
+// and the sluice_loader_workers gauge. Published data is counted when its
+// batch commits, from the numbers [PartitionStats] holds, so a run adds
+// its [Summary] totals to the counters. Each worker resolves its series
+// once: counting does no label lookups.
 
 package loader
