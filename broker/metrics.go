@@ -108,6 +108,7 @@ func (p *partitionSizes) Collect(ch chan<- prometheus.Metric) {
 // httpHandler serves /metrics, /healthz and /debug/pprof/.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
+	s.httpMux = mux
 	mux.Handle("/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	// Profiles, for finding where the time goes under load.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -122,4 +123,13 @@ func (s *Server) httpHandler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// HandleHTTP mounts h on the --http listener at pattern (a ServeMux
+// pattern), beside /metrics: the scheduler's admin API. It does nothing
+// when --http is disabled.
+func (s *Server) HandleHTTP(pattern string, h http.Handler) {
+	if s.httpMux != nil {
+		s.httpMux.Handle(pattern, h)
+	}
 }

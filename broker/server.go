@@ -80,6 +80,7 @@ type Server struct {
 
 	ln       net.Listener
 	httpSrv  *http.Server
+	httpMux  *http.ServeMux // for HandleHTTP
 	httpLn   net.Listener
 	stopping chan struct{}
 	inflight struct {

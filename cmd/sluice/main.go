@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newLoadCmd(),
 		newGroupCmd(),
 		newPipelineCmd(),
+		newJobsCmd(),
 	)
 	return root
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/jobs"
 )
 
 // serverFlagKeys are the `sluice server` flags a --config file may also set.
@@ -22,18 +25,23 @@ var serverFlagKeys = []string{"data-dir", "listen", "advertised-listener", "node
 
 func newServerCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
+	jcfg := jobs.DefaultConfig()
 	var configFile string
 	var settings []string
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a single-node Kafka-compatible broker",
+		Short: "Run a single-node Kafka-compatible broker (and, with --pipelines, the scheduler)",
 		Long: `Run a single-node Kafka-compatible broker.
 
 Broker settings use Kafka's names (num.partitions, auto.create.topics.enable,
 log.segment.bytes, log.retention.hours, message.max.bytes, ...). Set them in
 a YAML --config file, one key per line, or with --set key=value. The config
 file may also set the flags by name (data-dir, listen, ...); flags given on
-the command line win.`,
+the command line win.
+
+With --pipelines DIR it also schedules every pipeline file in DIR that has a
+schedule:, keeping run history on this broker, with the admin API (/api/v1/)
+on --http. See sluice jobs --help.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kv := map[string]string{}
@@ -55,13 +63,49 @@ the command line win.`,
 			}
 			cfg.Settings = kv
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			srv, err := broker.New(cfg, broker.Options{Logger: logger})
+			if jcfg.Dir != "" {
+				jcfg.Brokers = []string{cfg.Listen} // the bound address, once listening
+				if err := jcfg.Validate(); err != nil {
+					return err
+				}
+			}
+			reg := prometheus.NewRegistry()
+			srv, err := broker.New(cfg, broker.Options{Logger: logger, Registry: reg, Gatherer: reg})
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return srv.Serve(ctx)
+			if jcfg.Dir == "" {
+				return srv.Serve(ctx)
+			}
+			// The scheduler keeps its history on this broker, so it stops
+			// first (recording the runs it cancels), then the broker.
+			jcfg.Brokers = []string{srv.Addr()}
+			jcfg.Logger, jcfg.Registerer = logger.With("component", "jobs"), reg
+			sched, err := jobs.New(jcfg)
+			if err != nil {
+				return err
+			}
+			srv.HandleHTTP("/api/", sched.Handler())
+			brokerCtx, stopBroker := context.WithCancel(context.Background())
+			defer stopBroker()
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(brokerCtx) }()
+			schedErr := make(chan error, 1)
+			go func() { schedErr <- sched.Run(ctx) }()
+			select {
+			case err := <-served: // the broker stopped by itself
+				stop()
+				<-schedErr
+				return err
+			case err := <-schedErr:
+				stopBroker()
+				if berr := <-served; err == nil {
+					err = berr
+				}
+				return err
+			}
 		},
 	}
 	f := cmd.Flags()
@@ -72,6 +116,7 @@ the command line win.`,
 	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "host:port serving /metrics and /healthz (empty disables)")
 	f.StringVar(&configFile, "config", "", "YAML file of broker settings (Kafka's names) and flag values")
 	f.StringArrayVar(&settings, "set", nil, "broker setting key=value, e.g. --set num.partitions=3 (repeatable)")
+	addSchedulerFlags(cmd, &jcfg)
 	return cmd
 }
 

@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/pipelines"
+)
+
+// fillLag sets the lag of each of the run's partitions after it: the
+// high watermark minus the next offset to land, as the pipeline's consumer
+// group holds it (the loader commits it after publishing; the sink is the
+// truth, the group the gauge). Partitions never committed count from the
+// log start.
+func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(spec.Source.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, spec.Source.Topics...)
+	if err != nil {
+		return err
+	}
+	starts, err := adm.ListStartOffsets(ctx, spec.Source.Topics...)
+	if err != nil {
+		return err
+	}
+	committed, err := adm.FetchOffsets(ctx, spec.Source.Group)
+	if err != nil {
+		return err
+	}
+	have := map[[2]any]int{}
+	for i, p := range r.Partitions {
+		have[[2]any{p.Topic, p.Partition}] = i
+	}
+	r.Lag = 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			return
+		}
+		next := int64(0)
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && s.Err == nil {
+			next = s.Offset
+		}
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil && c.At >= next {
+			next = c.At
+		}
+		lag := max(o.Offset-next, 0)
+		i, ok := have[[2]any{o.Topic, o.Partition}]
+		if !ok {
+			r.Partitions = append(r.Partitions, PartitionRun{Topic: o.Topic, Partition: o.Partition, First: -1, Last: -1})
+			i = len(r.Partitions) - 1
+		}
+		r.Partitions[i].Lag = lag
+		r.Lag += lag
+	})
+	return nil
+}

@@ -1,0 +1,101 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DefaultGroup is the consumer group through which schedulers elect a
+// leader.
+const DefaultGroup = "_sluice_scheduler"
+
+// leadership elects one scheduler among those sharing a history topic,
+// through the Kafka group protocol: each joins one consumer group
+// subscribed to the one-partition history topic, and the member assigned
+// its partition leads. When the leader stops heartbeating, the group
+// coordinator hands the partition to another member after the session
+// timeout; a leader that shuts down leaves the group, handing over at once.
+type leadership struct {
+	cl      *kgo.Client
+	leading atomic.Bool
+	changed chan struct{}
+	log     *slog.Logger
+}
+
+func newLeadership(brokers []string, group, topic string, session time.Duration, log *slog.Logger) (*leadership, error) {
+	l := &leadership{changed: make(chan struct{}, 1), log: log}
+	set := func(v bool, why string) {
+		if l.leading.Swap(v) != v {
+			log.Info("scheduler leadership", "leading", v, "why", why)
+			select {
+			case l.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	holds := func(m map[string][]int32) bool {
+		for _, p := range m[topic] {
+			if p == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(session),
+		kgo.HeartbeatInterval(max(session/5, 200*time.Millisecond)),
+		kgo.Balancers(kgo.RoundRobinBalancer()),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if holds(m) {
+				set(true, "assigned the history topic's partition")
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if holds(m) {
+				set(false, "partition revoked")
+			}
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if holds(m) {
+				set(false, "partition lost (session expired)")
+			}
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler group %s: %w", group, err)
+	}
+	l.cl = cl
+	return l, nil
+}
+
+// run keeps the member polling (which drives joins and rebalances) until
+// ctx ends.
+func (l *leadership) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		fs := l.cl.PollFetches(ctx)
+		if fs.IsClientClosed() {
+			return
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if ctx.Err() == nil {
+				l.log.Debug("scheduler group", "err", err)
+			}
+		})
+	}
+}
+
+// close leaves the group, handing leadership over at once.
+func (l *leadership) close() {
+	l.cl.Close()
+	l.leading.Store(false)
+}
