@@ -207,6 +207,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	rescan := time.NewTicker(s.cfg.Rescan)
 	defer rescan.Stop()
+	// A change notification is followed by a short wait, so an editor's
+	// truncate-then-write is read once, whole.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	for {
@@ -221,6 +226,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.log.Info("scheduler stopped", "server", s.cfg.Server)
 			return nil
 		case <-s.reload:
+			settle.Reset(100 * time.Millisecond)
+		case <-settle.C:
 			s.scan()
 		case <-rescan.C:
 			s.scan()
