@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,10 @@ func newEnv(t *testing.T, partitions int32) *env {
 func (e *env) pipeline(name, extra string) string {
 	e.t.Helper()
 	path := filepath.Join(e.dir, name+".yaml")
+	sink := fmt.Sprintf("sink:\n  url: %s\n  roll: {age: 1s}\n", filepath.Join(e.lake, name))
+	if strings.Contains(extra, "sink:") {
+		sink = ""
+	}
 	y := fmt.Sprintf(`name: %s
 source:
   brokers: ["%s"]
@@ -60,11 +65,8 @@ format:
   json:
     schema:
       - {name: n, type: int64, required: true}
-sink:
-  url: %s
-  roll: {age: 1s}
-%s
-`, name, e.addr, e.topic, filepath.Join(e.lake, name), extra)
+%s%s
+`, name, e.addr, e.topic, sink, extra)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -471,5 +473,125 @@ func TestTwoSchedulersOneTickOnce(t *testing.T) {
 	n, _ := landed(runs)
 	if n != 10 {
 		t.Errorf("landed %d records over both schedulers, want 10", n)
+	}
+}
+
+// TestTimeoutThenResumeExactlyOnce: a run cut off by its timeout ends
+// timed_out with the files it published complete; the next runs land the
+// rest, each record exactly once (the sink's file names, which carry the
+// offsets they hold, cover every offset once).
+func TestTimeoutThenResumeExactlyOnce(t *testing.T) {
+	e := newEnv(t, 1)
+	const n = 200_000
+	for i := 0; i < n; i += 50_000 {
+		e.produce(i, 50_000)
+	}
+	e.pipeline("slow", "schedule: \"@every 1s\"\ntimeout: 300ms\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
+	a := e.start("a")
+	var timedOut Run
+	eventually(t, 60*time.Second, "a run times out", func() bool {
+		for _, r := range a.runs(t, "slow") {
+			if r.Status == StatusTimedOut {
+				timedOut = r
+				return true
+			}
+		}
+		return false
+	})
+	if timedOut.Reason == "" || timedOut.Duration() < 300*time.Millisecond {
+		t.Errorf("timed-out run %+v: want a reason and at least the timeout's duration", timedOut)
+	}
+	e.pipeline("slow", "schedule: \"@every 1s\"\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
+	var total int64
+	eventually(t, 120*time.Second, "everything landed", func() bool {
+		runs := a.runs(t, "slow")
+		total = 0
+		for _, r := range runs {
+			total += r.Records
+		}
+		return len(runs) > 0 && runs[0].Status == StatusSucceeded && runs[0].Lag == 0 && total >= n
+	})
+	if total != n {
+		t.Errorf("runs landed %d records in all (timed-out ones included), want exactly %d", total, n)
+	}
+	checkSinkCoversOnce(t, filepath.Join(e.lake, "slow"), n)
+}
+
+// checkSinkCoversOnce reads the offset ranges in the sink's data file
+// names (<topic>+<partition>+<first>+<last>.<codec>.parquet) and checks
+// they cover 0..n-1 of partition 0 exactly once.
+func checkSinkCoversOnce(t *testing.T, root string, n int64) {
+	t.Helper()
+	type span struct{ first, last int64 }
+	var spans []span
+	filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".parquet") || strings.Contains(path, "/_") {
+			return nil
+		}
+		parts := strings.Split(strings.SplitN(filepath.Base(path), ".", 2)[0], "+")
+		if len(parts) != 4 {
+			t.Errorf("unexpected file name %s", path)
+			return nil
+		}
+		first, err1 := strconv.ParseInt(parts[2], 10, 64) // zero-padded: not Sscan, which reads octal
+		last, err2 := strconv.ParseInt(parts[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Errorf("unexpected offsets in file name %s", path)
+		}
+		spans = append(spans, span{first, last})
+		return nil
+	})
+	covered := make([]int, n)
+	for _, s := range spans {
+		for o := s.first; o <= s.last && o < n; o++ {
+			covered[o]++
+		}
+	}
+	for o, c := range covered {
+		if c != 1 {
+			t.Fatalf("offset %d is in %d files, want 1 (%d files)", o, c, len(spans))
+		}
+	}
+}
+
+// TestRetriesAfterFailure: a failing run is retried retries times, with
+// trigger retry and rising attempts, then the pipeline waits for its next
+// tick.
+func TestRetriesAfterFailure(t *testing.T) {
+	e := newEnv(t, 1)
+	e.produce(0, 10)
+	blocker := filepath.Join(e.lake, "blocked")
+	if err := os.WriteFile(blocker, []byte("a file where the sink's folder should be"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.pipeline("broken", "schedule: \"0 3 * * *\"\nretries: 2\nretry_backoff: 100ms\nsink:\n  url: "+blocker+"/sub")
+	a := e.start("a")
+	eventually(t, 30*time.Second, "a leader", func() bool {
+		var l PipelineList
+		a.call(t, "GET", "/api/v1/pipelines", &l)
+		return l.Leader
+	})
+	var tr TriggerResult
+	a.call(t, "POST", "/api/v1/pipelines/broken/runs", &tr)
+	eventually(t, 30*time.Second, "three failed attempts", func() bool {
+		runs := a.runs(t, "broken")
+		return len(runs) == 3 && runs[0].Status == StatusFailed
+	})
+	runs := a.runs(t, "broken")
+	for i, r := range runs { // newest first
+		attempt := 3 - i
+		if r.Attempt != attempt || r.Status != StatusFailed || len(r.Errors) == 0 {
+			t.Errorf("run %d: %+v, want attempt %d failed with errors", i, r, attempt)
+		}
+		if want := map[bool]string{true: TriggerManual, false: TriggerRetry}[attempt == 1]; r.Trigger != want {
+			t.Errorf("attempt %d trigger %s, want %s", attempt, r.Trigger, want)
+		}
+	}
+	if !strings.Contains(runs[0].Errors[0], "blocked") {
+		t.Errorf("error %q does not name the sink", runs[0].Errors[0])
+	}
+	time.Sleep(500 * time.Millisecond) // well past the next backoff: no fourth attempt may come
+	if len(a.runs(t, "broken")) != 3 {
+		t.Errorf("more than retries+1 attempts")
 	}
 }
