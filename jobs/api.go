@@ -208,13 +208,12 @@ func (s *Scheduler) view(e *Entry) PipelineView {
 	s.mu.RUnlock()
 	switch {
 	case v.Paused:
-	case leading:
-		if !st.Next.IsZero() {
-			t := st.Next
-			v.NextRun = &t
-		}
+	case leading && !st.Paused && !st.Next.IsZero():
+		t := st.Next
+		v.NextRun = &t
 	case e.Spec.Schedule != "":
-		// Not the leader: the next tick as the schedule says.
+		// Not the leader (or it has not yet applied a resume): the next
+		// tick as the schedule says.
 		if sched, err := e.Spec.ParsedSchedule(); err == nil {
 			if t := NewSchedule(sched).Next(time.Now()); !t.IsZero() {
 				v.NextRun = &t

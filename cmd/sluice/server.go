@@ -74,7 +74,7 @@ on --http. See sluice jobs --help.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if jcfg.Dir == "" {
 				return srv.Serve(ctx)
