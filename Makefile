@@ -6,7 +6,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 export PATH := $(CURDIR)/bin:$(PATH)
 
-.PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench soak clean fmt
+.PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench soak clean fmt query
 
 all: build
 
@@ -55,6 +55,13 @@ lint: vet
 
 go-test: build
 	$(GO) test -count=1 -timeout 15m ./...
+
+## query: the activity example's DuckDB queries (examples/activity/queries/duckdb)
+## over the lake its pipelines landed: LAKE=DIR, else $$SLUICE_LAKE, else ./data/lake
+## (examples/README.md, "The activity example")
+LAKE ?= $(or $(SLUICE_LAKE),./data/lake)
+query: deps-python
+	$(PY) examples/activity/query.py --lake $(LAKE)
 
 ## e2e: every e2e/*/run.sh, each against real peers (kcat, pyarrow, DuckDB, Spark, HDFS)
 e2e: build deps
