@@ -13,11 +13,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
 
-## run: build, start a single-node broker (data in ./data) and the demo
-## pipeline examples/demo.yaml landing into ./out/demo.
-## DEMO=0 make run starts the broker alone.
+## run: build, start sluice server (data in ./data) with the activity
+## example's pipelines (examples/activity/pipelines) scheduled @every 1m and
+## its generator producing events; the lake is ./data/lake (make query).
+## DEMO=0 make run starts the server alone.
 run: build
-	examples/demo.sh
+	examples/run.sh
 
 ## test: install what the tests need, then vet, Go tests and e2e scripts
 test: deps vet go-test e2e

@@ -30,8 +30,12 @@ const (
 	keyTrigger = "trigger/"
 )
 
-// maxRunErrors bounds the errors kept in one run record.
-const maxRunErrors = 20
+// maxRunErrors and maxErrorLen bound the errors kept in one run record,
+// which must stay under the cluster's message.max.bytes.
+const (
+	maxRunErrors = 20
+	maxErrorLen  = 2000
+)
 
 // Trigger is a manual run asked for through the API of any scheduler;
 // the leading scheduler starts it under this id.
@@ -267,7 +271,12 @@ func (h *History) put(ctx context.Context, key string, v any) error {
 // PutRun records a run (new or updated).
 func (h *History) PutRun(ctx context.Context, r Run) error {
 	if len(r.Errors) > maxRunErrors {
-		r.Errors = append(r.Errors[:maxRunErrors-1], fmt.Sprintf("... and %d more errors", len(r.Errors)-maxRunErrors+1))
+		r.Errors = append(r.Errors[:maxRunErrors-1:maxRunErrors-1], fmt.Sprintf("... and %d more errors", len(r.Errors)-maxRunErrors+1))
+	}
+	for i, e := range r.Errors {
+		if len(e) > maxErrorLen {
+			r.Errors[i] = e[:maxErrorLen] + "... (cut)"
+		}
 	}
 	return h.put(ctx, keyRun+r.ID, r)
 }

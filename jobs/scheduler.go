@@ -353,6 +353,7 @@ func (s *Scheduler) scan() {
 			if s.core != nil {
 				s.core.Remove(c.Name)
 			}
+			s.m.nextRun.DeleteLabelValues(c.Name)
 			continue
 		}
 		s.log.Info("pipeline loaded", "pipeline", c.Name, "file", c.Entry.File, "schedule", c.Entry.Spec.Schedule, "version", c.Entry.Hash)
@@ -410,7 +411,13 @@ func (s *Scheduler) leadershipChanged(ctx context.Context) {
 		cancel()
 		if err != nil {
 			s.log.Error("cannot lead before reading the run history; retrying", "err", err)
-			go func() { time.Sleep(time.Second); s.lead.changed <- struct{}{} }()
+			go func() {
+				time.Sleep(time.Second)
+				select {
+				case s.lead.changed <- struct{}{}:
+				default:
+				}
+			}()
 			return
 		}
 		s.becomeLeader()
@@ -421,6 +428,7 @@ func (s *Scheduler) leadershipChanged(ctx context.Context) {
 		}
 		s.core = nil
 		s.handled = map[string]bool{}
+		s.m.nextRun.Reset() // only the leader knows
 	}
 	s.m.leader.Set(map[bool]float64{true: 1, false: 0}[s.core != nil])
 }
