@@ -68,6 +68,7 @@ type History struct {
 		next     int64            // next offset to read
 		at       map[string]int64 // offset of the value applied per key
 		runs     map[string]*Run
+		byPipe   map[string]map[string]*Run // pipeline -> run id -> run
 		paused   map[string]bool
 		triggers map[string]Trigger
 	}
@@ -80,6 +81,7 @@ func OpenHistory(ctx context.Context, brokers []string, topic string, log *slog.
 	h := &History{topic: topic, log: log, changed: make(chan struct{}, 1)}
 	h.mu.at = map[string]int64{}
 	h.mu.runs = map[string]*Run{}
+	h.mu.byPipe = map[string]map[string]*Run{}
 	h.mu.paused = map[string]bool{}
 	h.mu.triggers = map[string]Trigger{}
 	cl, err := kgo.NewClient(
@@ -168,8 +170,11 @@ func (h *History) apply(key string, value []byte, offset int64) {
 	switch {
 	case strings.HasPrefix(key, keyRun):
 		id := strings.TrimPrefix(key, keyRun)
-		if len(value) == 0 {
+		if old := h.mu.runs[id]; old != nil {
 			delete(h.mu.runs, id)
+			delete(h.mu.byPipe[old.Pipeline], id)
+		}
+		if len(value) == 0 {
 			return
 		}
 		var r Run
@@ -178,6 +183,10 @@ func (h *History) apply(key string, value []byte, offset int64) {
 			return
 		}
 		h.mu.runs[id] = &r
+		if h.mu.byPipe[r.Pipeline] == nil {
+			h.mu.byPipe[r.Pipeline] = map[string]*Run{}
+		}
+		h.mu.byPipe[r.Pipeline][id] = &r
 	case strings.HasPrefix(key, keyPause):
 		name := strings.TrimPrefix(key, keyPause)
 		var p pauseRecord
@@ -340,11 +349,13 @@ func (h *History) Triggers() []Trigger {
 func (h *History) Runs(pipeline string) []Run {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Run
-	for _, r := range h.mu.runs {
-		if pipeline == "" || r.Pipeline == pipeline {
-			out = append(out, *r)
-		}
+	src := h.mu.runs
+	if pipeline != "" {
+		src = h.mu.byPipe[pipeline]
+	}
+	out := make([]Run, 0, len(src))
+	for _, r := range src {
+		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := runTime(&out[i]), runTime(&out[j])
@@ -380,8 +391,8 @@ func (h *History) LastTick(pipeline string) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var t time.Time
-	for _, r := range h.mu.runs {
-		if r.Pipeline == pipeline && r.Scheduled.After(t) {
+	for _, r := range h.mu.byPipe[pipeline] {
+		if r.Scheduled.After(t) {
 			t = r.Scheduled
 		}
 	}
