@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/pipelines"
@@ -106,13 +107,17 @@ func withMethodErrors(mux *http.ServeMux) http.Handler {
 		if _, pattern := mux.Handler(r); pattern == "" || pattern == "/api/" {
 			// No route for this method: is it a known path?
 			probe := r.Clone(r.Context())
+			var allowed []string
 			for _, m := range []string{http.MethodGet, http.MethodPost} {
 				probe.Method = m
-				if _, p := mux.Handler(probe); p != "" && p != "/api/" && m != r.Method {
-					w.Header().Set("Allow", m)
-					writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, m))
-					return
+				if _, p := mux.Handler(probe); p != "" && p != "/api/" {
+					allowed = append(allowed, m)
 				}
+			}
+			if len(allowed) > 0 {
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+				return
 			}
 		}
 		mux.ServeHTTP(w, r)

@@ -418,5 +418,12 @@ func (h *History) Prune(ctx context.Context, pipeline string, keep int, maxAge t
 	return n, nil
 }
 
+// Next is the offset after the last record read.
+func (h *History) Next() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mu.next
+}
+
 // Close stops reading and writing.
 func (h *History) Close() { h.cl.Close() }

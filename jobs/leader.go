@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DefaultGroup is the consumer group through which schedulers elect a
@@ -22,13 +24,14 @@ const DefaultGroup = "_sluice_scheduler"
 // timeout; a leader that shuts down leaves the group, handing over at once.
 type leadership struct {
 	cl      *kgo.Client
+	topic   string
 	leading atomic.Bool
 	changed chan struct{}
 	log     *slog.Logger
 }
 
 func newLeadership(brokers []string, group, topic string, session time.Duration, log *slog.Logger) (*leadership, error) {
-	l := &leadership{changed: make(chan struct{}, 1), log: log}
+	l := &leadership{changed: make(chan struct{}, 1), log: log, topic: topic}
 	set := func(v bool, why string) {
 		if l.leading.Swap(v) != v {
 			log.Info("scheduler leadership", "leading", v, "why", why)
@@ -54,7 +57,10 @@ func newLeadership(brokers []string, group, topic string, session time.Duration,
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(session),
 		kgo.HeartbeatInterval(max(session/5, 200*time.Millisecond)),
-		kgo.Balancers(kgo.RoundRobinBalancer()),
+		// Cooperative: a scheduler joining or leaving must not take the
+		// partition from the leader (an eager assignor revokes it on every
+		// rebalance, cancelling the leader's runs).
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if holds(m) {
 				set(true, "assigned the history topic's partition")
@@ -88,10 +94,35 @@ func (l *leadership) run(ctx context.Context) {
 		}
 		fs.EachError(func(t string, p int32, err error) {
 			if ctx.Err() == nil {
-				l.log.Debug("scheduler group", "err", err)
+				l.log.Warn("scheduler group", "group_topic", t, "err", err)
 			}
 		})
 	}
+}
+
+// fence confirms that this member still belongs to the group's current
+// generation, by committing offset (how far it has read the history)
+// under it: a member whose session expired while it was paused, and that
+// has not noticed yet, is refused (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION).
+// A leader calls it before acting, so a paused old leader cannot start or
+// record a tick the new leader owns.
+func (l *leadership) fence(ctx context.Context, offset int64) error {
+	var ferr error
+	l.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{l.topic: {0: {Epoch: -1, Offset: offset}}},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				ferr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+						ferr = e
+					}
+				}
+			}
+		})
+	return ferr
 }
 
 // close leaves the group, handing leadership over at once.

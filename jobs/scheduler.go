@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicehq/sluice/loader"
 )
@@ -392,6 +393,9 @@ func (s *Scheduler) scan() {
 }
 
 func (s *Scheduler) setPipeline(now time.Time, e *Entry) {
+	if s.core == nil {
+		return
+	}
 	cs, err := CoreSpec(e)
 	if err != nil {
 		s.log.Error("pipeline schedule", "pipeline", e.Spec.Name, "err", err)
@@ -411,31 +415,71 @@ func (s *Scheduler) leadershipChanged(ctx context.Context) {
 		cancel()
 		if err != nil {
 			s.log.Error("cannot lead before reading the run history; retrying", "err", err)
-			go func() {
-				time.Sleep(time.Second)
-				select {
-				case s.lead.changed <- struct{}{}:
-				default:
-				}
-			}()
+			s.recheckLeadership()
 			return
 		}
 		s.becomeLeader()
 	case !leading && s.core != nil:
-		s.log.Info("stopped leading: cancelling runs in progress here", "runs", len(s.active))
-		for _, a := range s.active {
-			a.cancel(errLostLeadership)
-		}
-		s.core = nil
-		s.handled = map[string]bool{}
-		s.m.nextRun.Reset() // only the leader knows
+		s.stepDown("stopped leading")
 	}
 	s.m.leader.Set(map[bool]float64{true: 1, false: 0}[s.core != nil])
+}
+
+// stepDown stops scheduling here: runs in progress are cancelled (and
+// recorded so), the core is dropped; a new leader starts from the history.
+func (s *Scheduler) stepDown(why string) {
+	s.log.Info(why+": cancelling runs in progress here", "runs", len(s.active))
+	for _, a := range s.active {
+		a.cancel(errLostLeadership)
+	}
+	s.core = nil
+	s.handled = map[string]bool{}
+	s.m.nextRun.Reset() // only the leader knows
+	s.m.leader.Set(0)
+}
+
+// recheckLeadership asks the loop to look at leadership again in a
+// second (after a step-down the group may still name this scheduler).
+func (s *Scheduler) recheckLeadership() {
+	go func() {
+		time.Sleep(time.Second)
+		select {
+		case s.lead.changed <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// confirmLeader fences this scheduler's leadership before it acts (see
+// leadership.fence), retrying briefly while the group rebalances. On
+// failure it steps down; if the group still names it leader, it leads
+// again after catching up with the history.
+func (s *Scheduler) confirmLeader() bool {
+	var err error
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.lead.fence(ctx, s.hist.Next())
+		cancel()
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, kerr.RebalanceInProgress) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.log.Warn("could not confirm this scheduler still leads; not acting on it", "err", err)
+	s.stepDown("lost leadership (fenced)")
+	s.recheckLeadership()
+	return false
 }
 
 func (s *Scheduler) becomeLeader() {
 	now := time.Now()
 	s.core = NewCore()
+	if !s.confirmLeader() {
+		return
+	}
 	s.core.Rand = rand.Float64
 	s.log.Info("leading: scheduling pipelines", "server", s.cfg.Server)
 	for _, r := range s.hist.Runs("") {
@@ -449,6 +493,9 @@ func (s *Scheduler) becomeLeader() {
 		s.m.runs.WithLabelValues(r.Pipeline, r.Status).Inc()
 	}
 	for _, e := range s.cat.Entries() {
+		if s.core == nil { // stepped down while acting
+			return
+		}
 		s.core.Restore(e.Spec.Name, s.hist.LastTick(e.Spec.Name), s.hist.Paused(e.Spec.Name))
 		s.setPipeline(now, e)
 	}
@@ -463,6 +510,9 @@ func (s *Scheduler) fromHistory() {
 	}
 	now := time.Now()
 	for _, e := range s.cat.Entries() {
+		if s.core == nil { // stepped down while acting
+			return
+		}
 		name := e.Spec.Name
 		st, ok := s.core.State(name)
 		if !ok {
@@ -478,6 +528,9 @@ func (s *Scheduler) fromHistory() {
 		}
 	}
 	for _, t := range s.hist.Triggers() {
+		if s.core == nil {
+			return
+		}
 		if s.handled[t.ID] {
 			continue
 		}
@@ -516,8 +569,16 @@ func (s *Scheduler) putRun(r Run) {
 	}
 }
 
-// do carries out the core's actions in order.
+// do carries out the core's actions in order, once the group confirms
+// this scheduler still leads.
 func (s *Scheduler) do(acts []Action) {
+	acting := false
+	for _, a := range acts {
+		acting = acting || a.Kind != ActCancel
+	}
+	if acting && !s.confirmLeader() {
+		return
+	}
 	for _, a := range acts {
 		r := a.Run
 		r.Server = s.cfg.Server

@@ -424,6 +424,7 @@ func TestAPI(t *testing.T) {
 		{"GET", "/api/v1/pipelines/often/runs?limit=x", 400},
 		{"DELETE", "/api/v1/pipelines", 405},
 		{"GET", "/api/v1/pipelines/often/pause", 405},
+		{"PUT", "/api/v1/pipelines/often/runs", 405},
 		{"GET", "/api/v1/nothing", 404},
 	} {
 		apiErr = APIError{}
