@@ -32,7 +32,10 @@
 #     follower is started by the leader; the leader is SIGKILLed during it;
 #     the follower takes over (within 30 s), the killed run becomes
 #     abandoned, still no tick is run twice; a rerun on the new leader lands
-#     everything exactly once.
+#     everything exactly once;
+#  5b. a third scheduler joining during a long run leaves the leader and
+#     its run alone; the leader SIGSTOPped past its session is replaced, and
+#     once resumed it fences itself rather than run a tick twice.
 # Parts 1-4 and 6 share one server (its history grows through them); the
 # raw history topic is checked too: no run id is started twice or written
 # by two servers.
@@ -385,6 +388,52 @@ check_raw "$K5"
 timeout 120 "$SLUICE" jobs run bulk --wait --server "${api[$other]}" >"$work/bulk-rerun.out" || { cat "$work/bulk-rerun.out"; die "the rerun of bulk failed"; }
 vbulk=$("$PY" "$verify" "$work/sink-bulk" "$M" 4) || die "the sink of bulk is wrong: $vbulk"
 "$PY" "$verify" "$work/sink-tick" 500 2 --quiet || die "the sink of tick is wrong"
-stop "${pid[$other]}" "$other"
 log "5. passed: ticks $ticks; history topic: $RAW; rerun of $manual's work: $vbulk"
+
+# ---- 5b. a scheduler joining leaves the leader alone; a paused leader ------
+# cannot run what its successor owns. sched-c joins while $other runs a long
+# manual run: the run succeeds and $other still leads (an eager assignor
+# would revoke the partition and cancel it). Then $other is SIGSTOPped past
+# its session, sched-c takes over, $other is resumed: it must fence itself
+# (its generation is gone) instead of running the ticks it slept through.
+timeout 120 "$work/gen" -brokers "$K5" -topic bulk -n "$M" 2>>"$work/gen.out"
+manual2=$("$SLUICE" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_for 30 "$manual2 running" ok "${api[$other]}" "(run('$manual2') or {}).get('status') == 'running'"
+api[sched-c]=127.0.0.1:$(free_port)
+"$SLUICE" jobs serve --pipelines "$pipes5" --brokers "$K5" --http "${api[sched-c]}" --session-timeout 6s \
+  --server-name sched-c >"$work/sched-c.log" 2>&1 &
+pid[sched-c]=$!
+PIDS+=("${pid[sched-c]}")
+wait_for 40 "sched-c in the group" bash -c "'$SLUICE' --brokers '$K5' group describe _sluice_scheduler 2>/dev/null | grep -q 'STATE Stable .*MEMBERS 2'"
+wait_for 120 "$manual2 ended" ok "${api[$other]}" "run('$manual2')['status'] not in ('running', 'pending')"
+ok "${api[$other]}" "run('$manual2')['status'] == 'succeeded'" || die "$manual2 did not succeed while sched-c joined: $(q "${api[$other]}" "run('$manual2')")"
+ok "${api[$other]}" "pipelines()['leader']" || die "$other lost leadership when sched-c joined"
+ok "${api[sched-c]}" "not pipelines()['leader']" || die "sched-c leads as well as $other"
+log "5b. sched-c joined during $manual2: it succeeded, $other still leads"
+kill -STOP "${pid[$other]}"
+wait_for 40 "sched-c leading after $other was stopped" ok "${api[sched-c]}" "pipelines()['leader']"
+wait_for 20 "3 ticks run by sched-c" ok "${api[sched-c]}" "len([r for r in sched('tick') if r['server'] == 'sched-c']) >= 3"
+kill -CONT "${pid[$other]}"
+wait_for 30 "$other to step down after it resumed" bash -c "! '$PY' '$check' ok '${api[$other]}' \"pipelines()['leader']\""
+sleep 2 # let anything the resumed scheduler would wrongly do reach the topic
+ok "${api[sched-c]}" "pipelines()['leader']" || die "sched-c lost leadership when $other resumed"
+grep -q "could not confirm this scheduler still leads\|partition lost" "$work/$other.log" || die "$other did not notice it had lost leadership"
+check_raw "$K5"
+"$PY" - "$work/raw.tsv" <<'PY' || die "a tick was run by two schedulers (above)"
+import json, sys
+ticks = {}
+for line in open(sys.argv[1]):
+    key, _, value = line.rstrip("\n").partition("\t")
+    if key.startswith("run/") and value:
+        r = json.loads(value)
+        if r.get("trigger") == "schedule" and r.get("status") == "running":
+            ticks.setdefault(r["scheduled"], set()).add(r["server"])
+twice = {t: s for t, s in ticks.items() if len(s) > 1}
+if twice:
+    print("ticks started by several schedulers:", twice, file=sys.stderr)
+    sys.exit(1)
+PY
+log "5b. $other resumed, stepped down without acting; history topic: $RAW"
+stop "${pid[sched-c]}" sched-c
+stop "${pid[$other]}" "$other"
 log "all passed in $((SECONDS - t0))s"
