@@ -2,13 +2,15 @@
 # The activity example (examples/activity) end to end, as a new user runs it:
 # a real `bin/sluice server`, the generator producing page views (JSON) and
 # searches (CSV) spread over hours with 5% late events, both pipelines in
-# examples/activity/pipelines landed with `sluice load`, then the example's
+# examples/activity/pipelines landed by the scheduler (`sluice jobs serve`,
+# a manual run each, as `make run` would every minute), then the example's
 # queries through examples/activity/query.py in DuckDB and in Spark 4 (local
 # mode, Hive tables from the generated DDL). check.py asserts that the lake
 # holds exactly what the generator's summary says was acknowledged (rows,
 # late rows, searches per country, hours), that both engines give the same
 # answers, and that examples/activity/hive.sql is still the generated DDL.
-# Also: a rerun of each pipeline publishes nothing, and the generator run
+# Also: a second run of each pipeline, and `sluice load` of it, publish
+# nothing, and the generator run
 # without -n stops on SIGTERM with a summary matching the topics.
 #
 # Needs bin/sluice (make build) and .venv (make deps-python). N=20000 and
@@ -45,18 +47,38 @@ timeout 120 "$work/gen" -brokers "$B" -n "$N" -rate 20000 -step 1s -start "$star
 log "generated: $(cat "$work/summary.json")"
 
 export SLUICE_BROKER=$B SLUICE_LAKE=$work/lake
+# Land both pipelines the way `make run` does: through the scheduler
+# (`sluice jobs serve` on the example's pipeline folder), with a manual run
+# each rather than waiting for the @every 1m tick. Then a second run lands
+# nothing new, and `sluice load` on the same files publishes nothing: the
+# sink is the truth for both.
+H=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$SLUICE" jobs serve --pipelines examples/activity/pipelines --brokers "$B" --http "$H" --session-timeout 6s \
+  --server-name activity-e2e 2>"$work/jobs.log" &
+gen_pid=$! # stopped by the EXIT trap like the generator
+for _ in $(seq 300); do
+  "$SLUICE" jobs list --server "$H" -o json 2>/dev/null | grep -q '"leader": true' && break
+  sleep 0.1
+done
+"$SLUICE" jobs list --server "$H" -o json | grep -q '"leader": true' || { tail -20 "$work/jobs.log" >&2; die "the scheduler did not start leading"; }
 for p in pageviews searches; do
   yaml=examples/activity/pipelines/$p.yaml
-  timeout 120 "$SLUICE" load --progress log "$yaml" >"$work/load-$p.out" 2>"$work/load-$p.err" ||
-    { cat "$work/load-$p.out" "$work/load-$p.err" >&2; die "sluice load $yaml failed"; }
-  log "landed $p: $(tail -1 "$work/load-$p.out")"
+  timeout 120 "$SLUICE" jobs run "activity-$p" --wait --server "$H" >"$work/run-$p.out" 2>&1 ||
+    { cat "$work/run-$p.out" >&2; tail -20 "$work/jobs.log" >&2; die "jobs run activity-$p failed"; }
+  log "landed $p by a scheduled-pipeline run: $(grep '^landed' "$work/run-$p.out")"
+  timeout 120 "$SLUICE" jobs run "activity-$p" --wait --server "$H" -o json >"$work/rerun-$p.json" ||
+    die "the second run of activity-$p failed"
+  "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["records"] == 0 and r["lag"] == 0 else 1)' "$work/rerun-$p.json" ||
+    die "a second run of activity-$p landed records again: $(cat "$work/rerun-$p.json")"
   timeout 120 "$SLUICE" load --progress log "$yaml" >"$work/reload-$p.out" 2>"$work/reload-$p.err" ||
-    { cat "$work/reload-$p.err" >&2; die "the second sluice load $yaml failed"; }
+    { cat "$work/reload-$p.err" >&2; die "sluice load $yaml after the scheduler's runs failed"; }
   if grep -q 'msg=published' "$work/reload-$p.err"; then
     cat "$work/reload-$p.err" >&2
-    die "a second load of $yaml published files again"
+    die "sluice load $yaml published files the scheduler's runs had landed"
   fi
 done
+kill "$gen_pid"; wait "$gen_pid" 2>/dev/null || true
+gen_pid=
 
 timeout 120 "$PY" examples/activity/query.py --lake "$work/lake" --engine duckdb --json "$work/duckdb.json" >"$work/duckdb.out" ||
   die "query.py --engine duckdb failed"
