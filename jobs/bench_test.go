@@ -214,14 +214,11 @@ func cpuTime() time.Duration {
 
 // BenchmarkHistoryRuns: what each run's end costs in the history once it
 // is full (history.keep 200 runs of each of 100 pipelines in memory): the
-// Runs listing that Prune starts with, and LastTick.
+// Runs listing that Prune starts with, and LastTick. (Before the history
+// was indexed by pipeline, Runs scanned all 20,000 runs: 1.6-7.7 ms.)
 func BenchmarkHistoryRuns(b *testing.B) {
 	const pipes, keep = 100, 200
-	h := &History{changed: make(chan struct{}, 1)}
-	h.mu.at = map[string]int64{}
-	h.mu.runs = map[string]*Run{}
-	h.mu.paused = map[string]bool{}
-	h.mu.triggers = map[string]Trigger{}
+	h := newTestHistory()
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	off := int64(0)
 	for k := range keep {
