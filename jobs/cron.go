@@ -45,6 +45,17 @@ func (c iscSchedule) Next(after time.Time) time.Time {
 	if loc == nil {
 		loc = time.UTC
 	}
+	// Fast path: where the zone's offset does not change between a while
+	// before after and a while past robfig's answer, wall clocks move
+	// with real time and robfig's Next is exact.
+	if t := c.s.Next(after); !t.IsZero() && steady(loc, after.Add(-maxShift), t.Add(maxShift)) {
+		return t
+	}
+	return c.walk(after, loc)
+}
+
+// walk finds the next tick by walking wall-clock times (see Next).
+func (c iscSchedule) walk(after time.Time, loc *time.Location) time.Time {
 	everyHour := c.s.Hour&0xFFFFFF == 0xFFFFFF
 	// Walk wall-clock times from a little before after's own wall time
 	// (a fall-back repeats earlier wall times at later instants), turn
@@ -92,6 +103,12 @@ func (c iscSchedule) Next(after time.Time) time.Time {
 	return best
 }
 
+// steady reports whether loc keeps one UTC offset from a to b.
+func steady(loc *time.Location, a, b time.Time) bool {
+	_, end := a.In(loc).ZoneBounds()
+	return end.IsZero() || end.After(b)
+}
+
 // civil is t's wall-clock reading as a UTC time (a zone-less date-time).
 func civil(t time.Time) time.Time {
 	y, mo, d := t.Date()
@@ -105,14 +122,14 @@ func civil(t time.Time) time.Time {
 // first occurrence, or both if both is set.
 func instants(w time.Time, loc *time.Location, both bool) []time.Time {
 	u := w.Unix()
-	var out []time.Time
-	seen := map[int]bool{}
-	for _, probe := range []int64{u - 12*3600, u + 12*3600} {
+	out := make([]time.Time, 0, 2)
+	prev := 1 << 30 // no offset
+	for _, probe := range [2]int64{u - 12*3600, u + 12*3600} {
 		_, off := time.Unix(probe, 0).In(loc).Zone()
-		if seen[off] {
+		if off == prev {
 			continue
 		}
-		seen[off] = true
+		prev = off
 		t := time.Unix(u-int64(off), 0).In(loc)
 		if _, o := t.Zone(); o == off {
 			out = append(out, t)
