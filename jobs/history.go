@@ -279,15 +279,44 @@ func (h *History) put(ctx context.Context, key string, v any) error {
 
 // PutRun records a run (new or updated).
 func (h *History) PutRun(ctx context.Context, r Run) error {
+	return h.put(ctx, keyRun+r.ID, boundRun(r))
+}
+
+// boundRun cuts a run's errors to what a record may hold.
+func boundRun(r Run) Run {
+	r.Errors = append([]string(nil), r.Errors...) // the caller's stay as they are
 	if len(r.Errors) > maxRunErrors {
-		r.Errors = append(r.Errors[:maxRunErrors-1:maxRunErrors-1], fmt.Sprintf("... and %d more errors", len(r.Errors)-maxRunErrors+1))
+		r.Errors = append(r.Errors[:maxRunErrors-1], fmt.Sprintf("... and %d more errors", len(r.Errors)-maxRunErrors+1))
 	}
 	for i, e := range r.Errors {
 		if len(e) > maxErrorLen {
 			r.Errors[i] = e[:maxErrorLen] + "... (cut)"
 		}
 	}
-	return h.put(ctx, keyRun+r.ID, r)
+	return r
+}
+
+// PutRuns records several runs in one write.
+func (h *History) PutRuns(ctx context.Context, runs ...Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(runs))
+	for _, r := range runs {
+		b, err := json.Marshal(boundRun(r))
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: h.topic, Partition: 0, Key: []byte(keyRun + r.ID), Value: b})
+	}
+	if err := h.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("history: writing %d runs to %s: %w", len(runs), h.topic, err)
+	}
+	for _, rec := range recs {
+		h.apply(string(rec.Key), rec.Value, rec.Offset)
+	}
+	h.signal()
+	return nil
 }
 
 // SetPaused records a pipeline's pause state.

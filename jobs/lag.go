@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,12 +16,11 @@ import (
 // group holds it (the loader commits it after publishing; the sink is the
 // truth, the group the gauge). Partitions never committed count from the
 // log start.
-func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(spec.Source.Brokers...))
+func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec, clients *clientCache) error {
+	cl, err := clients.get(spec.Source.Brokers)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(ctx, spec.Source.Topics...)
 	if err != nil {
@@ -59,4 +60,37 @@ func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec) error {
 		r.Lag += lag
 	})
 	return nil
+}
+
+// clientCache keeps one Kafka client per list of seed brokers, so runs do
+// not each dial, handshake and learn API versions anew.
+type clientCache struct {
+	mu      sync.Mutex
+	clients map[string]*kgo.Client
+}
+
+func newClientCache() *clientCache { return &clientCache{clients: map[string]*kgo.Client{}} }
+
+func (c *clientCache) get(brokers []string) (*kgo.Client, error) {
+	key := strings.Join(brokers, ",")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl := c.clients[key]; cl != nil {
+		return cl, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	c.clients[key] = cl
+	return cl, nil
+}
+
+func (c *clientCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, cl := range c.clients {
+		cl.Close()
+		delete(c.clients, k)
+	}
 }

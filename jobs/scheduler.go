@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,9 @@ type Scheduler struct {
 	cat  *Catalog
 	hist *History // set by Run before ready closes
 	lead *leadership
+	// clients are Kafka clients of the pipelines' source clusters, for
+	// measuring lag, shared by runs.
+	clients *clientCache
 
 	ready  chan struct{} // closed once the history is read
 	nudge  chan struct{}
@@ -109,6 +113,7 @@ type Scheduler struct {
 	handled  map[string]bool // triggers handed to the core
 	runCtx   context.Context
 	lastErrs map[string]string
+	seen     map[string]seenFile // pipeline files as last read
 
 	mu struct {
 		sync.RWMutex
@@ -119,6 +124,12 @@ type Scheduler struct {
 	}
 }
 
+type seenFile struct {
+	size int64
+	mod  time.Time
+	data []byte
+}
+
 type activeRun struct {
 	run    Run
 	entry  *Entry
@@ -127,10 +138,15 @@ type activeRun struct {
 }
 
 type runResult struct {
-	id  string
-	sum *loader.Summary
-	err error
+	id    string
+	sum   *loader.Summary
+	err   error
+	stats Run // what the run landed and the lag after it (counts and partitions only)
 }
+
+// bigRun is the bytes landed after which a run's memory is handed back to
+// the operating system at once.
+const bigRun = 64 << 20
 
 var (
 	errShutdown       = errors.New("the scheduler is shutting down")
@@ -167,6 +183,8 @@ func New(cfg Config) (*Scheduler, error) {
 		active:   map[string]*activeRun{},
 		handled:  map[string]bool{},
 		lastErrs: map[string]string{},
+		clients:  newClientCache(),
+		seen:     map[string]seenFile{},
 	}
 	s.mu.entries = map[string]*Entry{}
 	s.mu.states = map[string]PipelineState{}
@@ -181,6 +199,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.clients.close()
 	s.hist = hist
 	defer hist.Close()
 	tailCtx, stopTail := context.WithCancel(context.Background())
@@ -340,12 +359,28 @@ func (s *Scheduler) scan() {
 			continue
 		}
 		path := filepath.Join(s.cfg.Dir, e.Name())
+		info, err := e.Info()
+		if err != nil {
+			continue // deleted since the listing
+		}
+		// Read only what changed since the last scan (the rescan runs
+		// every couple of seconds over every file).
+		if c, ok := s.seen[path]; ok && c.size == info.Size() && c.mod.Equal(info.ModTime()) {
+			files[path] = c.data
+			continue
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			s.log.Warn("reading a pipeline file", "file", path, "err", err)
 			continue
 		}
 		files[path] = b
+		s.seen[path] = seenFile{size: info.Size(), mod: info.ModTime(), data: b}
+	}
+	for path := range s.seen {
+		if _, ok := files[path]; !ok {
+			delete(s.seen, path)
+		}
 	}
 	now := time.Now()
 	for _, c := range s.cat.Update(files, s.cfg.Env) {
@@ -579,12 +614,13 @@ func (s *Scheduler) do(acts []Action) {
 	if acting && !s.confirmLeader() {
 		return
 	}
+	var starts []Run
 	for _, a := range acts {
 		r := a.Run
 		r.Server = s.cfg.Server
 		switch a.Kind {
 		case ActStart:
-			s.start(r)
+			starts = append(starts, r)
 		case ActRecord:
 			s.log.Info("run not started", "run", r.ID, "pipeline", r.Pipeline, "status", r.Status, "reason", r.Reason)
 			s.putRun(r)
@@ -596,44 +632,65 @@ func (s *Scheduler) do(acts []Action) {
 			}
 		}
 	}
+	s.start(starts)
 }
 
-// start records a run as running, then loads in the background.
-func (s *Scheduler) start(r Run) {
+// start records runs as running, all in one write (a tick of many
+// pipelines starts them together), then loads each in the background.
+func (s *Scheduler) start(runs []Run) {
+	if len(runs) == 0 {
+		return
+	}
 	s.mu.RLock()
-	e := s.mu.entries[r.Pipeline]
+	entries := s.mu.entries
 	s.mu.RUnlock()
-	ctx, cancel := context.WithCancelCause(s.runCtx)
-	a := &activeRun{run: r, entry: e, cancel: cancel, ctx: ctx}
-	s.active[r.ID] = a
-	s.m.running.Set(float64(len(s.active)))
-	if e == nil {
-		s.finishLater(r.ID, nil, fmt.Errorf("pipeline %s is no longer defined", r.Pipeline))
-		return
-	}
-	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := s.hist.PutRun(hctx, r)
-	hcancel()
-	if err != nil {
-		s.finishLater(r.ID, nil, fmt.Errorf("not started: could not record the run: %w", err))
-		return
-	}
-	if r.Trigger == TriggerManual {
-		if _, ok := s.hist.PendingTrigger(r.ID); ok {
-			s.deleteTrigger(r.ID)
+	var record []Run
+	for _, r := range runs {
+		ctx, cancel := context.WithCancelCause(s.runCtx)
+		a := &activeRun{run: r, entry: entries[r.Pipeline], cancel: cancel, ctx: ctx}
+		s.active[r.ID] = a
+		if a.entry == nil {
+			s.finishLater(r.ID, nil, fmt.Errorf("pipeline %s is no longer defined", r.Pipeline))
+			continue
 		}
+		record = append(record, r)
 	}
-	s.log.Info("run started", "run", r.ID, "pipeline", r.Pipeline, "trigger", r.Trigger, "attempt", r.Attempt)
-	go func() {
-		sum, err := loader.Run(ctx, loader.Config{
-			Spec:     e.Spec,
-			Dir:      filepath.Dir(e.File),
-			Logger:   s.log.With("run", r.ID, "pipeline", r.Pipeline),
-			Progress: loader.NewLogProgress(slog.New(slog.DiscardHandler)),
-			Metrics:  s.lm,
-		})
-		s.done <- runResult{id: r.ID, sum: sum, err: err}
-	}()
+	s.m.running.Set(float64(len(s.active)))
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := s.hist.PutRuns(hctx, record...)
+	hcancel()
+	for _, r := range record {
+		if err != nil {
+			s.finishLater(r.ID, nil, fmt.Errorf("not started: could not record the run: %w", err))
+			continue
+		}
+		if r.Trigger == TriggerManual {
+			if _, ok := s.hist.PendingTrigger(r.ID); ok {
+				s.deleteTrigger(r.ID)
+			}
+		}
+		s.log.Info("run started", "run", r.ID, "pipeline", r.Pipeline, "trigger", r.Trigger, "attempt", r.Attempt)
+		a := s.active[r.ID]
+		go func() {
+			sum, err := loader.Run(a.ctx, loader.Config{
+				Spec:     a.entry.Spec,
+				Dir:      filepath.Dir(a.entry.File),
+				Logger:   s.log.With("run", r.ID, "pipeline", r.Pipeline),
+				Progress: loader.NewLogProgress(slog.New(slog.DiscardHandler)),
+				Metrics:  s.lm,
+			})
+			res := runResult{id: r.ID, sum: sum, err: err}
+			// The lag after the run, measured here rather than on the
+			// scheduler's loop, which other runs' ends must not wait for.
+			fillStats(&res.stats, sum)
+			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if lerr := fillLag(lctx, &res.stats, a.entry.Spec, s.clients); lerr != nil {
+				s.log.Warn("could not measure lag after the run", "run", r.ID, "err", lerr)
+			}
+			cancel()
+			s.done <- res
+		}()
+	}
 }
 
 func (s *Scheduler) finishLater(id string, sum *loader.Summary, err error) {
@@ -677,15 +734,14 @@ func (s *Scheduler) finished(res runResult) {
 	if res.err != nil && out != OutcomeCancelled && r.Status != StatusTimedOut {
 		r.Errors = splitErrors(res.err)
 	}
-	fillStats(&r, res.sum)
-	if a.entry != nil {
-		lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := fillLag(lctx, &r, a.entry.Spec); err != nil {
-			s.log.Warn("could not measure lag after the run", "run", r.ID, "err", err)
-		}
-		cancel()
-	}
+	r.Records, r.Bytes, r.Files, r.DeadLetters, r.DecodeErrs = res.stats.Records, res.stats.Bytes, res.stats.Files, res.stats.DeadLetters, res.stats.DecodeErrs
+	r.Partitions, r.Lag = res.stats.Partitions, res.stats.Lag
 	s.putRun(r)
+	if r.Bytes > bigRun {
+		// The loader's buffers of a big run are garbage now; an idle
+		// scheduler would otherwise keep them for minutes.
+		go debug.FreeOSMemory()
+	}
 	s.observe(r)
 	s.log.Info("run ended", "run", r.ID, "pipeline", r.Pipeline, "status", r.Status, "records", r.Records, "files", r.Files,
 		"took", r.Duration().Round(time.Millisecond), "lag", r.Lag, "errors", len(r.Errors))
