@@ -23,7 +23,7 @@ type metrics struct {
 	// invalidFiles is how many pipeline files fail to load; fileError
 	// is 1 per failing file.
 	invalidFiles prometheus.Gauge
-	fileError    *prometheus.GaugeVec // file
+	fileError    *prometheus.GaugeVec // file, position (file:line:column of its first problem)
 	// leader is 1 while this scheduler leads.
 	leader prometheus.Gauge
 	// running is the runs in progress here.
@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		invalidFiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_jobs_invalid_pipeline_files",
 			Help: "Pipeline files whose latest version fails to load (the last valid version keeps running)."}),
 		fileError: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_jobs_pipeline_file_error",
-			Help: "1 for each pipeline file whose latest version fails to load."}, []string{"file"}),
+			Help: "1 for each pipeline file whose latest version fails to load, with the file:line:column of its first problem."}, []string{"file", "position"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_jobs_leader",
 			Help: "1 while this scheduler is the one that starts runs."}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_jobs_runs_in_progress",

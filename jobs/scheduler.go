@@ -407,11 +407,14 @@ func (s *Scheduler) scan() {
 				s.log.Error("invalid pipeline file", "file", fe.File, "err", msg)
 			}
 		}
-		s.m.fileError.WithLabelValues(fe.File).Set(1)
+		if old, ok := s.lastErrs[fe.File]; ok && old != msg {
+			s.m.fileError.DeletePartialMatch(prometheus.Labels{"file": fe.File})
+		}
+		s.m.fileError.WithLabelValues(fe.File, errorPosition(fe)).Set(1)
 	}
 	for f := range s.lastErrs {
 		if _, ok := seen[f]; !ok {
-			s.m.fileError.DeleteLabelValues(f)
+			s.m.fileError.DeletePartialMatch(prometheus.Labels{"file": f})
 		}
 	}
 	s.lastErrs = seen
@@ -423,6 +426,17 @@ func (s *Scheduler) scan() {
 	s.mu.Lock()
 	s.mu.entries, s.mu.fileErrs = entries, errs
 	s.mu.Unlock()
+}
+
+// errorPosition is file:line:column of a file's first problem (the file
+// alone when the problem has no position).
+func errorPosition(fe FileError) string {
+	for _, e := range specErrors(fe.File, fe.Err) {
+		if e.Line > 0 {
+			return fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Column)
+		}
+	}
+	return fe.File
 }
 
 func (s *Scheduler) setPipeline(now time.Time, e *Entry) {

@@ -333,6 +333,9 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 	if got := counter(t, a.reg, "sluice_jobs_invalid_pipeline_files", ""); got != 1 {
 		t.Errorf("sluice_jobs_invalid_pipeline_files = %v, want 1", got)
 	}
+	if pos := label(t, a.reg, "sluice_jobs_pipeline_file_error", "position"); pos != fmt.Sprintf("%s:%d:%d", path, v.Errors[0].Line, v.Errors[0].Column) {
+		t.Errorf("sluice_jobs_pipeline_file_error position %q, want the file:line:column of %+v", pos, v.Errors[0])
+	}
 	n0 := len(a.runs(t, "pv"))
 	eventually(t, 30*time.Second, "runs of the last valid version go on", func() bool {
 		runs := a.runs(t, "pv")
@@ -353,6 +356,26 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 	eventually(t, 30*time.Second, "the deleted pipeline is gone", func() bool {
 		return a.call(t, "GET", "/api/v1/pipelines/pv", nil) == http.StatusNotFound
 	})
+}
+
+// label returns the value of label name of the one series of a metric.
+func label(t *testing.T, g prometheus.Gatherer, metric, name string) string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			if l.GetName() == name {
+				return l.GetValue()
+			}
+		}
+	}
+	return ""
 }
 
 func mustRead(t *testing.T, path string) []byte {

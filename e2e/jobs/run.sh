@@ -220,7 +220,7 @@ ok "$HTTP" "(lambda e: len(e) == 1 and e[0]['file'] == '$pipes/p1.yaml' and e[0]
   die "GET /api/v1/pipelines reports the broken edit as $(cat "$work/errors.json"), want $pipes/p1.yaml line 3 column 14 at concurrency"
 ok "$HTTP" "pipeline('p1')['version'] == '$hash3'" || die "the broken edit replaced version $hash3"
 wait_for 10 "the broken edit in the log" grep -q "invalid pipeline file; the last valid version keeps running.*file=$pipes/p1.yaml" "$work/srv-2.log"
-ok "$HTTP" "metric('sluice_jobs_invalid_pipeline_files') == 1 and metric('sluice_jobs_pipeline_file_error{file=\"$pipes/p1.yaml\"}') == 1" ||
+ok "$HTTP" "metric('sluice_jobs_invalid_pipeline_files') == 1 and metric('sluice_jobs_pipeline_file_error{file=\"$pipes/p1.yaml\",position=\"$pipes/p1.yaml:3:14\"}') == 1" ||
   die "/metrics does not count the broken file"
 "$SLUICE" jobs list --server "$HTTP" | grep -q "p1.yaml:3:14: bad value \"sometimes\"" || die "jobs list does not show the error"
 wait_for 30 "two runs of the old version after the broken edit" ok "$HTTP" "len([r for r in sched('p1') if $v3 and t(r['started']) > $t_broken]) >= 2"
