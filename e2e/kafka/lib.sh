@@ -21,8 +21,10 @@ kafka_jars() {
 }
 
 # kafka_java CLASS ARGS... runs a class from Kafka's jars with logging at WARN.
+# KAFKA_EXEC=1 kafka_java ... replaces the shell with the JVM (exec), so a
+# caller's pid for it is the JVM's.
 kafka_java() {
-  java ${KAFKA_TOOL_OPTS:--Xmx512m} \
+  ${KAFKA_EXEC:+exec} java ${KAFKA_TOOL_OPTS:--Xmx512m} \
     -Dlog4j2.configurationFile="$KAFKA_HOME_DIR/log4j2.properties" \
     -cp "$KAFKA_LIB/*" "$@"
 }

@@ -4,4 +4,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kafka_jars
-kafka_java "$@"
+# The JVM takes this script's pid, so killing the pid stops the tool rather
+# than leaving the JVM orphaned (as e2e/groups' console consumers were).
+KAFKA_EXEC=1 kafka_java "$@"
