@@ -120,38 +120,8 @@ stop() {
 
 # pipeline NAME TOPIC SINK GROUP [EXTRA]: the e2e/loader pipeline (JSON with
 # a declared schema, hourly folders by event_time), on stdout.
-pipeline() {
-  cat <<YAML
-name: $1
-${5:-}
-source:
-  brokers: ["$BROKER"]
-  topics: [$2]
-  group: $4
-format:
-  type: json
-  json:
-    schema:
-      - {name: user_id, type: int64, required: true}
-      - {name: session_id, type: string}
-      - {name: event, type: string}
-      - {name: page, type: string}
-      - {name: referrer, type: string}
-      - {name: country, type: string}
-      - {name: duration_ms, type: int64}
-      - {name: amount, type: double}
-      - {name: mobile, type: boolean}
-      - {name: event_time, type: timestamp, format: epoch_ms}
-  on_error: fail
-partition_by:
-  time: event_time
-  layout: "dt=YYYY-MM-DD/hr=HH"
-sink:
-  url: $3
-  roll: {records: 1000000}
-  success_grace: 0s
-YAML
-}
+source "$ROOT/e2e/loader/pipeline.sh"
+pipeline() { event_pipeline "$1" "$2" "$3" "{records: 1000000}" "$4" "${5:-}"; }
 
 # The Python side: statistics, the tick watcher, the idle analysis.
 cat >"$WORK/bench.py" <<'PY'

@@ -111,34 +111,5 @@ finish() {
 }
 
 # pipeline NAME TOPIC SINK ROLL writes $WORK/NAME.yaml.
-pipeline() {
-  local name=$1 topic=$2 sink=$3 roll=$4
-  cat >"$WORK/$name.yaml" <<YAML
-name: $name
-source:
-  brokers: ["$BROKER"]
-  topics: [$topic]
-format:
-  type: json
-  json:
-    schema:
-      - {name: user_id, type: int64, required: true}
-      - {name: session_id, type: string}
-      - {name: event, type: string}
-      - {name: page, type: string}
-      - {name: referrer, type: string}
-      - {name: country, type: string}
-      - {name: duration_ms, type: int64}
-      - {name: amount, type: double}
-      - {name: mobile, type: boolean}
-      - {name: event_time, type: timestamp, format: epoch_ms}
-  on_error: fail
-partition_by:
-  time: event_time
-  layout: "dt=YYYY-MM-DD/hr=HH"
-sink:
-  url: $sink
-  roll: $roll
-  success_grace: 0s
-YAML
-}
+source "$(dirname "${BASH_SOURCE[0]}")/pipeline.sh"
+pipeline() { event_pipeline "$@" >"$WORK/$1.yaml"; }
