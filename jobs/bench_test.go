@@ -226,7 +226,7 @@ func BenchmarkHistoryRuns(b *testing.B) {
 			tick := t0.Add(time.Duration(k) * time.Minute)
 			r := Run{ID: fmt.Sprintf("%s-%s", benchPipeline(i), tick.Format("20060102T150405Z")), Pipeline: benchPipeline(i),
 				Trigger: TriggerSchedule, Scheduled: tick, Started: tick, Ended: tick.Add(time.Second), Status: StatusSucceeded,
-				Attempt: 1, Partitions: []PartitionRun{{Topic: benchPipeline(i), First: -1, Last: -1}}}
+				Attempt: 1, Landed: Landed{Partitions: []PartitionRun{{Topic: benchPipeline(i), First: -1, Last: -1}}}}
 			v, err := json.Marshal(r)
 			if err != nil {
 				b.Fatal(err)

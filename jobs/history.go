@@ -267,12 +267,20 @@ func (h *History) put(ctx context.Context, key string, v any) error {
 			return err
 		}
 	}
-	res := h.cl.ProduceSync(ctx, &kgo.Record{Topic: h.topic, Partition: 0, Key: []byte(key), Value: b})
-	r, err := res.First()
-	if err != nil {
-		return fmt.Errorf("history: writing %s to %s: %w", key, h.topic, err)
+	return h.write(ctx, &kgo.Record{Topic: h.topic, Partition: 0, Key: []byte(key), Value: b})
+}
+
+// write produces records (acks=all) and applies each once acknowledged.
+func (h *History) write(ctx context.Context, recs ...*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	h.apply(key, b, r.Offset)
+	if err := h.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("history: writing %s (%d records) to %s: %w", recs[0].Key, len(recs), h.topic, err)
+	}
+	for _, r := range recs {
+		h.apply(string(r.Key), r.Value, r.Offset)
+	}
 	h.signal()
 	return nil
 }
@@ -298,9 +306,6 @@ func boundRun(r Run) Run {
 
 // PutRuns records several runs in one write.
 func (h *History) PutRuns(ctx context.Context, runs ...Run) error {
-	if len(runs) == 0 {
-		return nil
-	}
 	recs := make([]*kgo.Record, 0, len(runs))
 	for _, r := range runs {
 		b, err := json.Marshal(boundRun(r))
@@ -309,14 +314,7 @@ func (h *History) PutRuns(ctx context.Context, runs ...Run) error {
 		}
 		recs = append(recs, &kgo.Record{Topic: h.topic, Partition: 0, Key: []byte(keyRun + r.ID), Value: b})
 	}
-	if err := h.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("history: writing %d runs to %s: %w", len(runs), h.topic, err)
-	}
-	for _, rec := range recs {
-		h.apply(string(rec.Key), rec.Value, rec.Offset)
-	}
-	h.signal()
-	return nil
+	return h.write(ctx, recs...)
 }
 
 // SetPaused records a pipeline's pause state.

@@ -16,7 +16,7 @@ import (
 // group holds it (the loader commits it after publishing; the sink is the
 // truth, the group the gauge). Partitions never committed count from the
 // log start.
-func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec, clients *clientCache) error {
+func fillLag(ctx context.Context, r *Landed, spec *pipelines.Spec, clients *clientCache) error {
 	cl, err := clients.get(spec.Source.Brokers)
 	if err != nil {
 		return err
@@ -34,9 +34,13 @@ func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec, clients *clientC
 	if err != nil {
 		return err
 	}
-	have := map[[2]any]int{}
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	have := map[tp]int{}
 	for i, p := range r.Partitions {
-		have[[2]any{p.Topic, p.Partition}] = i
+		have[tp{p.Topic, p.Partition}] = i
 	}
 	r.Lag = 0
 	ends.Each(func(o kadm.ListedOffset) {
@@ -51,7 +55,7 @@ func fillLag(ctx context.Context, r *Run, spec *pipelines.Spec, clients *clientC
 			next = c.At
 		}
 		lag := max(o.Offset-next, 0)
-		i, ok := have[[2]any{o.Topic, o.Partition}]
+		i, ok := have[tp{o.Topic, o.Partition}]
 		if !ok {
 			r.Partitions = append(r.Partitions, PartitionRun{Topic: o.Topic, Partition: o.Partition, First: -1, Last: -1})
 			i = len(r.Partitions) - 1

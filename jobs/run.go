@@ -1,6 +1,10 @@
 package jobs
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/loader"
+)
 
 // Run is one run of a pipeline as the history keeps it: what started it,
 // when, how it ended, and what it landed.
@@ -24,6 +28,13 @@ type Run struct {
 	// Server is the scheduler instance that ran it.
 	Server string `json:"server,omitempty"`
 
+	Landed
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Landed is what a run loaded, per partition and in total, and the lag it
+// left (its fields appear in a Run's JSON as the Run's own).
+type Landed struct {
 	Records     int64          `json:"records"`
 	Bytes       int64          `json:"bytes"`
 	Files       int            `json:"files"`
@@ -31,7 +42,23 @@ type Run struct {
 	DecodeErrs  int64          `json:"decode_errors"`
 	Lag         int64          `json:"lag"` // records not yet landed after the run, over its partitions
 	Partitions  []PartitionRun `json:"partitions,omitempty"`
-	Errors      []string       `json:"errors,omitempty"`
+}
+
+// newLanded is what a loader summary says was landed (nil: nothing).
+func newLanded(sum *loader.Summary) Landed {
+	var l Landed
+	if sum == nil {
+		return l
+	}
+	for _, p := range sum.Partitions {
+		l.Partitions = append(l.Partitions, PartitionRun{
+			Topic: p.Topic, Partition: p.Partition, Records: p.Records, Bytes: p.Bytes, Files: p.Files,
+			DeadLetters: p.DeadLetters, DecodeErrs: p.Errors, First: p.First, Last: p.Last,
+		})
+	}
+	t := sum.Totals()
+	l.Records, l.Bytes, l.Files, l.DeadLetters, l.DecodeErrs = t.Records, t.Bytes, t.Files, t.DeadLetters, t.Errors
+	return l
 }
 
 // PartitionRun is what a run did in one partition.

@@ -136,10 +136,9 @@ type activeRun struct {
 }
 
 type runResult struct {
-	id    string
-	sum   *loader.Summary
-	err   error
-	stats Run // what the run landed and the lag after it (counts and partitions only)
+	id     string
+	err    error
+	landed Landed // with the lag after the run
 }
 
 // bigRun is the bytes landed after which a run's memory is handed back to
@@ -505,7 +504,7 @@ func (s *Scheduler) start(runs []Run) {
 		a := &activeRun{run: r, entry: entries[r.Pipeline], cancel: cancel, ctx: ctx}
 		s.active[r.ID] = a
 		if a.entry == nil {
-			s.finishLater(r.ID, nil, fmt.Errorf("pipeline %s is no longer defined", r.Pipeline))
+			s.finishLater(r.ID, fmt.Errorf("pipeline %s is no longer defined", r.Pipeline))
 			continue
 		}
 		record = append(record, r)
@@ -516,7 +515,7 @@ func (s *Scheduler) start(runs []Run) {
 	hcancel()
 	for _, r := range record {
 		if err != nil {
-			s.finishLater(r.ID, nil, fmt.Errorf("not started: could not record the run: %w", err))
+			s.finishLater(r.ID, fmt.Errorf("not started: could not record the run: %w", err))
 			continue
 		}
 		if r.Trigger == TriggerManual {
@@ -534,12 +533,11 @@ func (s *Scheduler) start(runs []Run) {
 				Progress: loader.NewLogProgress(slog.New(slog.DiscardHandler)),
 				Metrics:  s.lm,
 			})
-			res := runResult{id: r.ID, sum: sum, err: err}
+			res := runResult{id: r.ID, err: err, landed: newLanded(sum)}
 			// The lag after the run, measured here rather than on the
 			// scheduler's loop, which other runs' ends must not wait for.
-			fillStats(&res.stats, sum)
 			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if lerr := fillLag(lctx, &res.stats, a.entry.Spec, s.clients); lerr != nil {
+			if lerr := fillLag(lctx, &res.landed, a.entry.Spec, s.clients); lerr != nil {
 				s.log.Warn("could not measure lag after the run", "run", r.ID, "err", lerr)
 			}
 			cancel()
@@ -548,8 +546,9 @@ func (s *Scheduler) start(runs []Run) {
 	}
 }
 
-func (s *Scheduler) finishLater(id string, sum *loader.Summary, err error) {
-	go func() { s.done <- runResult{id: id, sum: sum, err: err} }()
+// finishLater ends a run that never loaded, through the loop as any run.
+func (s *Scheduler) finishLater(id string, err error) {
+	go func() { s.done <- runResult{id: id, err: err} }()
 }
 
 // finished records a run's end and carries out what follows from it.
@@ -589,8 +588,7 @@ func (s *Scheduler) finished(res runResult) {
 	if res.err != nil && out != OutcomeCancelled && r.Status != StatusTimedOut {
 		r.Errors = splitErrors(res.err)
 	}
-	r.Records, r.Bytes, r.Files, r.DeadLetters, r.DecodeErrs = res.stats.Records, res.stats.Bytes, res.stats.Files, res.stats.DeadLetters, res.stats.DecodeErrs
-	r.Partitions, r.Lag = res.stats.Partitions, res.stats.Lag
+	r.Landed = res.landed
 	s.putRun(r)
 	if r.Bytes > bigRun {
 		// The loader's buffers of a big run are garbage now; an idle
@@ -671,21 +669,4 @@ func splitErrors(err error) []string {
 		}
 	}
 	return out
-}
-
-func fillStats(r *Run, sum *loader.Summary) {
-	if sum == nil {
-		return
-	}
-	for _, p := range sum.Partitions {
-		r.Partitions = append(r.Partitions, PartitionRun{
-			Topic: p.Topic, Partition: p.Partition, Records: p.Records, Bytes: p.Bytes, Files: p.Files,
-			DeadLetters: p.DeadLetters, DecodeErrs: p.Errors, First: p.First, Last: p.Last,
-		})
-		r.Records += p.Records
-		r.Bytes += p.Bytes
-		r.Files += p.Files
-		r.DeadLetters += p.DeadLetters
-		r.DecodeErrs += p.Errors
-	}
 }
