@@ -92,6 +92,7 @@ func (s *Scheduler) becomeLeader() {
 	}
 	s.core.Rand = rand.Float64
 	s.log.Info("leading: scheduling pipelines", "server", s.cfg.Server)
+	var abandoned []Run
 	for _, r := range s.hist.Runs("") {
 		if r.Status != StatusRunning || s.active[r.ID] != nil {
 			continue
@@ -99,9 +100,14 @@ func (s *Scheduler) becomeLeader() {
 		r.Status, r.Ended = StatusAbandoned, now
 		r.Reason = fmt.Sprintf("its scheduler %s stopped before the run ended (noticed by %s); the next run resumes from what the sink holds", r.Server, s.cfg.Server)
 		s.log.Warn("run abandoned", "run", r.ID, "pipeline", r.Pipeline, "server", r.Server)
-		s.putRun(r)
 		s.m.runs.WithLabelValues(r.Pipeline, r.Status).Inc()
+		abandoned = append(abandoned, r)
 	}
+	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := s.hist.PutRuns(hctx, abandoned...); err != nil {
+		s.log.Error("could not record abandoned runs in the history", "runs", len(abandoned), "err", err)
+	}
+	cancel()
 	for _, e := range s.cat.Entries() {
 		if s.core == nil { // stepped down while acting
 			return
