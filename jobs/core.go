@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/pipelines"
 )
 
 // Run statuses, as recorded in the history.
@@ -282,28 +285,25 @@ func (c *Core) Finished(now time.Time, id string, out Outcome) (Run, []Action) {
 }
 
 // backoff is the wait before retry n (1-based): base doubling per attempt
-// up to MaxBackoff, with "equal jitter": half fixed, half random, so
+// up to pipelines.MaxRetryBackoff, with "equal jitter": half fixed, half random, so
 // retries of many pipelines spread out but never come sooner than half.
 func (c *Core) backoff(base time.Duration, n int) time.Duration {
 	d := base
-	for i := 1; i < n && d < MaxBackoff; i++ {
+	for i := 1; i < n && d < pipelines.MaxRetryBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, MaxBackoff)
+	d = min(d, pipelines.MaxRetryBackoff)
 	return d/2 + time.Duration(c.rand()*float64(d/2))
 }
 
-// MaxBackoff caps the wait between retries.
-const MaxBackoff = time.Hour
-
-// baseID strips a retry suffix (".rN") from a run id.
+// baseID strips a retry suffix (".rN", N digits) from a run id; a
+// pipeline's own name may hold ".r" too.
 func baseID(id string) string {
-	for i := len(id) - 1; i > 0; i-- {
-		if id[i] == '.' && i+1 < len(id) && id[i+1] == 'r' {
-			return id[:i]
-		}
+	i := strings.LastIndex(id, ".r")
+	if i <= 0 || i+2 == len(id) || strings.Trim(id[i+2:], "0123456789") != "" {
+		return id
 	}
-	return id
+	return id[:i]
 }
 
 // Advance moves the core to now: timeouts, due retries, queued runs and
@@ -454,17 +454,6 @@ func (c *Core) State(name string) (PipelineState, bool) {
 		st.RetryAt = p.retryAt
 	}
 	return st, true
-}
-
-// Active lists the ids of runs in progress.
-func (c *Core) Active() []string {
-	var ids []string
-	for _, n := range c.names() {
-		if r := c.pipes[n].running; r != nil {
-			ids = append(ids, r.ID)
-		}
-	}
-	return ids
 }
 
 func (c *Core) names() []string {
