@@ -19,6 +19,9 @@ type source struct {
 	keys    map[string]pos  // dotted path -> position of its key
 	set     map[string]bool // paths given in the file
 	secrets map[string]bool // paths whose value came from a secret-looking env var
+	// zeros are paths given as zero or empty where that means nothing,
+	// with the default the file could have had (see defaultTo).
+	zeros map[string]string
 }
 
 type pos struct{ line, col int }

@@ -47,59 +47,46 @@ func (s *Spec) Defaults() *Spec {
 		s.Version = Version
 	}
 	if s.Source.Group == "" && s.Name != "" {
-		s.Source.Group = "sluice-" + s.Name
+		if s.given("source.group") {
+			s.markGivenEmpty("source.group", fmt.Sprintf("%q", "sluice-"+s.Name))
+		} else {
+			s.Source.Group = "sluice-" + s.Name
+		}
 	}
 	if s.Source.TLS != nil && s.src != nil && !s.given("source.tls.enabled") {
 		s.Source.TLS.Enabled = true // a tls: section turns TLS on
 	}
-	setDefault(&s.Source.Start, DefaultStart)
-	setDefault(&s.Source.OnGap, DefaultOnGap)
+	defaultTo(s, "source.start", &s.Source.Start, DefaultStart)
+	defaultTo(s, "source.on_gap", &s.Source.OnGap, DefaultOnGap)
 	s.Format.Config = s.Format.Config.WithDefaults()
-	setDefault(&s.Format.OnError, DefaultOnError)
-	setDefault(&s.PartitionBy.Time, DefaultTime)
-	setDefault(&s.PartitionBy.Layout, DefaultLayout)
-	setDefault(&s.PartitionBy.Timezone, DefaultTimezone)
-	setDefault(&s.Sink.Compression, DefaultCompression)
-	if s.Sink.Roll.Records == 0 {
-		s.Sink.Roll.Records = DefaultRollRecords
-	}
-	if s.Sink.Roll.Bytes == 0 {
-		s.Sink.Roll.Bytes = DefaultRollBytes
-	}
-	if s.Sink.Roll.Age == 0 {
-		s.Sink.Roll.Age = DefaultRollAge
-	}
-	if s.Sink.RowGroupBytes == 0 {
-		s.Sink.RowGroupBytes = DefaultRowGroupBytes
-	}
+	defaultTo(s, "format.on_error", &s.Format.OnError, DefaultOnError)
+	defaultTo(s, "partition_by.time", &s.PartitionBy.Time, DefaultTime)
+	defaultTo(s, "partition_by.layout", &s.PartitionBy.Layout, DefaultLayout)
+	defaultTo(s, "partition_by.timezone", &s.PartitionBy.Timezone, DefaultTimezone)
+	defaultTo(s, "sink.compression", &s.Sink.Compression, DefaultCompression)
+	defaultTo(s, "sink.roll.records", &s.Sink.Roll.Records, DefaultRollRecords)
+	defaultTo(s, "sink.roll.bytes", &s.Sink.Roll.Bytes, DefaultRollBytes)
+	defaultTo(s, "sink.roll.age", &s.Sink.Roll.Age, DefaultRollAge)
+	defaultTo(s, "sink.row_group_bytes", &s.Sink.RowGroupBytes, DefaultRowGroupBytes)
 	if s.Sink.MetaColumns == nil {
 		s.Sink.MetaColumns = append([]string(nil), DefaultMetaColumns...)
 	}
 	if s.Sink.SuccessGrace == 0 && !s.given("sink.success_grace") {
 		s.Sink.SuccessGrace = DefaultSuccessGrace
 	}
-	setDefault(&s.Hive.Database, DefaultHiveDatabase)
-	setDefault(&s.Concurrency, DefaultConcurrency)
-	if s.RetryBackoff == 0 {
-		s.RetryBackoff = DefaultRetryBackoff
-	}
-	if s.History.Keep == 0 {
-		s.History.Keep = DefaultHistoryKeep
-	}
-	if s.History.MaxAge == 0 {
-		s.History.MaxAge = DefaultHistoryMaxAge
-	}
-	if s.Hive.Table == "" && s.Name != "" {
+	defaultTo(s, "hive.database", &s.Hive.Database, DefaultHiveDatabase)
+	defaultTo(s, "concurrency", &s.Concurrency, DefaultConcurrency)
+	defaultTo(s, "retry_backoff", &s.RetryBackoff, DefaultRetryBackoff)
+	defaultTo(s, "history.keep", &s.History.Keep, DefaultHistoryKeep)
+	defaultTo(s, "history.max_age", &s.History.MaxAge, DefaultHistoryMaxAge)
+	if s.Hive.Table == "" && s.Name != "" && s.given("hive.table") {
+		s.markGivenEmpty("hive.table", "the pipeline name with '-' and '.' as '_'")
+	} else if s.Hive.Table == "" && s.Name != "" {
 		s.Hive.Table = strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(s.Name))
 	}
 	return s
 }
 
-func setDefault(p *string, v string) {
-	if *p == "" {
-		*p = v
-	}
-}
 
 // given reports whether the file set path explicitly.
 func (s *Spec) given(path string) bool { return s.src != nil && s.src.set[path] }
@@ -116,6 +103,8 @@ var (
 type validator struct {
 	s    *Spec
 	errs Errors
+	// skip holds paths already reported by explicitZeros.
+	skip map[string]bool
 }
 
 // at reports a problem with the value at path (or, if the file does not
@@ -134,6 +123,9 @@ func (v *validator) at(path, format string, args ...any) {
 
 // add reports msg at path as it is.
 func (v *validator) add(path, msg string) {
+	if v.skip[path] {
+		return
+	}
 	e := &Error{Path: path, Msg: msg}
 	if src := v.s.src; src != nil {
 		e.File = src.file
@@ -179,6 +171,7 @@ func parent(path string) string {
 // (call Defaults first; Load does). It returns Errors or nil.
 func (s *Spec) Validate() error {
 	v := &validator{s: s}
+	v.explicitZeros()
 	if s.Version != Version {
 		v.at("version", "unsupported version %d (this sluice reads version %d)", s.Version, Version)
 	}
@@ -433,6 +426,8 @@ func (s *Spec) validateSchedule(v *validator) {
 	case s.Schedule == "" || err == nil || !zoneOK:
 	case errors.Is(err, errZoneTwice):
 		v.at("schedule_timezone", "%v", err)
+	case strings.Contains(s.Schedule, "@every"):
+		v.at("schedule", "bad schedule %q: %v", s.Schedule, err)
 	default:
 		v.at("schedule", "bad cron expression %q: %v (want 5 fields \"min hour day month weekday\", or @hourly, @daily, @every 15m; CRON_TZ=Zone may prefix it)", s.Schedule, err)
 	}

@@ -290,6 +290,9 @@ func TestParseSchedule(t *testing.T) {
 		{"15 * * * *", time.Date(2024, 6, 1, 11, 15, 0, 0, time.UTC)}, // UTC, not the machine's zone
 		{"@daily", time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC)},
 		{"@every 15m", from.Add(15 * time.Minute)},
+		{"@every 1s", from.Add(time.Second)},
+		{"@every 1d", from.Add(24 * time.Hour)},
+		{"CRON_TZ=Europe/Berlin @every 90s", from.Add(90 * time.Second)},
 		{"CRON_TZ=Europe/Berlin 0 13 * * *", time.Date(2024, 6, 1, 11, 0, 0, 0, time.UTC)},
 	}
 	for _, tc := range tests {
@@ -302,7 +305,9 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tc.expr, got.UTC(), tc.next)
 		}
 	}
-	for _, bad := range []string{"", "TZ=0", "CRON_TZ=UTC", "61 * * * *", "* * *", "CRON_TZ=Mars/X 0 * * * *", "@sometimes"} {
+	for _, bad := range []string{"", "TZ=0", "CRON_TZ=UTC", "61 * * * *", "* * *", "CRON_TZ=Mars/X 0 * * * *", "@sometimes",
+		// robfig/cron would run each of these every second.
+		"@every -5m", "@every 0s", "@every 1ns", "@every 999ms", "@every 1500ms", "@every", "@every x"} {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
 		}

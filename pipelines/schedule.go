@@ -28,12 +28,46 @@ func ParseSchedule(expr string) (sched cron.Schedule, err error) {
 	} else {
 		expr = "CRON_TZ=UTC " + expr
 	}
+	if sched, ok, err := parseEvery(expr); ok {
+		return sched, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			sched, err = nil, fmt.Errorf("cannot parse %q: %v", expr, r)
 		}
 	}()
 	return cron.ParseStandard(expr)
+}
+
+// parseEvery parses "@every <duration>" (after an optional zone prefix,
+// which an interval ignores). robfig/cron turns any interval under a second,
+// zero or negative ones included, into one second and drops fractions of a
+// second; we refuse those instead, and accept the d unit as elsewhere.
+func parseEvery(expr string) (sched cron.Schedule, ok bool, err error) {
+	rest := expr
+	if strings.HasPrefix(rest, "CRON_TZ=") || strings.HasPrefix(rest, "TZ=") {
+		_, rest, _ = strings.Cut(rest, " ")
+		rest = strings.TrimSpace(rest)
+	}
+	arg, found := strings.CutPrefix(rest, "@every")
+	if !found {
+		return nil, false, nil
+	}
+	arg = strings.TrimSpace(arg)
+	d, err := ParseDuration(arg)
+	switch {
+	case arg == "":
+		return nil, true, fmt.Errorf("@every needs an interval, like @every 15m")
+	case err != nil:
+		return nil, true, fmt.Errorf("@every %s: %v", arg, err)
+	case d <= 0:
+		return nil, true, fmt.Errorf("@every %s: the interval must be positive", arg)
+	case d < time.Second:
+		return nil, true, fmt.Errorf("@every %s: the interval must be at least 1s", arg)
+	case d%time.Second != 0:
+		return nil, true, fmt.Errorf("@every %s: the interval must be a whole number of seconds", arg)
+	}
+	return cron.Every(d), true, nil
 }
 
 var errZoneTwice = errors.New("the schedule has a CRON_TZ= prefix too: keep one of the two")
