@@ -87,7 +87,6 @@ func (s *Spec) Defaults() *Spec {
 	return s
 }
 
-
 // given reports whether the file set path explicitly.
 func (s *Spec) given(path string) bool { return s.src != nil && s.src.set[path] }
 
