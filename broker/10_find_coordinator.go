@@ -6,7 +6,10 @@ package broker
 // coordinator (creating __consumer_offsets if needed) and waits briefly for
 // it to load; until it has, the answer is COORDINATOR_NOT_AVAILABLE and the
 // client retries. Transactions are not supported: transactional IDs get
-// COORDINATOR_NOT_AVAILABLE; share groups (type 2) get INVALID_REQUEST.
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which Kafka's clients treat as
+// fatal (COORDINATOR_NOT_AVAILABLE made them retry forever: a Kafka Streams
+// app with exactly_once_v2 hung in REBALANCING); share groups (type 2) get
+// INVALID_REQUEST.
 // From v4 the request carries several keys.
 
 import (
@@ -22,6 +25,7 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := c.s.advertised()
 	var code *kerr.Error
+	var msg string
 	switch r.CoordinatorType {
 	case 0:
 		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -30,7 +34,8 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 		}
 		cancel()
 	case 1:
-		code = kerr.CoordinatorNotAvailable
+		code = kerr.TransactionalIDAuthorizationFailed
+		msg = "transactions are not supported by this broker yet: use an idempotent producer without transactional.id (Kafka Streams: processing.guarantee=at_least_once)"
 	default:
 		code = kerr.InvalidRequest
 	}
@@ -40,8 +45,11 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 		if code != nil {
 			rc.NodeID, rc.Host, rc.Port = -1, "", -1
 			rc.ErrorCode = code.Code
-			msg := code.Description
-			rc.ErrorMessage = &msg
+			m := code.Description
+			if msg != "" {
+				m = msg
+			}
+			rc.ErrorMessage = &m
 		}
 		return rc
 	}

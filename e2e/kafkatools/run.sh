@@ -51,5 +51,12 @@ tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --delete --topi
 tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --list >"$work/out" 2>&1
 if grep -q '^kt$' "$work/out"; then echo "FAIL kafka-topics --delete: kt still listed"; failed=$((failed + 1)); else echo "ok   kafka-topics --delete"; fi
 
+# Transactions are not supported yet: a transactional Java producer must stop
+# at once with a fatal error, not wait out max.block.ms (set to 10 minutes
+# here, so a retrying client would be killed by tool's timeout instead).
+tool org.apache.kafka.tools.ProducerPerformance --topic kt-tx --num-records 10 --record-size 10 --throughput -1 \
+  --transactional-id kt-tx --producer-props bootstrap.servers="$B" max.block.ms=600000 >"$work/out" 2>&1 || true
+check "transactional Java producer fails fast" "$work/out" "TransactionalIdAuthorizationException"
+
 echo "e2e/kafkatools: $failed failed"
 ((failed == 0))
