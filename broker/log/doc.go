@@ -14,6 +14,7 @@
 //	log-start-offset                "1 <offset>\n": first readable offset
 //	recovery-point                  "1 <offset>\n": everything below is fsynced
 //	clean-shutdown                  present only after Close
+//	write-probe.tmp                 only while Recover tests the disk
 //
 // Index files are append-only rather than preallocated: the file size gives
 // the number of entries, so nothing has to be trimmed on close. The active
@@ -41,9 +42,17 @@
 // after the checkpoint. Setting flush.messages=1 fsyncs every append (slow,
 // durable on one node).
 //
-// After a failed write or fsync the log refuses every later append with
-// that error until it is closed and reopened (which recovers it): the state
-// of the file after a failed fsync is unknown (see PostgreSQL's fsyncgate).
+// After a failed write or fsync (a full disk, an I/O error) the log is
+// read-only: reads go on, every later append, flush and retention pass
+// fails with that error, and Failure says why and since when. Recover,
+// which the broker calls with a backoff, leaves that state without a
+// restart once a probe write succeeds: it cuts the active segment back to
+// its acknowledged bytes, then recovers the tail exactly as Open does after
+// a crash (recover.go). The state of a file after a failed fsync is unknown
+// (see PostgreSQL's fsyncgate), so nothing past the recovery checkpoint is
+// trusted: it is re-read and checked batch by batch. Bytes of a failed
+// write never survive; a batch written but refused because its fsync
+// failed is kept if it verifies, and its producer's retry is a duplicate.
 //
 // # Idempotent producers
 //

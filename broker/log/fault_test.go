@@ -51,9 +51,16 @@ func checkRecovered(t *testing.T, got, acked []string, failed string) {
 	}
 }
 
-func TestErrorAtEveryWriteAndSync(t *testing.T) {
-	const n = 60
-	// Count the operations of a clean run.
+// fault is one injected failure of a workload run.
+type fault struct {
+	name  string
+	apply func(fs *errorfs.FS)
+}
+
+// everyFault counts the writes and syncs of a clean workload run of n
+// appends and returns a fault at each of them (half the writes torn).
+func everyFault(t *testing.T, n int) []fault {
+	t.Helper()
 	base := newEnv(t)
 	bl := base.open(faultConfig(4))
 	if _, _, err := workload(t, bl, base, n); err != nil {
@@ -63,10 +70,6 @@ func TestErrorAtEveryWriteAndSync(t *testing.T) {
 	if writes < 60 || syncs < 10 {
 		t.Fatalf("baseline did %d writes, %d syncs; want many of both", writes, syncs)
 	}
-	type fault struct {
-		name  string
-		apply func(fs *errorfs.FS)
-	}
 	var faults []fault
 	for i := 1; i <= writes; i++ {
 		faults = append(faults, fault{fmt.Sprintf("write%d", i), func(fs *errorfs.FS) { fs.FailWriteAt(i, i%2 == 0) }})
@@ -74,7 +77,12 @@ func TestErrorAtEveryWriteAndSync(t *testing.T) {
 	for i := 1; i <= syncs; i++ {
 		faults = append(faults, fault{fmt.Sprintf("sync%d", i), func(fs *errorfs.FS) { fs.FailSyncAt(i) }})
 	}
-	for _, f := range faults {
+	return faults
+}
+
+func TestErrorAtEveryWriteAndSync(t *testing.T) {
+	const n = 60
+	for _, f := range everyFault(t, n) {
 		for _, osCrash := range []bool{false, true} {
 			e := newEnv(t)
 			f.apply(e.fs)

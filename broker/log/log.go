@@ -50,6 +50,11 @@ type Log struct {
 	end   atomic.Int64               // next offset to assign
 	done  atomic.Bool                // set by Close; reads fail with ErrClosed
 	epoch atomic.Int32               // leader epoch stamped on appended batches
+	// failed mirrors mu.err for lock-free Failure calls (recover.go).
+	failed atomic.Pointer[failure]
+	// reloading marks the throwaway Log that Recover loads the folder
+	// into: its failures are Recover's to report, not its own.
+	reloading bool
 
 	flushMu sync.Mutex // serialises Flush
 	mu      struct {
@@ -134,16 +139,20 @@ func (l *Log) checkWritableLocked() error {
 		return ErrClosed
 	}
 	if l.mu.err != nil {
-		return fmt.Errorf("log %s failed earlier, reopen to recover: %w", l.dir, l.mu.err)
+		return fmt.Errorf("log %s is read-only after a failed write (until Recover finds the disk writable): %w", l.dir, l.mu.err)
 	}
 	return nil
 }
 
-// failLocked makes err sticky.
+// failLocked makes err sticky: the log is read-only until Recover.
 func (l *Log) failLocked(err error) error {
 	if l.mu.err == nil {
 		l.mu.err = err
-		l.logger.Error("log failed; appends refused until reopened", "dir", l.dir, "err", err)
+		if !l.reloading {
+			l.failed.Store(&failure{err: err, since: l.now()})
+			l.logger.Error("partition log read-only: a write failed; appends are refused until the disk takes writes again",
+				"dir", l.dir, "err", err)
+		}
 	}
 	return err
 }

@@ -30,6 +30,15 @@
 // with a *CorruptionError naming the file, byte position and offset, and
 // leaves the file as it is for an operator.
 //
+// A journal append that fails (a full disk, an I/O error) makes the Store
+// read-only, logged once: the image stays as it was, and every change is
+// refused with an error wrapping ErrStorage (KAFKA_STORAGE_ERROR) until
+// Store.Recover succeeds, which the broker calls with a backoff. For a
+// FileJournal that cuts the refused frame off (every acknowledged frame
+// was fsynced, so nothing before it needs re-reading; a frame whose fsync
+// failed is not known durable and was refused, so it must not survive) and
+// succeeds once a probe write of zeros, fsynced and cut off again, does.
+//
 // The Store takes no snapshots yet: Open replays the whole journal (about
 // 60,000 entries a second), which is fine for metadata that changes rarely.
 // EncodeSnapshot and DecodeSnapshot turn an Image into bytes and back (as

@@ -37,11 +37,16 @@ var (
 	ErrInvalidRequest = errors.New("meta: invalid request")
 	// ErrClosed: the Store or Journal was closed.
 	ErrClosed = errors.New("meta: closed")
+	// ErrStorage: the journal failed a write or fsync (a full disk, an I/O
+	// error) and the Store refuses changes until Recover finds the disk
+	// writable (KAFKA_STORAGE_ERROR, which clients retry).
+	ErrStorage = errors.New("meta: metadata journal cannot be written")
 )
 
 // ErrorCode maps an error from this package to the Kafka error code a broker
-// should answer with: 0 for nil, UNKNOWN_SERVER_ERROR for anything that is
-// not a validation error (for example a journal write failure).
+// should answer with: 0 for nil, KAFKA_STORAGE_ERROR for a journal that
+// cannot be written, UNKNOWN_SERVER_ERROR for anything else that is not a
+// validation error.
 func ErrorCode(err error) int16 {
 	switch {
 	case err == nil:
@@ -60,6 +65,8 @@ func ErrorCode(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, ErrInvalidRecord), errors.Is(err, ErrInvalidRequest):
 		return kerr.InvalidRequest.Code
+	case errors.Is(err, ErrStorage):
+		return kerr.KafkaStorageError.Code
 	default:
 		return kerr.UnknownServerError.Code
 	}

@@ -63,7 +63,8 @@ var ErrFrameSize = errors.New("meta: journal payload must be 1 byte to 64 MiB")
 // FileJournal is a Journal in one local file of length- and CRC32C-framed
 // payloads (see the package comment), fsynced on every append. After a
 // failed write or sync it returns that error from every later Append until
-// it is reopened, which truncates whatever partial frame the failure left.
+// Recover succeeds or it is reopened; either drops whatever the failed
+// append left.
 type FileJournal struct {
 	path string
 	mu   struct {
@@ -260,6 +261,48 @@ func (j *FileJournal) Append(ctx context.Context, rec []byte) (int64, error) {
 	j.mu.next++
 	j.mu.size += int64(len(frame))
 	return off, nil
+}
+
+// journalProbeBytes is what Recover appends (zeros) to test the disk.
+const journalProbeBytes = 64 << 10
+
+// Recover makes a journal whose write or sync failed writable again if the
+// disk takes writes. It cuts the file back to the end of the last
+// acknowledged frame: every acknowledged frame was fsynced, so nothing
+// before it needs checking, and a frame whose write or sync failed was
+// refused to its caller, so it must not survive (with a failed fsync its
+// bytes are not known durable either). It then probes the disk by
+// appending journalProbeBytes zeros, fsyncing and cutting them off (a
+// crash mid-probe leaves a zero-filled tail, which Open truncates), and
+// clears the error. On a journal that has not failed it does nothing.
+func (j *FileJournal) Recover() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case j.mu.closed:
+		return ErrClosed
+	case j.mu.err == nil:
+		return nil
+	}
+	f := j.mu.f
+	if err := f.Truncate(j.mu.size); err != nil {
+		return fmt.Errorf("meta: journal %s stays read-only: cut the refused frame at byte %d: %w", j.path, j.mu.size, err)
+	}
+	_, err := f.Write(make([]byte, journalProbeBytes))
+	if err == nil {
+		err = f.Sync()
+	}
+	if terr := f.Truncate(j.mu.size); err == nil {
+		err = terr
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("meta: journal %s stays read-only: probe write: %w", j.path, err)
+	}
+	j.mu.err = nil
+	return nil
 }
 
 // Replay calls fn for every appended payload in order. The slice passed to

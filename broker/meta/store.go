@@ -33,13 +33,27 @@ type Store struct {
 	logger *slog.Logger
 	now    func() time.Time
 	img    atomic.Pointer[Image]
+	// failed mirrors mu.failed for lock-free Failure calls.
+	failed atomic.Pointer[storeFailure]
 	mu     struct {
 		sync.Mutex
 		journal Journal
 		subs    []subscriber
 		nextSub int
 		closed  bool
+		failed  error // the journal append that made the store read-only
 	}
+}
+
+type storeFailure struct {
+	err   error
+	since time.Time
+}
+
+// recoverableJournal is a Journal that can leave its failed state in place
+// (FileJournal); other journals need the store reopened.
+type recoverableJournal interface {
+	Recover() error
 }
 
 type subscriber struct {
@@ -119,8 +133,10 @@ func (s *Store) Image() *Image { return s.img.Load() }
 // publishes the resulting image; then it calls every subscriber. Either all
 // records are applied or none. A CreateTopic with a zero ID gets a random
 // one (read it back from Image). Validation errors wrap the package's
-// sentinels (see ErrorCode); journal errors are returned as they are, and
-// after one the store refuses further changes until reopened.
+// sentinels (see ErrorCode). A journal failure (other than a cancelled
+// ctx or an oversized entry) makes the store read-only, logged once: this
+// and every later Apply fail with an error wrapping ErrStorage and the
+// journal's, until Recover succeeds or the store is reopened.
 func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -130,6 +146,9 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 	defer s.mu.Unlock()
 	if s.mu.closed {
 		return ErrClosed
+	}
+	if s.mu.failed != nil {
+		return fmt.Errorf("%w: read-only after a failed write (until the disk takes writes again): %w", ErrStorage, s.mu.failed)
 	}
 	old := s.img.Load()
 	next, err := applyAll(old, recs)
@@ -141,14 +160,58 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 		return err
 	}
 	off, err := s.mu.journal.Append(ctx, payload)
-	if err != nil {
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()), errors.Is(err, ErrFrameSize), errors.Is(err, ErrClosed):
 		return fmt.Errorf("meta: append metadata change: %w", err)
+	default:
+		s.mu.failed = err
+		s.failed.Store(&storeFailure{err: err, since: s.now()})
+		s.logger.Error("metadata journal read-only: a write failed; metadata changes are refused until the disk takes writes again", "err", err)
+		return fmt.Errorf("%w: append metadata change: %w", ErrStorage, err)
 	}
 	next = next.withOffset(off)
 	s.img.Store(next)
 	for _, sub := range s.mu.subs {
 		sub.fn(old, next)
 	}
+	return nil
+}
+
+// Failure reports why the store refuses changes: err is nil while it
+// accepts them; since is when it stopped. It never blocks.
+func (s *Store) Failure() (since time.Time, err error) {
+	if f := s.failed.Load(); f != nil {
+		return f.since, f.err
+	}
+	return time.Time{}, nil
+}
+
+// Recover makes a read-only store (see Failure) accept changes again if
+// its journal recovers in place (FileJournal.Recover: the refused entry is
+// dropped and a probe write succeeds). It returns nil if the store accepts
+// changes afterwards, and the error that keeps it read-only otherwise; on
+// a store that has not failed it does nothing.
+func (s *Store) Recover() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.mu.closed:
+		return ErrClosed
+	case s.mu.failed == nil:
+		return nil
+	}
+	rj, ok := s.mu.journal.(recoverableJournal)
+	if !ok {
+		return fmt.Errorf("%w: this journal cannot recover in place; restart the broker", ErrStorage)
+	}
+	if err := rj.Recover(); err != nil {
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	since, cause := s.Failure()
+	s.mu.failed = nil
+	s.failed.Store(nil)
+	s.logger.Info("metadata journal writable again", "read_only_for", s.now().Sub(since).Round(time.Millisecond), "cause", cause)
 	return nil
 }
 

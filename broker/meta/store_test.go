@@ -192,8 +192,8 @@ func TestStoreJournalFailureLeavesImage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("apply: %v", err)
 	}
-	if ErrorCode(err) != kerr.UnknownServerError.Code {
-		t.Fatalf("ErrorCode(journal failure) = %d", ErrorCode(err))
+	if ErrorCode(err) != kerr.KafkaStorageError.Code || !errors.Is(err, ErrStorage) {
+		t.Fatalf("ErrorCode(journal failure) = %d (%v), want KAFKA_STORAGE_ERROR", ErrorCode(err), err)
 	}
 	if s.Image() != before {
 		t.Fatal("image changed although the journal append failed")

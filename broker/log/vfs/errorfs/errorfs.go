@@ -1,6 +1,8 @@
 // Package errorfs is an in-memory vfs.FS for tests: it injects an error at
-// the N-th write or sync and simulates an OS crash that drops every byte not
-// yet fsynced (in the manner of pebble's vfs/errorfs and MemFS).
+// the N-th write or sync, models a full disk (a capacity in bytes beyond
+// which writes fail with ENOSPC after writing what fits, as a real file
+// system's short write does), and simulates an OS crash that drops every
+// byte not yet fsynced (in the manner of pebble's vfs/errorfs and MemFS).
 //
 // Model: each file has its current content and its durable content (as of
 // its last Sync). Creating, renaming and removing files are durable at once
@@ -17,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/sluicehq/sluice/broker/log/vfs"
 )
@@ -37,9 +40,10 @@ type FS struct {
 	dirs      map[string]bool
 	writes    int
 	syncs     int
-	failWrite int  // fail the write with this ordinal (1-based), 0 = never
-	failSync  int  // fail the sync with this ordinal (1-based), 0 = never
-	torn      bool // a failed write writes half its bytes first
+	failWrite int   // fail the write with this ordinal (1-based), 0 = never
+	failSync  int   // fail the sync with this ordinal (1-based), 0 = never
+	torn      bool  // a failed write writes half its bytes first
+	capacity  int64 // bytes all files may hold; 0 = unlimited
 }
 
 // New returns an empty FS.
@@ -59,6 +63,31 @@ func (fs *FS) FailSyncAt(n int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.failSync = fs.syncs + n
+}
+
+// SetCapacity limits the bytes all files together may hold (0 removes the
+// limit). A write that does not fit writes what does and fails with an
+// error matching syscall.ENOSPC, as write(2) on a full disk does; removing
+// or truncating files frees space again.
+func (fs *FS) SetCapacity(bytes int64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.capacity = bytes
+}
+
+// Used returns the bytes all files hold.
+func (fs *FS) Used() int64 {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.usedLocked()
+}
+
+func (fs *FS) usedLocked() int64 {
+	var n int64
+	for _, f := range fs.files {
+		n += int64(len(f.data))
+	}
+	return n
 }
 
 // Counts returns how many writes and syncs were done.
@@ -274,6 +303,12 @@ func (f *file) Write(p []byte) (int, error) {
 			f.n.data = append(f.n.data, p[:n]...)
 		}
 		return n, fmt.Errorf("errorfs: write %s: %w", f.name, ErrInjected)
+	}
+	if c := f.fs.capacity; c > 0 {
+		if free := max(c-f.fs.usedLocked(), 0); int64(len(p)) > free {
+			f.n.data = append(f.n.data, p[:free]...)
+			return int(free), &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
+		}
 	}
 	f.n.data = append(f.n.data, p...)
 	return len(p), nil
