@@ -148,6 +148,12 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return 0, kerr.OffsetOutOfRange
 		}
+		if errors.Is(err, log.ErrCorruptMessage) {
+			// Damaged data is never sent: the client gets CORRUPT_MESSAGE for
+			// this offset and may seek past it (broker/log reports the range).
+			s.log.Warn("fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+			return 0, kerr.CorruptMessage
+		}
 		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		return 0, kerr.KafkaStorageError
 	}

@@ -30,6 +30,16 @@
 // segment base offsets, then the sparse index, then steps over at most
 // index.interval.bytes of batch headers; it takes no lock.
 //
+// An index entry is never trusted blindly: the batch header at the
+// position it gives must parse (length within the segment, magic 2) and
+// have the entry's base offset. That header is read anyway, so the check is
+// free. An entry that disagrees makes the reader rebuild both indexes of
+// that segment from its batch headers, under the append lock, with one
+// warning, and retry; opening is as fast as before. Read returns only
+// chunks that start with such a header for a batch holding (or, after a
+// compaction gap, following) the requested offset; bytes that are not a
+// batch header are a *CorruptionError (ErrCorruptMessage), never data.
+//
 // # Durability
 //
 // As in Kafka, flush.messages and flush.ms default to "never": the log

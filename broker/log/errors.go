@@ -45,3 +45,19 @@ func (e *CorruptionError) Error() string {
 
 // Is makes errors.Is(err, ErrCorruptMessage) true.
 func (e *CorruptionError) Is(target error) bool { return target == ErrCorruptMessage }
+
+// IndexMismatchError says an offset-index entry does not point at the batch
+// it names: the batch header at Position does not parse or has another base
+// offset. Reads that meet one rebuild the segment's indexes from the log and
+// retry, so callers outside the package see it only if that fails too.
+type IndexMismatchError struct {
+	Segment  string // file name of the segment
+	Offset   int64  // base offset the entry names
+	Position int64  // file position the entry gives
+	Reason   string
+}
+
+// Error names the entry and what is at its position.
+func (e *IndexMismatchError) Error() string {
+	return fmt.Sprintf("log: offset index of %s says offset %d is at position %d, but %s", e.Segment, e.Offset, e.Position, e.Reason)
+}

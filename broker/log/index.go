@@ -218,3 +218,25 @@ func checkIndexFile(x *sparseIndex, segSize int64, maxRel uint32) error {
 	x.mu.Unlock()
 	return nil
 }
+
+// replace makes entries the whole index, in memory for an active segment
+// (written on the next flush) and in the file for a closed one. If the file
+// cannot be rewritten the entries are kept in memory, so reads stay right;
+// the next Open finds the file wrong and rebuilds it again.
+func (x *sparseIndex) replace(entries []byte) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.n = len(entries) / x.entryLen
+	if x.inMem {
+		x.mem, x.written = entries, 0
+		return x.file.Truncate(0)
+	}
+	err := x.file.Truncate(0)
+	if err == nil {
+		_, err = x.file.Write(entries)
+	}
+	if err != nil {
+		x.mem, x.inMem, x.written = entries, true, len(entries)
+	}
+	return err
+}

@@ -309,22 +309,37 @@ func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
 		return Chunk{}, fmt.Errorf("%w: offset %d below the first segment %d", ErrOffsetOutOfRange, offset, segs[0].base)
 	}
 	for ; i < len(segs); i++ {
-		s := segs[i]
-		limit := s.size.Load()
-		pos, p, found, err := s.findBatch(offset, limit)
+		c, found, err := l.readSegment(segs[i], offset, maxBytes)
 		if err != nil {
 			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
 		}
-		if !found {
-			continue // offset fell in a gap (compaction) at the segment's end
+		if found {
+			return c, nil
+		}
+		// Not found: offset fell in a gap (compaction) at the segment's end.
+	}
+	return Chunk{}, fmt.Errorf("%w: offset %d beyond the data", ErrOffsetOutOfRange, offset)
+}
+
+// readSegment is Read within one segment. The chunk starts with a batch
+// header that parsed (length within the segment, magic 2) and whose last
+// offset is at or after offset, found from a checked index entry.
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int) (c Chunk, found bool, err error) {
+	err = l.checked(s, func() error {
+		limit := s.size.Load()
+		pos, p, ok, err := s.findBatch(offset, limit)
+		if err != nil || !ok {
+			found = false
+			return err
 		}
 		endPos, err := s.boundary(pos+p.size, pos+int64(maxBytes), limit)
 		if err != nil {
-			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
+			return err
 		}
-		return Chunk{File: s.osFile, R: s.log, Pos: pos, Size: endPos - pos}, nil
-	}
-	return Chunk{}, fmt.Errorf("%w: offset %d beyond the data", ErrOffsetOutOfRange, offset)
+		c, found = Chunk{File: s.osFile, R: s.log, Pos: pos, Size: endPos - pos}, true
+		return nil
+	})
+	return c, found, err
 }
 
 // DeleteRecordsBefore advances the log start offset to offset (Kafka's

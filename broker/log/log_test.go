@@ -583,7 +583,7 @@ func TestLookupBelowSegmentBase(t *testing.T) {
 	if s.offIdx.count() == 0 {
 		t.Fatalf("segment %d has no index entries; the test needs some", s.base)
 	}
-	pos, err := s.lookup(s.base - 1)
+	pos, _, err := s.lookup(s.base - 1)
 	if err != nil || pos != 0 {
 		t.Fatalf("lookup(base-1) = %d, %v; want 0", pos, err)
 	}

@@ -437,7 +437,9 @@ func (l *Log) scanBatches(from, to int64, fn func(*BatchHeader)) error {
 	for ; i < len(segs); i++ {
 		s := segs[i]
 		limit := s.size.Load()
-		pos, _, found, err := s.findBatch(from, limit)
+		var pos int64
+		var found bool
+		err := l.checked(s, func() (err error) { pos, _, found, err = s.findBatch(from, limit); return err })
 		if err != nil {
 			return fmt.Errorf("log: scan from %d: %w", from, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,6 +68,8 @@ type segment struct {
 	rollStart       time.Time // when the first batch was appended (zero if empty)
 	closedAt        time.Time // when rolled (or opened, for older segments)
 	synced          bool      // closed segment fully fsynced
+
+	indexGen atomic.Uint64 // bumped when the indexes are rebuilt (verify.go)
 }
 
 func (s *segment) name() string { return filepath.Base(fileName(s.dir, s.base, logSuffix)) }
@@ -144,31 +145,37 @@ type batchPrefix struct {
 	size       int64
 }
 
-func (s *segment) readPrefix(pos, limit int64, buf []byte) (batchPrefix, error) {
-	if pos+batchPrefixLen > limit {
-		return batchPrefix{}, io.ErrUnexpectedEOF
-	}
-	if _, err := s.log.ReadAt(buf[:batchPrefixLen], pos); err != nil {
-		return batchPrefix{}, fmt.Errorf("read batch header of %s at %d: %w", s.name(), pos, err)
-	}
+// parsePrefix checks the batch prefix read from pos into buf: its length
+// stays within limit, its magic is 2 and its offsets are not negative.
+func (s *segment) parsePrefix(pos, limit int64, buf []byte) (batchPrefix, error) {
 	be := binary.BigEndian
 	p := batchPrefix{
 		base: int64(be.Uint64(buf[0:])),
 		size: int64(int32(be.Uint32(buf[8:]))) + batchLengthOverhead,
 	}
-	p.last = p.base + int64(int32(be.Uint32(buf[23:])))
-	if p.size < batchHeaderLen || pos+p.size > limit {
-		return p, fmt.Errorf("%w: batch at %s position %d has length %d beyond committed size %d", ErrCorruptMessage, s.name(), pos, p.size, limit)
+	delta := int32(be.Uint32(buf[23:]))
+	p.last = p.base + int64(delta)
+	switch {
+	case p.size < batchHeaderLen || pos+p.size > limit:
+		return p, &CorruptionError{Segment: s.name(), Position: pos, Offset: -1,
+			Reason: fmt.Sprintf("batch length %d runs past the committed size %d or is shorter than a header", p.size, limit)}
+	case buf[16] != 2:
+		return p, &CorruptionError{Segment: s.name(), Position: pos, Offset: -1, Reason: fmt.Sprintf("magic %d, not 2", int8(buf[16]))}
+	case delta < 0 || p.base < 0:
+		return p, &CorruptionError{Segment: s.name(), Position: pos, Offset: -1,
+			Reason: fmt.Sprintf("base offset %d, last offset delta %d", p.base, delta)}
 	}
 	return p, nil
 }
 
-// lookup returns a batch start position at or before the batch holding offset.
-func (s *segment) lookup(offset int64) (int64, error) {
+// lookup returns a batch start position at or before the batch holding
+// offset, and the base offset the batch there must have (the index entry's
+// offset; -1 for the segment start, which needs no check).
+func (s *segment) lookup(offset int64) (pos, want int64, err error) {
 	if offset <= s.base {
 		// Also an offset below the base: a read that fell into a gap at the
 		// end of the previous segment (compaction) starts here.
-		return 0, nil
+		return 0, -1, nil
 	}
 	if offset-s.base > math.MaxUint32 {
 		offset = s.base + math.MaxUint32
@@ -176,26 +183,67 @@ func (s *segment) lookup(offset int64) (int64, error) {
 	rel := uint32(offset - s.base)
 	_, e, err := s.offIdx.search(func(e []byte) bool { r, _ := parseOffsetEntry(e); return r <= rel })
 	if err != nil || e == nil {
-		return 0, err
+		return 0, -1, err
 	}
-	_, pos := parseOffsetEntry(e)
-	return int64(pos), nil
+	r, p := parseOffsetEntry(e)
+	return int64(p), s.base + int64(r), nil
+}
+
+// readIndexed reads the batch prefix at pos, which an offset-index entry
+// says holds the batch with base offset want (-1: no entry, nothing to
+// check). A prefix that does not parse or names another offset is an
+// *IndexMismatchError: the index, not the data, is suspect first.
+func (s *segment) readIndexed(pos, want, limit int64, buf []byte) (batchPrefix, error) {
+	if pos+batchPrefixLen > limit {
+		return s.checkIndexed(pos, want, limit, nil)
+	}
+	if _, err := s.log.ReadAt(buf[:batchPrefixLen], pos); err != nil {
+		return batchPrefix{}, fmt.Errorf("read batch header of %s at %d: %w", s.name(), pos, err)
+	}
+	return s.checkIndexed(pos, want, limit, buf)
+}
+
+// checkIndexed is readIndexed for a prefix already read into buf (nil: the
+// segment ends before a whole prefix).
+func (s *segment) checkIndexed(pos, want, limit int64, buf []byte) (batchPrefix, error) {
+	var p batchPrefix
+	var err error
+	if buf == nil {
+		err = &CorruptionError{Segment: s.name(), Position: pos, Offset: -1, Reason: fmt.Sprintf("torn batch header: %d bytes left", limit-pos)}
+	} else {
+		p, err = s.parsePrefix(pos, limit, buf)
+	}
+	if want < 0 {
+		return p, err
+	}
+	var cerr *CorruptionError
+	switch {
+	case errors.As(err, &cerr):
+		return p, &IndexMismatchError{Segment: s.name(), Offset: want, Position: pos, Reason: cerr.Reason}
+	case err != nil:
+		return p, err
+	case p.base != want:
+		return p, &IndexMismatchError{Segment: s.name(), Offset: want, Position: pos,
+			Reason: fmt.Sprintf("the batch there has base offset %d", p.base)}
+	}
+	return p, nil
 }
 
 // findBatch returns the position and prefix of the first batch whose last
 // offset is >= offset, scanning from the sparse index entry; found is false
 // when no such batch is within limit.
 func (s *segment) findBatch(offset, limit int64) (pos int64, p batchPrefix, found bool, err error) {
-	pos, err = s.lookup(offset)
+	pos, want, err := s.lookup(offset)
 	if err != nil {
 		return 0, p, false, err
 	}
 	var buf [batchPrefixLen]byte
 	for pos < limit {
-		p, err = s.readPrefix(pos, limit, buf[:])
+		p, err = s.readIndexed(pos, want, limit, buf[:])
 		if err != nil {
 			return 0, p, false, err
 		}
+		want = -1
 		if p.last >= offset {
 			return pos, p, true, nil
 		}
@@ -211,22 +259,27 @@ func (s *segment) boundary(first, want, limit int64) (int64, error) {
 	if want >= limit {
 		return limit, nil
 	}
-	pos := first
+	pos, base := first, int64(-1)
 	_, e, err := s.offIdx.search(func(e []byte) bool { _, p := parseOffsetEntry(e); return int64(p) <= want })
 	if err != nil {
 		return 0, err
 	}
 	if e != nil {
-		if _, p := parseOffsetEntry(e); int64(p) > pos {
-			pos = int64(p)
+		if r, p := parseOffsetEntry(e); int64(p) > pos {
+			pos, base = int64(p), s.base+int64(r)
 		}
 	}
 	var buf [batchPrefixLen]byte
-	for pos < limit {
-		p, err := s.readPrefix(pos, limit, buf[:])
+	for pos < want {
+		p, err := s.readIndexed(pos, base, limit, buf[:])
+		var cerr *CorruptionError
+		if errors.As(err, &cerr) {
+			break // the chunk ends before damage; a read from there reports it
+		}
 		if err != nil {
 			return 0, err
 		}
+		base = -1
 		if pos+p.size > want {
 			break
 		}

@@ -25,7 +25,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 		if s.maxTs.Load() < ts {
 			continue
 		}
-		off, rts, found, err := s.searchTimestamp(ts, start)
+		var off, rts int64
+		var found bool
+		err := l.checked(s, func() (err error) { off, rts, found, err = s.searchTimestamp(ts, start); return err })
 		if err != nil {
 			return -1, -1, fmt.Errorf("log: offset for timestamp %d: %w", ts, err)
 		}
@@ -49,7 +51,9 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 		return -1, -1
 	}
 	ts := best.maxTs.Load()
-	off, rts, found, err := best.searchTimestamp(ts, l.start.Load())
+	var off, rts int64
+	var found bool
+	err := l.checked(best, func() (err error) { off, rts, found, err = best.searchTimestamp(ts, l.start.Load()); return err })
 	if err != nil || !found {
 		return -1, -1
 	}
@@ -60,14 +64,14 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 // timestamp >= ts.
 func (s *segment) searchTimestamp(ts, start int64) (int64, int64, bool, error) {
 	limit := s.size.Load()
-	pos := int64(0)
+	pos, want := int64(0), int64(-1)
 	_, e, err := s.timeIdx.search(func(e []byte) bool { t, _ := parseTimeEntry(e); return t < ts })
 	if err != nil {
 		return 0, 0, false, err
 	}
 	if e != nil {
 		_, rel := parseTimeEntry(e)
-		if pos, err = s.lookup(s.base + int64(rel)); err != nil {
+		if pos, want, err = s.lookup(s.base + int64(rel)); err != nil {
 			return 0, 0, false, err
 		}
 	}
@@ -76,10 +80,11 @@ func (s *segment) searchTimestamp(ts, start int64) (int64, int64, bool, error) {
 		if _, err := s.log.ReadAt(hdr, pos); err != nil {
 			return 0, 0, false, fmt.Errorf("read %s at %d: %w", s.name(), pos, err)
 		}
-		h, _ := ParseBatchHeader(hdr)
-		if h.TotalSize() < batchHeaderLen || pos+h.TotalSize() > limit {
-			return 0, 0, false, fmt.Errorf("%w: batch at %s position %d runs past the end", ErrCorruptMessage, s.name(), pos)
+		if _, err := s.checkIndexed(pos, want, limit, hdr); err != nil {
+			return 0, 0, false, err
 		}
+		want = -1
+		h, _ := ParseBatchHeader(hdr)
 		if h.MaxTimestamp >= ts && h.LastOffset() >= start {
 			batch := make([]byte, h.TotalSize())
 			if _, err := s.log.ReadAt(batch, pos); err != nil {
