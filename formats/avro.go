@@ -73,10 +73,15 @@ func (n *avroNode) canBeNull() bool {
 	return false
 }
 
-func newAvroDecoder(cfg Config, opts DecoderOptions) (*avroDecoder, error) {
-	a := cfg.Avro
+func newAvroDecoder(compiled *Compiled, opts DecoderOptions) (*avroDecoder, error) {
+	a := compiled.cfg.Avro
 	d := &avroDecoder{log: opts.Logger, byID: map[uint32]*avroCodec{}, badID: map[uint32]error{}}
-	text := a.Schema
+	if compiled.avro != nil {
+		d.fixed = compiled.avro
+		d.current = compiled.avro.schema
+		return d, nil
+	}
+	text := ""
 	if a.SchemaFile != "" {
 		path := a.SchemaFile
 		if !filepath.IsAbs(path) && opts.Dir != "" {
@@ -107,15 +112,6 @@ func newAvroDecoder(cfg Config, opts DecoderOptions) (*avroDecoder, error) {
 	}
 	d.registry = &registryClient{base: strings.TrimRight(a.RegistryURL, "/"), http: client}
 	return d, nil
-}
-
-// parseAvroSchema checks an Avro schema text (for Config.Validate).
-func parseAvroSchema(text string) (*Schema, error) {
-	c, err := newAvroCodec(text)
-	if err != nil {
-		return nil, err
-	}
-	return c.schema, nil
 }
 
 func newAvroCodec(text string) (*avroCodec, error) {

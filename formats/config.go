@@ -185,7 +185,30 @@ func (c Config) WithDefaults() Config {
 // every problem found, joined; each names its key as
 // "format.<section>.<key>: ...".
 func (c Config) Validate() error {
+	_, err := c.Compile()
+	return err
+}
+
+// Compiled is a Config with defaults applied and validated, with its
+// declared schema parsed once: what decoders are built from, so nothing is
+// parsed or validated again per worker.
+type Compiled struct {
+	cfg Config
+	// fields is the declared json.schema or csv.schema, parsed.
+	fields []Field
+	// avro is the inline avro.schema, parsed.
+	avro *avroCodec
+}
+
+// Config returns the configuration, defaults applied.
+func (c *Compiled) Config() Config { return c.cfg }
+
+// Compile applies defaults, checks c without reading files (every problem
+// found, joined; each names its key as "format.<section>.<key>: ...") and
+// parses the declared schema.
+func (c Config) Compile() (*Compiled, error) {
 	c = c.WithDefaults()
+	out := &Compiled{cfg: c}
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("format.%s: %s", key, fmt.Sprintf(format, args...)))
@@ -222,8 +245,12 @@ func (c Config) Validate() error {
 		if j.InferRows < 1 {
 			bad("json.infer_rows", "must be at least 1, got %d", j.InferRows)
 		}
-		if _, err := fieldsFromSpecs(j.Schema, "json.schema"); err != nil {
+		fields, err := fieldsFromSpecs(j.Schema, "json.schema")
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if len(j.Schema) > 0 {
+			out.fields = fields
 		}
 		for name, f := range j.Timestamps {
 			if !validTimeFormat(f) {
@@ -262,8 +289,12 @@ func (c Config) Validate() error {
 			}
 			seen[name] = true
 		}
-		if _, err := fieldsFromSpecs(s.Schema, "csv.schema"); err != nil {
+		fields, err := fieldsFromSpecs(s.Schema, "csv.schema")
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if len(s.Schema) > 0 {
+			out.fields = fields
 		}
 	case TypeAvro:
 		a := c.Avro
@@ -277,9 +308,11 @@ func (c Config) Validate() error {
 			bad("avro.registry_url", "give a schema or a registry_url, not both")
 		}
 		if a.Schema != "" {
-			if _, err := parseAvroSchema(a.Schema); err != nil {
+			codec, err := newAvroCodec(a.Schema)
+			if err != nil {
 				bad("avro.schema", "%v", err)
 			}
+			out.avro = codec
 		}
 		if a.RegistryURL != "" {
 			if err := checkRegistryURL(a.RegistryURL); err != nil {
@@ -291,7 +324,10 @@ func (c Config) Validate() error {
 			bad("raw.as", "unknown representation %q (want bytes or string)", c.Raw.As)
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func isZeroJSON(j JSONConfig) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -27,8 +28,8 @@ type csvField struct {
 	quoted bool
 }
 
-func newCSVDecoder(cfg Config, opts DecoderOptions) (*csvDecoder, error) {
-	c := cfg.CSV
+func newCSVDecoder(compiled *Compiled, opts DecoderOptions) (*csvDecoder, error) {
+	c := compiled.cfg.CSV
 	d := &csvDecoder{delim: c.Delimiter[0], quote: c.Quote[0], header: c.Header, null: c.NullValue}
 	var fields []Field
 	var err error
@@ -38,7 +39,7 @@ func newCSVDecoder(cfg Config, opts DecoderOptions) (*csvDecoder, error) {
 			fields = append(fields, Field{Name: name, Type: StringType})
 		}
 	case len(c.Schema) > 0:
-		fields, err = fieldsFromSpecs(c.Schema, "csv.schema")
+		fields = slices.Clone(compiled.fields) // each decoder owns its schema
 	default:
 		fields, err = readFieldSpecs(c.SchemaFile, opts.Dir, "csv.schema_file")
 	}

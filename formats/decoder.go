@@ -47,25 +47,32 @@ type DecoderOptions struct {
 	Sample []Message
 }
 
-// NewDecoder returns a decoder for cfg (defaults applied, validated; schema
-// files read).
+// NewDecoder compiles cfg and returns a decoder for it (schema files
+// read). Callers that build many decoders compile once and use
+// [Compiled.NewDecoder].
 func NewDecoder(cfg Config, opts DecoderOptions) (Decoder, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	c, err := cfg.Compile()
+	if err != nil {
 		return nil, err
 	}
+	return c.NewDecoder(opts)
+}
+
+// NewDecoder returns a decoder for the compiled configuration, reading
+// schema files (relative to opts.Dir) if it names any.
+func (c *Compiled) NewDecoder(opts DecoderOptions) (Decoder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	switch cfg.Type {
+	switch c.cfg.Type {
 	case TypeJSON:
-		return newJSONDecoder(cfg, opts)
+		return newJSONDecoder(c, opts)
 	case TypeCSV:
-		return newCSVDecoder(cfg, opts)
+		return newCSVDecoder(c, opts)
 	case TypeAvro:
-		return newAvroDecoder(cfg, opts)
+		return newAvroDecoder(c, opts)
 	case TypeRaw:
-		return newRawDecoder(cfg), nil
+		return newRawDecoder(c.cfg), nil
 	}
-	return nil, fmt.Errorf("format.type: unknown format %q", cfg.Type)
+	return nil, fmt.Errorf("format.type: unknown format %q", c.cfg.Type)
 }

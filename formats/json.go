@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -41,16 +42,12 @@ type jsonDecoder struct {
 	num   []byte // scratch for number text
 }
 
-func newJSONDecoder(cfg Config, opts DecoderOptions) (*jsonDecoder, error) {
-	j := cfg.JSON
+func newJSONDecoder(c *Compiled, opts DecoderOptions) (*jsonDecoder, error) {
+	j := c.cfg.JSON
 	d := &jsonDecoder{log: opts.Logger, widen: j.WidenToString, timestamps: j.Timestamps}
 	switch {
 	case len(j.Schema) > 0:
-		fields, err := fieldsFromSpecs(j.Schema, "json.schema")
-		if err != nil {
-			return nil, err
-		}
-		d.setSchema(NewSchema(fields...))
+		d.setSchema(NewSchema(slices.Clone(c.fields)...)) // each decoder owns its schema
 		d.fast = fastEligible(d.schema)
 	case j.SchemaFile != "":
 		fields, err := readFieldSpecs(j.SchemaFile, opts.Dir, "json.schema_file")

@@ -219,8 +219,8 @@ func (s *Scheduler) view(e *Entry) PipelineView {
 	case e.Spec.Schedule != "":
 		// Not the leader (or it has not yet applied a resume): the next
 		// tick as the schedule says.
-		if sched, err := e.Spec.ParsedSchedule(); err == nil {
-			if t := NewSchedule(sched).Next(time.Now()); !t.IsZero() {
+		if c := e.Spec.Compiled(); c != nil && c.Schedule != nil {
+			if t := NewSchedule(c.Schedule).Next(time.Now()); !t.IsZero() {
 				v.NextRun = &t
 			}
 		}

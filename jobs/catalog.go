@@ -195,11 +195,11 @@ func CoreSpec(e *Entry) (*Spec, error) {
 		Timeout:          s.Timeout,
 	}
 	if s.Schedule != "" {
-		sched, err := s.ParsedSchedule()
-		if err != nil {
-			return nil, fmt.Errorf("%s: schedule: %w", e.File, err)
+		parsed := s.Compiled()
+		if parsed == nil || parsed.Schedule == nil {
+			return nil, fmt.Errorf("%s: the pipeline was not validated (use pipelines.Load)", e.File)
 		}
-		cs.Schedule = NewSchedule(sched)
+		cs.Schedule = NewSchedule(parsed.Schedule)
 		cs.Expr = s.ScheduleTimezone + "|" + s.Schedule
 	}
 	return cs, nil

@@ -70,7 +70,7 @@ func BenchmarkWorkerJSON(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		cfg := testConfig(b, fs.NewLocal(), b.TempDir(), src)
-		cfg.newFormat = newParquetFactory(fcfg, wopts, "event_time", time.Now, nil, formats.DecoderOptions{})
+		cfg.newFormat = newParquetFactory(mustCompile(b, fcfg), wopts, "event_time", time.Now, nil, formats.DecoderOptions{})
 		cfg.roll = DefaultRollPolicy()
 		cfg.codec = "snappy"
 		b.StartTimer()

@@ -57,7 +57,10 @@ func (r *run) follow(ctx context.Context) error {
 	if err := r.hive.load(ctx); err != nil {
 		return err
 	}
-	balancer, _ := groupBalancer(r.cfg.Balancer) // checked by Validate
+	balancer := r.cfg.Balancer
+	if balancer == nil {
+		balancer = kgo.CooperativeStickyBalancer()
+	}
 	opts := append(append([]kgo.Opt(nil), r.src.opts...),
 		kgo.ConsumerGroup(r.spec.Source.Group),
 		kgo.ConsumeTopics(r.spec.Source.Topics...),
@@ -104,8 +107,10 @@ func (r *run) follow(ctx context.Context) error {
 	return nil
 }
 
-// groupBalancer maps a balancer name to franz-go's.
-func groupBalancer(name string) (kgo.GroupBalancer, error) {
+// ParseBalancer maps a balancer name to franz-go's: cooperative-sticky
+// (also for ""; incremental hand-overs) or an eager one, sticky, range or
+// roundrobin (every rebalance revokes everything first).
+func ParseBalancer(name string) (kgo.GroupBalancer, error) {
 	switch name {
 	case "", "cooperative-sticky":
 		return kgo.CooperativeStickyBalancer(), nil

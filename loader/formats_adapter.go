@@ -27,8 +27,8 @@ type parquetFormat struct {
 
 // newParquetFactory returns the factory of a worker's parquetFormat.
 // onSchema, if set, hears each new file schema (for the Hive DDL).
-func newParquetFactory(cfg formats.Config, opts formats.WriterOptions, timeField string, now func() time.Time, onSchema func(*formats.Schema), decOpts formats.DecoderOptions) formatFactory {
-	cfg = cfg.WithDefaults()
+func newParquetFactory(compiled *formats.Compiled, opts formats.WriterOptions, timeField string, now func() time.Time, onSchema func(*formats.Schema), decOpts formats.DecoderOptions) formatFactory {
+	cfg := compiled.Config()
 	return func(sample []*kgo.Record) (rowFormat, error) {
 		o := decOpts
 		if cfg.Type == formats.TypeJSON && len(cfg.JSON.Schema) == 0 && cfg.JSON.SchemaFile == "" {
@@ -38,7 +38,7 @@ func newParquetFactory(cfg formats.Config, opts formats.WriterOptions, timeField
 				o.Sample = append(o.Sample, toMessage(r))
 			}
 		}
-		dec, err := formats.NewDecoder(cfg, o)
+		dec, err := compiled.NewDecoder(o)
 		if err != nil {
 			return nil, fmt.Errorf("format: %w", err)
 		}

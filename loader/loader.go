@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicehq/sluice/formats"
 	"github.com/sluicehq/sluice/loader/fs"
 	"github.com/sluicehq/sluice/pipelines"
@@ -33,11 +35,10 @@ type Config struct {
 	// run loads each partition up to its high watermark at start and
 	// returns.
 	Follow bool
-	// Balancer is the consumer-group partition assignor of a follower:
-	// cooperative-sticky (the default: incremental hand-overs) or an
-	// eager one, sticky, range or roundrobin (every rebalance revokes
-	// everything first). All loaders of a pipeline must agree.
-	Balancer string
+	// Balancer is the consumer-group partition assignor of a follower
+	// (see ParseBalancer); nil means cooperative-sticky. All loaders of a
+	// pipeline must agree.
+	Balancer kgo.GroupBalancer
 	// Logger receives the run's log; nil discards.
 	Logger *slog.Logger
 	// Progress hears progress; nil logs one line per published file.
@@ -148,29 +149,20 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return sum, err
 }
 
-// Validate checks what the loader derives from the spec (pipelines.Load
-// validated the spec itself) and the run options, reporting every problem.
+// Validate checks the run options. The spec is taken as pipelines.Load
+// (or Spec.Validate) left it, parsed values included: it is not parsed or
+// validated again here.
 func (c Config) Validate() error {
 	if c.Spec == nil {
 		return errors.New("loader: no pipeline spec")
 	}
-	var errs []error
-	if _, err := pipelines.ParseLayout(c.Spec.PartitionBy.Layout); err != nil {
-		errs = append(errs, fmt.Errorf("partition_by.layout: %w", err))
-	}
-	if _, err := c.Spec.PartitionBy.Location(); err != nil {
-		errs = append(errs, fmt.Errorf("partition_by.timezone: %w", err))
-	}
-	if _, err := formats.ParseCodec(c.Spec.Sink.Compression); err != nil {
-		errs = append(errs, fmt.Errorf("sink.compression: %w", err))
+	if c.Spec.Compiled() == nil {
+		return fmt.Errorf("loader: pipeline %q has not been validated (use pipelines.Load or Spec.Validate)", c.Spec.Name)
 	}
 	if (c.Spec.Source.TLS != nil && c.Spec.Source.TLS.Enabled) || c.Spec.Source.SASL != nil {
-		errs = append(errs, errors.New("source.tls and source.sasl are not supported by the loader yet"))
+		return errors.New("source.tls and source.sasl are not supported by the loader yet")
 	}
-	if _, err := groupBalancer(c.Balancer); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func newRun(ctx context.Context, cfg Config) (*run, error) {
@@ -197,9 +189,8 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = time.Second
 	}
-	layout, _ := pipelines.ParseLayout(spec.PartitionBy.Layout) // checked by Validate
-	loc, _ := spec.PartitionBy.Location()
-	codec, _ := formats.ParseCodec(spec.Sink.Compression)
+	parsed := spec.Compiled()
+	layout, loc, codec := parsed.Layout, parsed.Zone, parsed.Codec
 	fsys, root, err := fs.Open(ctx, spec.Sink.URL)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", spec.Sink.URL, err)
@@ -224,15 +215,15 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 	r.wcfg = &workerConfig{
 		sink:          r.sink,
 		source:        r.src,
-		newFormat:     newParquetFactory(spec.Format.Config, wopts, spec.PartitionBy.Time, cfg.Now, r.hive.setSchema, formats.DecoderOptions{Logger: r.log, Dir: cfg.Dir}),
+		newFormat:     newParquetFactory(parsed.Format, wopts, spec.PartitionBy.Time, cfg.Now, r.hive.setSchema, formats.DecoderOptions{Logger: r.log, Dir: cfg.Dir}),
 		layout:        layout,
 		loc:           loc,
 		roll:          RollPolicy{Records: spec.Sink.Roll.Records, Bytes: int64(spec.Sink.Roll.Bytes), Age: spec.Sink.Roll.Age, MaxOpen: DefaultRollPolicy().MaxOpen},
 		codec:         string(codec),
 		start:         spec.Source.Start,
-		onError:       spec.Format.OnError,
+		onError:       parsed.OnError,
 		maxErrorRatio: spec.Format.MaxErrorRatio,
-		onGap:         spec.Source.OnGap,
+		onGap:         parsed.OnGap,
 		retries:       retries,
 		retryBackoff:  cfg.RetryBackoff,
 		log:           r.log,

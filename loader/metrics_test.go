@@ -482,7 +482,7 @@ func TestMetricsFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		src.logStart[tp] = 350
-		cfg.onGap = "skip"
+		cfg.onGap = pipelines.GapSkip
 		reg := withMetrics(cfg)
 		w := newWorker(cfg, tp)
 		if err := w.run(ctx, testRecords); err != nil {

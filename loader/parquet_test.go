@@ -46,7 +46,7 @@ func TestParquetWorker(t *testing.T) {
 	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns}
 	var schemas []string
 	cfg := testConfig(t, fs.NewLocal(), root, src)
-	cfg.newFormat = newParquetFactory(fcfg, wopts, "event_time", time.Now, func(s *formats.Schema) { schemas = append(schemas, s.String()) }, formats.DecoderOptions{})
+	cfg.newFormat = newParquetFactory(mustCompile(t, fcfg), wopts, "event_time", time.Now, func(s *formats.Schema) { schemas = append(schemas, s.String()) }, formats.DecoderOptions{})
 	cfg.codec = "snappy"
 	cfg.roll = RollPolicy{Records: 1000}
 	w := newWorker(cfg, tp)

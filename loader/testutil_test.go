@@ -17,7 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/formats"
 	"github.com/sluicehq/sluice/loader/fs"
+	"github.com/sluicehq/sluice/pipelines"
 )
 
 // lineFormat is a test stand-in for package formats: a row is the record
@@ -165,8 +167,8 @@ func testConfig(t testing.TB, fsys fs.FS, root string, src offsetSource) *worker
 		roll:         RollPolicy{Records: 100, MaxOpen: 8},
 		codec:        "none",
 		start:        "earliest",
-		onError:      "dead_letter",
-		onGap:        "fail",
+		onError:      pipelines.ErrorDeadLetter,
+		onGap:        pipelines.GapFail,
 		retryBackoff: time.Millisecond,
 		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		now:          time.Now,
@@ -247,4 +249,14 @@ func assertExactlyOnce(t *testing.T, got map[TopicPartition]map[int64]int, tps [
 			t.Fatalf("%s: %d distinct offsets landed, want %d", tp, len(got[tp]), n)
 		}
 	}
+}
+
+// mustCompile compiles a format configuration as pipelines.Load would.
+func mustCompile(tb testing.TB, cfg formats.Config) *formats.Compiled {
+	tb.Helper()
+	c, err := cfg.Compile()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }

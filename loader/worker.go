@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/loader/fs"
+	"github.com/sluicehq/sluice/pipelines"
 )
 
 // recordSource delivers one partition's records in offset order.
@@ -85,10 +86,10 @@ type workerConfig struct {
 	loc           *time.Location
 	roll          RollPolicy
 	codec         string
-	start         string  // earliest | latest
-	onError       string  // fail | skip | dead_letter
+	start         string // earliest | latest
+	onError       pipelines.ErrorPolicy
 	maxErrorRatio float64 // 0: no limit
-	onGap         string  // fail | skip
+	onGap         pipelines.GapPolicy
 	retries       int
 	retryBackoff  time.Duration
 	log           *slog.Logger
@@ -222,7 +223,7 @@ func (w *worker) resumeFrom(ctx context.Context, until int64) (from int64, done 
 	case !p.Landed:
 		from = logStart
 	case p.Next < logStart:
-		if w.cfg.onGap != "skip" {
+		if w.cfg.onGap != pipelines.GapSkip {
 			return 0, false, &permanentError{fmt.Errorf("topic %q partition %d: the next offset to load, %d, was deleted by retention (log start offset is %d); %d records are lost. Set source.on_gap: skip to continue from %d",
 				w.tp.Topic, w.tp.Partition, p.Next, logStart, logStart-p.Next, logStart)}
 		}
@@ -371,8 +372,8 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) error {
 func (w *worker) badRecord(ctx context.Context, rec *kgo.Record, cause error) error {
 	w.bad++
 	switch w.cfg.onError {
-	case "skip":
-	case "dead_letter":
+	case pipelines.ErrorSkip:
+	case pipelines.ErrorDeadLetter:
 		if w.dead == nil {
 			f, tmp, err := w.cfg.sink.CreateTemp(ctx, w.tp, w.epoch, rec.Offset)
 			if err != nil {

@@ -104,6 +104,9 @@ type validator struct {
 	errs Errors
 	// skip holds paths already reported by explicitZeros.
 	skip map[string]bool
+	// c collects the parsed values; it becomes the spec's Compiled if no
+	// error was found.
+	c Compiled
 }
 
 // at reports a problem with the value at path (or, if the file does not
@@ -194,7 +197,9 @@ func (s *Spec) Validate() error {
 	if s.Hive.Table != "" && !identRE.MatchString(s.Hive.Table) {
 		v.at("hive.table", "bad Hive table name %q: letters, digits and _, not starting with a digit", s.Hive.Table)
 	}
+	s.compiled = nil
 	if len(v.errs) == 0 {
+		s.compiled = &v.c
 		return nil
 	}
 	sortErrors(v.errs)
@@ -236,6 +241,9 @@ func (s *Spec) validateSource(v *validator) {
 	}
 	oneOf(v, "source.start", src.Start, StartEarliest, StartLatest)
 	oneOf(v, "source.on_gap", src.OnGap, OnGapFail, OnGapSkip)
+	if src.OnGap == OnGapSkip {
+		v.c.OnGap = GapSkip
+	}
 	if t := src.TLS; t != nil {
 		if (t.CertFile == "") != (t.KeyFile == "") {
 			v.at("source.tls", "give both cert_file and key_file for a client certificate, or neither")
@@ -256,7 +264,10 @@ func (s *Spec) validateSource(v *validator) {
 }
 
 func (s *Spec) validateFormat(v *validator) {
-	if err := s.Format.Config.Validate(); err != nil {
+	fc, err := s.Format.Config.Compile()
+	v.c.Format = fc
+	v.c.OnError = parseErrorPolicy(s.Format.OnError)
+	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			// formats names keys as "format.json.schema[0] (user_id).type: msg".
 			key, msg, ok := strings.Cut(line, ": ")
@@ -287,10 +298,11 @@ func (s *Spec) validatePartitionBy(v *validator) {
 			v.at("partition_by.time", "no field %q in the format's schema", p.Time)
 		}
 	}
-	if _, err := ParseLayout(p.Layout); err != nil {
+	var err error
+	if v.c.Layout, err = ParseLayout(p.Layout); err != nil {
 		v.at("partition_by.layout", "%v", err)
 	}
-	if _, err := p.Location(); err != nil {
+	if v.c.Zone, err = p.Location(); err != nil {
 		v.at("partition_by.timezone", "%v", err)
 	}
 }
@@ -327,7 +339,8 @@ func (s *Spec) validateSink(v *validator) {
 	} else if err := checkSinkURL(k.URL); err != nil {
 		v.at("sink.url", "%v", err)
 	}
-	if _, err := formats.ParseCodec(k.Compression); err != nil {
+	var err error
+	if v.c.Codec, err = formats.ParseCodec(k.Compression); err != nil {
 		v.at("sink.compression", "unknown compression %q: want snappy, zstd, gzip, lz4 or none", k.Compression)
 	}
 	if k.Roll.Records <= 0 {
@@ -419,7 +432,11 @@ func (s *Spec) validateSchedule(v *validator) {
 			v.at("schedule_timezone", "unknown time zone %q: want an IANA name like Europe/Berlin or America/New_York", s.ScheduleTimezone)
 		}
 	}
-	switch _, err := s.ParsedSchedule(); {
+	sched, err := s.ParsedSchedule()
+	if s.Schedule != "" {
+		v.c.Schedule = sched
+	}
+	switch {
 	case s.Schedule == "" && s.ScheduleTimezone != "":
 		v.at("schedule_timezone", "set without a schedule: add schedule: (a cron expression) or remove it")
 	case s.Schedule == "" || err == nil || !zoneOK:

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/formats"
 )
 
 func TestParseSize(t *testing.T) {
@@ -311,5 +313,35 @@ func TestParseSchedule(t *testing.T) {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
 		}
+	}
+}
+
+// Load leaves every parsed value on the spec, so the loader and the
+// scheduler never parse the YAML's strings again.
+func TestCompiled(t *testing.T) {
+	s, err := LoadBytes("c.yaml", []byte(`name: c
+source: {brokers: ["127.0.0.1:9092"], topics: [t], on_gap: skip}
+format: {type: json, on_error: dead_letter, json: {schema: [{name: id, type: int64}]}}
+partition_by: {layout: "day=YYYYMMDD", timezone: Europe/Berlin}
+sink: {url: /tmp/c, compression: zstd}
+schedule: "@every 90s"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Compiled()
+	if c == nil {
+		t.Fatal("Load returned a spec without its parsed values")
+	}
+	if c.Layout == nil || c.Zone.String() != "Europe/Berlin" || c.Codec != formats.CodecZstd ||
+		c.OnError != ErrorDeadLetter || c.OnGap != GapSkip || c.Schedule == nil || c.Format == nil {
+		t.Errorf("compiled = %+v", c)
+	}
+	if got := c.Format.Config().JSON.InferRows; got != formats.DefaultInferRows {
+		t.Errorf("format defaults not applied: infer_rows %d", got)
+	}
+	s.PartitionBy.Layout = "dt=YYYY-MM-DDD"
+	if s.Validate() == nil || s.Compiled() != nil {
+		t.Error("a spec that fails Validate kept its old parsed values")
 	}
 }

@@ -7,8 +7,11 @@
 // file:line:column, and every problem in a file is reported at once as
 // [Errors]. ${VAR} and ${VAR:-default} are expanded from the environment in
 // values (never in keys). The returned spec has defaults applied
-// ([Spec.Defaults]) and has passed [Spec.Validate]. Every key and default is
-// documented in docs/pipelines.md.
+// ([Spec.Defaults]) and has passed [Spec.Validate], which parses each value
+// once into [Spec.Compiled] (layout, zone, codec, format with its schema,
+// error and gap policies, schedule): the loader and the scheduler take
+// those as they are, and never parse or validate the spec again. Every key
+// and default is documented in docs/pipelines.md.
 package pipelines
 
 import (
@@ -105,6 +108,8 @@ type Spec struct {
 	// Validate's errors, which keys were given, which values are secret.
 	// Nil for a spec built in code.
 	src *source
+	// compiled is set by a Validate that passed.
+	compiled *Compiled
 }
 
 // Source is the Kafka-protocol cluster to read from.

@@ -41,6 +41,10 @@ published file (--progress bars|log|none overrides).`,
 			if err != nil {
 				return err
 			}
+			bal, err := loader.ParseBalancer(balancer)
+			if err != nil {
+				return fmt.Errorf("--balancer: %w", err)
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -72,7 +76,7 @@ published file (--progress bars|log|none overrides).`,
 				Logger:   log,
 				Progress: prog,
 				Retries:  retries,
-				Balancer: balancer,
+				Balancer: bal,
 			})
 			if sum != nil && len(sum.Partitions) > 0 {
 				if werr := sum.WriteTable(cmd.OutOrStdout()); werr != nil && err == nil {
