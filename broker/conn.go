@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -33,8 +34,12 @@ type conn struct {
 	// sections are the file-backed records of the fetch response being
 	// answered; see writeFetch.
 	sections []*fileSection
-	// produceBuf is reused for produce request frames; see frameBuffer.
-	produceBuf []byte
+	// frame is the body of the request being read or handled, held bytes
+	// of the queued.max.request.bytes budget, and pooled says frame comes
+	// from (and goes back to) the buffer pool; see readBody.
+	frame  []byte
+	held   int64
+	pooled bool
 	// fetched counts what the fetch being answered returns, per partition.
 	fetched []fetchStat
 }
@@ -61,15 +66,20 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	c.log = s.log.With("remote", c.remote)
 	_, c.zeroCopy = nc.(*net.TCPConn)
 	defer nc.Close()
+	defer c.doneRequest(false)
 	for {
-		req, err := c.readRequest()
+		req, err := c.readRequest(ctx)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, errIdle):
+				c.log.Debug("closing idle connection", "err", err)
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil:
 				c.log.Info("closing connection", "err", err)
 			}
 			return
 		}
 		if req == nil { // unsupported version answered already
+			c.doneRequest(true)
 			continue
 		}
 		if !s.beginRequest() {
@@ -86,11 +96,21 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	}
 }
 
+// errIdle marks a connection closed for connections.max.idle.ms.
+var errIdle = errors.New("broker: connection idle")
+
 // readRequest reads and decodes one frame. It returns (nil, nil) when the
 // request named an unknown API or version and an error response was written.
-func (c *conn) readRequest() (*request, error) {
+// Waiting for the frame's size is idle time (connections.max.idle.ms); the
+// rest must arrive within socket.request.read.timeout.ms (see readBody).
+func (c *conn) readRequest(ctx context.Context) (*request, error) {
 	var sizeBuf [4]byte
+	c.nc.SetReadDeadline(deadlineAfter(c.s.settings.ConnectionsMaxIdleMs))
 	if _, err := io.ReadFull(c.r, sizeBuf[:]); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.s.metrics.connsClosed.WithLabelValues(closeIdle).Inc()
+			return nil, fmt.Errorf("%w: no request for connections.max.idle.ms=%d", errIdle, c.s.settings.ConnectionsMaxIdleMs)
+		}
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
@@ -102,8 +122,18 @@ func (c *conn) readRequest() (*request, error) {
 		return nil, fmt.Errorf("%w: request of %d bytes exceeds socket.request.max.bytes=%d",
 			errFrame, size, int64(c.s.settings.SocketRequestMaxBytes))
 	}
-	buf := c.frameBuffer(int(size))
-	if _, err := io.ReadFull(c.r, buf); err != nil {
+	deadline := deadlineAfter(c.s.settings.SocketRequestReadTimeoutMs)
+	c.nc.SetReadDeadline(deadline)
+	// Produce frames' only bytes are record batches, which the log has
+	// written (and no one references) by the time the handler returns, so
+	// their buffers are pooled. Every other request gets fresh memory, since
+	// its handler may keep slices of it.
+	key, err := c.r.Peek(2)
+	if err != nil {
+		return nil, c.bodyError(err, 0, int(size))
+	}
+	buf, err := c.readBody(ctx, int(size), binary.BigEndian.Uint16(key) == uint16(kmsg.Produce), deadline)
+	if err != nil {
 		return nil, err
 	}
 	req, err := decodeRequest(buf)
@@ -114,22 +144,12 @@ func (c *conn) readRequest() (*request, error) {
 	return req, err
 }
 
-// maxReusedFrame caps the produce frame buffer a connection keeps.
-const maxReusedFrame = 16 << 20
-
-// frameBuffer returns a buffer for the next frame. Produce frames reuse the
-// connection's buffer: their only bytes are record batches, which the log
-// has written (and no one references) by the time the request is answered,
-// and requests on one connection are handled one at a time. Every other
-// request gets fresh memory, since its handler may keep slices of it.
-func (c *conn) frameBuffer(size int) []byte {
-	if key, err := c.r.Peek(2); err != nil || binary.BigEndian.Uint16(key) != uint16(kmsg.Produce) || size > maxReusedFrame {
-		return make([]byte, size)
+// deadlineAfter is the deadline ms from now, or none for ms < 0.
+func deadlineAfter(ms int64) time.Time {
+	if ms < 0 {
+		return time.Time{}
 	}
-	if cap(c.produceBuf) < size {
-		c.produceBuf = make([]byte, size)
-	}
-	return c.produceBuf[:size]
+	return time.Now().Add(time.Duration(ms) * time.Millisecond)
 }
 
 // errUnsupported is a well-framed request for an API or version this broker
@@ -219,6 +239,12 @@ func (c *conn) writeUnsupported(key, version int16, corr int32) error {
 	return fmt.Errorf("%w: unsupported api %s (key %d) version %d", errFrame, kmsg.NameForKey(key), key, version)
 }
 
+// armWriteDeadline gives the client connections.max.idle.ms to read the
+// response about to be written.
+func (c *conn) armWriteDeadline() {
+	c.nc.SetWriteDeadline(deadlineAfter(c.s.settings.ConnectionsMaxIdleMs))
+}
+
 func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	api, _ := apiByKey(req.key)
 	defer func() {
@@ -231,6 +257,7 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	start := time.Now()
 	resp := api.handle(ctx, c, req)
 	c.s.metrics.observeRequest(api.name, time.Since(start))
+	c.doneRequest(true) // the handler is done with the request's bytes
 	if resp == nil {
 		return nil // acks=0 produce: no response
 	}
@@ -246,6 +273,7 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 }
 
 func (c *conn) writeResponse(corr int32, resp kmsg.Response, flexHeader bool) error {
+	c.armWriteDeadline()
 	b := c.scratch[:0]
 	b = append(b, 0, 0, 0, 0) // size, filled below
 	b = binary.BigEndian.AppendUint32(b, uint32(corr))

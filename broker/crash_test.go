@@ -1,126 +1,20 @@
 package broker_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-var sluiceBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildSluice builds the sluice binary once per test run.
-func buildSluice(t *testing.T) string {
-	t.Helper()
-	sluiceBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-bin")
-		if err != nil {
-			sluiceBin.err = err
-			return
-		}
-		sluiceBin.path = filepath.Join(dir, "sluice")
-		out, err := exec.Command("go", "build", "-o", sluiceBin.path, "github.com/sluicehq/sluice/cmd/sluice").CombinedOutput()
-		if err != nil {
-			sluiceBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if sluiceBin.err != nil {
-		t.Fatal(sluiceBin.err)
-	}
-	return sluiceBin.path
-}
-
-// child is a `sluice server` process.
-type child struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var readyLine = regexp.MustCompile(`sluice broker ready.* listen=(\S+)`)
-
-// startChild starts `sluice server` on dir and waits for its ready line.
-func startChild(t *testing.T, dir string, extra ...string) *child {
-	t.Helper()
-	args := append([]string{"server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http", ""}, extra...)
-	cmd := exec.Command(buildSluice(t), args...)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	c := &child{cmd: cmd, stderr: &syncBuffer{}}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			c.stderr.Write([]byte(line + "\n"))
-			if m := readyLine.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		close(found)
-	}()
-	select {
-	case addr, ok := <-found:
-		if !ok {
-			t.Fatalf("sluice server exited before ready:\n%s", c.stderr.String())
-		}
-		c.addr = addr
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sluice server not ready in 30s:\n%s", c.stderr.String())
-	}
-	return c
-}
-
-func (c *child) kill(t *testing.T) {
-	t.Helper()
-	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.cmd.Wait()
-}
 
 // TestCrashKeepsAcknowledgedRecords SIGKILLs a broker while an idempotent
 // acks=all producer runs: after a restart every acknowledged record is
@@ -301,12 +195,7 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("broker exited with %v after SIGTERM:\n%s", err, c.stderr.String())
-	}
+	c.stop(t)
 	if !regexp.MustCompile(`sluice broker stopped`).MatchString(c.stderr.String()) {
 		t.Errorf("no stop line in the log:\n%s", c.stderr.String())
 	}

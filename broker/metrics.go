@@ -18,7 +18,22 @@ type metrics struct {
 	requests                           *prometheus.CounterVec
 	latency                            *prometheus.HistogramVec
 	unsupported                        prometheus.Counter
+
+	// Connections and request memory (limits.go, reqmem.go).
+	connsAccepted prometheus.Counter
+	connsRejected *prometheus.CounterVec // by reason
+	connsClosed   *prometheus.CounterVec // by reason
+	acceptErrors  prometheus.Counter
+	acceptBlocked prometheus.Counter
+	memoryWaits   prometheus.Counter
 }
+
+// Reasons the broker closes a connection it had accepted, as the reason
+// label of sluice_connections_closed_total.
+const (
+	closeIdle           = "idle"
+	closeRequestTimeout = "request_timeout"
+)
 
 func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	m := &metrics{
@@ -46,6 +61,46 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "sluice_requests_unsupported_total", Help: "Requests for an API key or version this broker does not serve.",
 		}),
 	}
+	m.connsAccepted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_connections_accepted_total", Help: "Kafka connections accepted and admitted.",
+	})
+	m.connsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_connections_rejected_total",
+		Help: "Connections closed right after accept, by reason: max_connections_per_ip, fd_budget (RLIMIT_NOFILE less connections.fd.reserve open), or http_connections (the --http listener's 32 open).",
+	}, []string{"reason"})
+	m.connsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_connections_closed_total",
+		Help: "Connections the broker closed, by reason: idle (connections.max.idle.ms) or request_timeout (socket.request.read.timeout.ms).",
+	}, []string{"reason"})
+	m.acceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_accept_errors_total", Help: "Failed accepts (EMFILE, ENFILE, ...), each retried after a backoff.",
+	})
+	m.acceptBlocked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_accept_blocked_seconds_total", Help: "Time the acceptor waited with max.connections connections open.",
+	})
+	m.memoryWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_request_memory_waits_total", Help: "Requests that stopped reading to wait for queued.max.request.bytes.",
+	})
+	for _, r := range []string{rejectPerIP, rejectFDBudget, rejectHTTP} {
+		m.connsRejected.WithLabelValues(r)
+	}
+	for _, r := range []string{closeIdle, closeRequestTimeout} {
+		m.connsClosed.WithLabelValues(r)
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(m.connsAccepted, m.connsRejected, m.connsClosed, m.acceptErrors, m.acceptBlocked, m.memoryWaits,
+		gauge("sluice_connections_open", "Open Kafka connections.", func() float64 { return float64(s.limits.openConns()) }),
+		gauge("sluice_connections_fd_budget", "Kafka connections the descriptor limit allows: RLIMIT_NOFILE less connections.fd.reserve.",
+			func() float64 { return float64(s.limits.budget) }),
+		gauge("sluice_request_bytes_queued", "Request bytes held (being read or handled), counted against queued.max.request.bytes.",
+			func() float64 { return float64(s.reqMem.queued()) }),
+		gauge("sluice_request_bytes_limit", "queued.max.request.bytes; -1 is unbounded.",
+			func() float64 { return float64(s.reqMem.limit) }),
+		gauge("sluice_request_buffer_pool_bytes", "Bytes of produce buffers kept for reuse.",
+			func() float64 { return float64(s.buffers.pooled()) }),
+	)
 	logSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sluice_log_size_bytes_total", Help: "Bytes on disk across every partition log.",
 	}, func() float64 {

@@ -42,6 +42,7 @@ func (c *conn) writeFetch(corr int32, resp *kmsg.FetchResponse, sections []*file
 	if !ok {
 		return errors.New("broker: sendfile needs a plain TCP connection")
 	}
+	c.armWriteDeadline()
 	flexible := resp.IsFlexible()
 	b := c.scratch[:0]
 	b = append(b, 0, 0, 0, 0)

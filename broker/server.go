@@ -6,6 +6,16 @@
 //
 // Requests and responses are encoded with franz-go's kmsg, generated from
 // Kafka's own message specs; record batches stay bytes from produce to fetch.
+//
+// No client can stop the broker or exhaust it through connections and
+// request memory: accept errors (EMFILE, ...) are retried with backoff,
+// never fatal; connections are bounded by Kafka's max.connections,
+// max.connections.per.ip(.overrides) and a descriptor budget that keeps
+// RLIMIT_NOFILE's reserve for the logs (limits.go); idle connections close
+// after connections.max.idle.ms; request bytes held across connections are
+// bounded by queued.max.request.bytes, allocated as they arrive, and a
+// request must arrive within socket.request.read.timeout.ms (reqmem.go).
+// A listener on all interfaces advertises the machine's hostname.
 package broker
 
 import (
@@ -17,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,6 +67,9 @@ type Options struct {
 	Registry prometheus.Registerer // nil: a private registry
 	Gatherer prometheus.Gatherer   // served at /metrics; default: the private registry
 	Now      func() time.Time
+	// Hostname names this machine, for the advertised address of a
+	// listener on all interfaces; default os.Hostname.
+	Hostname func() (string, error)
 }
 
 // Server is a single-node Kafka-protocol broker.
@@ -72,6 +86,13 @@ type Server struct {
 	// it in meta.properties.
 	clusterID string
 	lockFile  *os.File
+	// limits admits connections; reqMem and buffers bound request memory.
+	limits  *connLimits
+	reqMem  *requestMemory
+	buffers bufferPool
+	// advHost and advPort are what clients are told to connect to.
+	advHost string
+	advPort int32
 
 	mu struct {
 		sync.RWMutex
@@ -130,12 +151,21 @@ func New(cfg Config, opts Options) (*Server, error) {
 			s.gatherer = g
 		}
 	}
+	s.reqMem = newRequestMemory(settings.QueuedMaxRequestBytes, func() { s.metrics.memoryWaits.Inc() })
+	if s.limits, err = newConnLimits(settings, s.log); err != nil {
+		return nil, err
+	}
 	s.metrics = newMetrics(reg, s)
 	if err := s.open(); err != nil {
 		s.closeStorage()
 		return nil, err
 	}
 	if err := s.listen(); err != nil {
+		s.closeStorage()
+		return nil, err
+	}
+	if err := s.resolveAdvertised(opts.Hostname); err != nil {
+		s.closeListeners()
 		s.closeStorage()
 		return nil, err
 	}
@@ -183,7 +213,7 @@ func (s *Server) listen() error {
 			ln.Close()
 			return fmt.Errorf("listen --http %s: %w", s.cfg.HTTP, err)
 		}
-		s.httpLn = hl
+		s.httpLn = budgetListener{Listener: hl, s: s}
 		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	return nil
@@ -200,19 +230,52 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLn.Addr().String()
 }
 
+func (s *Server) closeListeners() {
+	s.ln.Close()
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+}
+
 // advertised is the host and port clients are told to connect to.
-func (s *Server) advertised() (string, int32) {
+func (s *Server) advertised() (string, int32) { return s.advHost, s.advPort }
+
+// resolveAdvertised sets what clients are told to connect to: the
+// advertised listener if given, else the bound address; for a listener on
+// all interfaces (0.0.0.0, ::), which clients cannot connect to, this
+// machine's hostname if it resolves, else an error asking for
+// --advertised-listener.
+func (s *Server) resolveAdvertised(hostname func() (string, error)) error {
 	addr := s.cfg.AdvertisedListener
 	if addr == "" {
 		addr = s.Addr()
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, 9092
+	p, perr := strconv.ParseUint(port, 10, 16)
+	if err != nil || perr != nil {
+		return fmt.Errorf("advertised listener %q is not host:port", addr)
 	}
-	var p int32
-	fmt.Sscanf(port, "%d", &p)
-	return host, p
+	s.advHost, s.advPort = host, int32(p)
+	if s.cfg.AdvertisedListener != "" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return nil
+	}
+	if hostname == nil {
+		hostname = os.Hostname
+	}
+	name, err := hostname()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = net.DefaultResolver.LookupHost(ctx, name)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("--listen %s is on all interfaces and this machine's hostname cannot be advertised to clients (%v): set --advertised-listener host:port to an address clients can reach", s.cfg.Listen, err)
+	}
+	s.advHost = name
+	return nil
 }
 
 // Serve answers requests until ctx is cancelled, then stops accepting,
@@ -226,49 +289,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { defer close(maintDone); s.maintainAndClean(maintCtx) }()
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	open := map[net.Conn]struct{}{}
-	acceptDone := make(chan error, 1)
+	acceptDone := make(chan struct{})
 	go func() {
-		for {
-			nc, err := s.ln.Accept()
-			if err != nil {
-				acceptDone <- err
-				return
-			}
-			mu.Lock()
-			open[nc] = struct{}{}
-			mu.Unlock()
+		defer close(acceptDone)
+		s.acceptLoop(func(nc net.Conn) {
 			s.conns.Add(1)
 			go func() {
 				defer s.conns.Done()
 				s.serveConn(connCtx, nc)
-				mu.Lock()
-				delete(open, nc)
-				mu.Unlock()
+				s.limits.release(nc)
 			}()
-		}
+		})
 	}()
 	host, port := s.advertised()
 	s.log.Info("sluice broker ready", "listen", s.Addr(), "advertised", net.JoinHostPort(host, fmt.Sprint(port)),
 		"http", s.HTTPAddr(), "node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case err := <-acceptDone:
-		serveErr = fmt.Errorf("accept: %w", err)
-	}
+	// Accept errors never end Serve (acceptLoop retries them); only ctx does.
+	<-ctx.Done()
 	// Stop accepting, let in-flight requests finish, then close connections.
 	s.ln.Close()
 	close(s.stopping)
+	<-acceptDone
 	s.drain(s.cfg.ShutdownTimeout)
 	cancelConns()
-	mu.Lock()
-	for nc := range open {
-		nc.Close()
-	}
-	mu.Unlock()
+	s.limits.closeAll()
 	s.conns.Wait()
 	stopMaint()
 	<-maintDone
@@ -277,11 +322,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.httpSrv.Shutdown(sctx)
 		cancel()
 	}
-	if err := s.closeStorage(); err != nil && serveErr == nil {
-		serveErr = err
-	}
+	err := s.closeStorage()
 	s.log.Info("sluice broker stopped")
-	return serveErr
+	return err
 }
 
 // beginRequest admits a request unless the server is shutting down.

@@ -82,6 +82,15 @@ type BrokerConfig struct {
 	GroupMaxSessionTimeoutMs     int32 // group.max.session.timeout.ms
 	GroupInitialRebalanceDelayMs int32 // group.initial.rebalance.delay.ms
 
+	// Connections and request memory.
+	MaxConnections               int32  // max.connections
+	MaxConnectionsPerIP          int32  // max.connections.per.ip
+	MaxConnectionsPerIPOverrides string // max.connections.per.ip.overrides
+	ConnectionsMaxIdleMs         int64  // connections.max.idle.ms
+	QueuedMaxRequestBytes        int64  // queued.max.request.bytes
+	SocketRequestReadTimeoutMs   int64  // socket.request.read.timeout.ms (Sluice's own)
+	ConnectionsFDReserve         int32  // connections.fd.reserve (Sluice's own)
+
 	// explicit records keys set through Set or ParseBrokerConfig, which
 	// DescribeConfigs reports as STATIC_BROKER_CONFIG even when they equal
 	// the default.
@@ -167,6 +176,16 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 	bk("group.min.session.timeout.ms", ConfigInt, "6000", atLeast(0), "The shortest session timeout a member may ask for.", func(c *BrokerConfig) any { return &c.GroupMinSessionTimeoutMs }),
 	bk("group.max.session.timeout.ms", ConfigInt, "1800000", atLeast(0), "The longest session timeout a member may ask for.", func(c *BrokerConfig) any { return &c.GroupMaxSessionTimeoutMs }),
 	bk("group.initial.rebalance.delay.ms", ConfigInt, "3000", atLeast(0), "How long a new group waits for more members before its first rebalance.", func(c *BrokerConfig) any { return &c.GroupInitialRebalanceDelayMs }),
+
+	// Connections and request memory: what bounds the descriptors and the
+	// memory clients can make the broker hold (broker/limits.go, reqmem.go).
+	bk("max.connections", ConfigInt, "2147483647", atLeast(0), "The most client connections the broker holds at once. At the limit the broker stops accepting (new connections wait in the kernel's backlog) until one closes, as Kafka does.", func(c *BrokerConfig) any { return &c.MaxConnections }),
+	bk("max.connections.per.ip", ConfigInt, "2147483647", atLeast(0), "The most connections from one IP address; more are closed right after they are accepted. 0 is allowed only with max.connections.per.ip.overrides.", func(c *BrokerConfig) any { return &c.MaxConnectionsPerIP }),
+	brokerKey{def: ConfigDef{Name: "max.connections.per.ip.overrides", Type: ConfigString, Default: "", check: connectionOverrides, Doc: "Per-host exceptions to max.connections.per.ip, as host:count,host:count. A host is an IP address or a hostname, resolved once at start (every address it resolves to gets the count)."}, field: func(c *BrokerConfig) any { return &c.MaxConnectionsPerIPOverrides }},
+	bk("connections.max.idle.ms", ConfigLong, "600000", atLeast(-1), "Close a connection that has sent no request, or whose client has not read its response, for this long; -1 never does.", func(c *BrokerConfig) any { return &c.ConnectionsMaxIdleMs }),
+	bk("queued.max.request.bytes", ConfigLong, "268435456", positiveOrUnbounded, "Request bytes the broker holds at once across all connections, being read or handled. A connection that would exceed it stops reading until memory frees; one request at a time may go past it, so a request up to socket.request.max.bytes is always served. -1 is unbounded (Kafka's default); Sluice bounds it by default (256 MiB) so that clients cannot make the broker run out of memory.", func(c *BrokerConfig) any { return &c.QueuedMaxRequestBytes }),
+	bk("socket.request.read.timeout.ms", ConfigLong, "30000", atLeast(1), "Sluice's own (Kafka has none): once a request's size has been read, the whole request must arrive within this time, or the connection is closed and the request's memory freed. Time spent waiting for queued.max.request.bytes does not count.", func(c *BrokerConfig) any { return &c.SocketRequestReadTimeoutMs }),
+	bk("connections.fd.reserve", ConfigInt, "-1", atLeast(-1), "Sluice's own: file descriptors kept back from Kafka client connections for logs, indexes, checkpoints, metadata and --http connections (at most 32). Connections beyond the process's RLIMIT_NOFILE less this reserve are closed right after they are accepted. -1 reserves a quarter of the limit, at least 128 and at most half.", func(c *BrokerConfig) any { return &c.ConnectionsFDReserve }),
 })
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {
@@ -370,6 +389,9 @@ func (c *BrokerConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.MaxConnectionsPerIP == 0 && c.MaxConnectionsPerIPOverrides == "" {
+		errs = append(errs, invalid(ErrInvalidConfig, "max.connections.per.ip can be 0 only if max.connections.per.ip.overrides is set"))
+	}
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		errs = append(errs, invalid(ErrInvalidConfig, "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs))
 	}
@@ -409,6 +431,52 @@ func ParseListeners(s string) ([]Listener, error) {
 		out = append(out, Listener{Name: name, Host: host, Port: int32(p)})
 	}
 	return out, nil
+}
+
+// ParseConnectionOverrides parses max.connections.per.ip.overrides, Kafka's
+// "host:count,host:count" (split at the last colon, so an IPv6 address may
+// stand bare or in brackets). Hosts are returned as written; resolving
+// hostnames is the caller's. The error wraps ErrInvalidConfig.
+func ParseConnectionOverrides(s string) (map[string]int32, error) {
+	m, err := parseConnectionOverrides(s)
+	if err != nil {
+		return nil, invalid(ErrInvalidConfig, "max.connections.per.ip.overrides: %v", err)
+	}
+	return m, nil
+}
+
+func parseConnectionOverrides(s string) (map[string]int32, error) {
+	out := map[string]int32{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		i := strings.LastIndex(part, ":")
+		if i < 0 {
+			return nil, fmt.Errorf("entry %q is not host:count", part)
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(part[:i]), "["), "]")
+		n, err := strconv.ParseInt(strings.TrimSpace(part[i+1:]), 10, 32)
+		if host == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("entry %q is not host:count with a count of 0 or more", part)
+		}
+		out[host] = int32(n)
+	}
+	return out, nil
+}
+
+func connectionOverrides(v any) error {
+	_, err := parseConnectionOverrides(v.(string))
+	return err
+}
+
+// positiveOrUnbounded checks a number is -1 (no bound) or positive.
+func positiveOrUnbounded(v any) error {
+	if n := v.(int64); n != -1 && n < 1 {
+		return fmt.Errorf("must be -1 (unbounded) or positive")
+	}
+	return nil
 }
 
 // ResolveBrokerConfig returns every broker key's value for DescribeConfigs of

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -130,10 +131,33 @@ func TestParseBrokerConfig(t *testing.T) {
 		{map[string]string{"advertised.listeners": "x://"}, `listener "x://"`},
 		{map[string]string{"group.min.session.timeout.ms": "9999999", "group.max.session.timeout.ms": "10"}, "group.min.session.timeout.ms (9999999) is larger than group.max.session.timeout.ms (10)"},
 		{map[string]string{"log.dirs": ""}, "log.dirs must name at least one directory"},
+		{map[string]string{"max.connections.per.ip": "0"}, "max.connections.per.ip can be 0 only if max.connections.per.ip.overrides is set"},
+		{map[string]string{"max.connections.per.ip.overrides": "host1:2,host2"}, `configuration max.connections.per.ip.overrides: entry "host2" is not host:count`},
+		{map[string]string{"max.connections.per.ip.overrides": "host1:-2"}, `entry "host1:-2" is not host:count with a count of 0 or more`},
+		{map[string]string{"queued.max.request.bytes": "0"}, "queued.max.request.bytes: must be -1 (unbounded) or positive"},
+		{map[string]string{"socket.request.read.timeout.ms": "0"}, "socket.request.read.timeout.ms: must be at least 1"},
 	} {
 		if _, err := ParseBrokerConfig(c.m); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error mentioning %q", c.m, err, c.want)
 		}
+	}
+}
+
+func TestParseConnectionOverrides(t *testing.T) {
+	got, err := ParseConnectionOverrides(" 127.0.0.1:5 , localhost : 2,::1:7,[fe80::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int32{"127.0.0.1": 5, "localhost": 2, "::1": 7, "fe80::1": 0}
+	if !maps.Equal(got, want) {
+		t.Errorf("overrides %v, want %v", got, want)
+	}
+	if got, err := ParseConnectionOverrides(""); err != nil || len(got) != 0 {
+		t.Errorf("empty overrides: %v %v", got, err)
+	}
+	c, err := ParseBrokerConfig(map[string]string{"max.connections.per.ip": "0", "max.connections.per.ip.overrides": "10.0.0.1:3"})
+	if err != nil || c.MaxConnectionsPerIP != 0 || c.MaxConnectionsPerIPOverrides != "10.0.0.1:3" {
+		t.Errorf("per-ip 0 with overrides: %+v %v", c, err)
 	}
 }
 
