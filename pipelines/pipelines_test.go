@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite the .golden files in testdata/")
+var rewrite = flag.Bool("rewrite", false, "rewrite the .golden and .show files in testdata/ (the flag datadriven uses elsewhere)")
 
 // testEnv is the environment golden tests expand ${VAR} from.
 func testEnv(name string) (string, bool) {
@@ -27,7 +27,7 @@ func testEnv(name string) (string, bool) {
 
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
+	if *rewrite {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -35,10 +35,10 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./pipelines -update to create it)", err)
+		t.Fatalf("%v (run go test ./pipelines -rewrite to create it)", err)
 	}
 	if string(got) != string(want) {
-		t.Errorf("%s differs (go test ./pipelines -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+		t.Errorf("%s differs (go test ./pipelines -rewrite rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 

@@ -1,9 +1,7 @@
 package group
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -11,14 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata scripts")
-
-// TestScripts runs every testdata/*.txt script against one Group. A script
-// is a sequence of commands ("> cmd args") each followed by the output it
+// TestScripts runs every testdata/*.txt script against one Group with
+// cockroachdb/datadriven: each command, a "----" line, and the output it
 // must produce; -rewrite regenerates the outputs. Time only moves with
 // "> tick DURATION", so timeouts run in microseconds.
 //
@@ -41,38 +38,6 @@ func TestScripts(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScript(t, f) })
 	}
-}
-
-type scriptBlock struct {
-	comments []string
-	cmd      string
-	want     []string
-}
-
-func parseScript(t *testing.T, path string) []scriptBlock {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []scriptBlock
-	var comments []string
-	for i, line := range strings.Split(string(data), "\n") {
-		switch {
-		case strings.HasPrefix(line, "> "):
-			blocks = append(blocks, scriptBlock{comments: comments, cmd: strings.TrimPrefix(line, "> ")})
-			comments = nil
-		case strings.HasPrefix(line, "#"):
-			comments = append(comments, line)
-		case strings.TrimSpace(line) == "":
-		default:
-			if len(blocks) == 0 {
-				t.Fatalf("%s:%d: output before the first command", path, i+1)
-			}
-			blocks[len(blocks)-1].want = append(blocks[len(blocks)-1].want, line)
-		}
-	}
-	return blocks
 }
 
 type scriptEnv struct {
@@ -106,31 +71,17 @@ func runScript(t *testing.T, path string) {
 	env.cfg.NewMemberID = func(string) string { env.nextID++; return fmt.Sprintf("id%d", env.nextID) }
 	env.cfg.TopicExists = func(topic string, _ int32) bool { return topic != "missing" }
 	env.g = New("g", env.cfg, env.now)
-	blocks := parseScript(t, path)
-	var out strings.Builder
-	failed := false
-	for _, b := range blocks {
-		got := env.run(b.cmd)
-		if !*rewrite && strings.Join(got, "\n") != strings.Join(b.want, "\n") {
-			t.Errorf("%s: > %s\n got:\n%s\nwant:\n%s", path, b.cmd, strings.Join(got, "\n"), strings.Join(b.want, "\n"))
-			failed = true
+	datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+		parts := []string{d.Cmd}
+		for _, a := range d.CmdArgs {
+			parts = append(parts, a.String())
 		}
-		for _, c := range b.comments {
-			out.WriteString(c + "\n")
+		got := env.run(strings.Join(parts, " "))
+		if len(got) == 0 {
+			return ""
 		}
-		out.WriteString("> " + b.cmd + "\n")
-		for _, l := range got {
-			out.WriteString(l + "\n")
-		}
-		out.WriteString("\n")
-	}
-	if *rewrite {
-		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	} else if failed {
-		t.Log("run with -rewrite to regenerate expected output")
-	}
+		return strings.Join(got, "\n") + "\n"
+	})
 }
 
 func (e *scriptEnv) alias(id string) string {

@@ -2,10 +2,8 @@ package meta
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,14 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt scripts")
-
-// TestScripts runs the state-machine scripts in testdata/, in the style of
-// etcd raft's interaction tests: each block is a command, a "----" line and
-// the expected output, ended by a blank line. Run with -rewrite to
+// TestScripts runs the state-machine scripts in testdata/ with
+// cockroachdb/datadriven, as etcd raft's interaction tests do: each block
+// is a command, a "----" line and the expected output. Run with -rewrite to
 // regenerate the expected output. After each script the store is reopened
 // and the replayed image must equal the live one.
 //
@@ -35,7 +32,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	static-broker-config [key=value ...]
 //	describe NAME [key ...]
 //	describe-broker [key ...]
-//	validate-name NAME
+//	validate-name (then the name, Go-quoted, on the input line)
 //	dump
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
@@ -47,72 +44,6 @@ func TestScripts(t *testing.T) {
 	}
 }
 
-type scriptBlock struct {
-	line     int
-	cmd      string
-	expected string
-	actual   string
-}
-
-func parseScript(t *testing.T, file string) []*scriptBlock {
-	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
-	var blocks []*scriptBlock
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		b := &scriptBlock{line: i + 1, cmd: l}
-		if i+1 >= len(lines) || lines[i+1] != "----" {
-			t.Fatalf("%s:%d: command %q is not followed by a ---- line", file, i+1, l)
-		}
-		i += 2
-		var out []string
-		for ; i < len(lines) && lines[i] != ""; i++ {
-			out = append(out, lines[i])
-		}
-		b.expected = strings.Join(out, "\n")
-		blocks = append(blocks, b)
-	}
-	return blocks
-}
-
-func writeScript(t *testing.T, file string, blocks []*scriptBlock) {
-	t.Helper()
-	// Keep comments: rebuild by replacing each block's output in place.
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
-	var out []string
-	bi := 0
-	for i := 0; i < len(lines); i++ {
-		if bi < len(blocks) && i+1 == blocks[bi].line {
-			out = append(out, lines[i], "----")
-			if blocks[bi].actual != "" {
-				out = append(out, blocks[bi].actual)
-			}
-			i += 2
-			for i < len(lines) && lines[i] != "" {
-				i++
-			}
-			out = append(out, "")
-			bi++
-			continue
-		}
-		out = append(out, lines[i])
-	}
-	if err := os.WriteFile(file, []byte(strings.Join(out, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 type scriptEnv struct {
 	t      *testing.T
 	dir    string
@@ -121,7 +52,6 @@ type scriptEnv struct {
 }
 
 func runScript(t *testing.T, file string) {
-	blocks := parseScript(t, file)
 	dir := t.TempDir()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s, err := Open(dir, Options{Now: func() time.Time { return clock }})
@@ -129,12 +59,9 @@ func runScript(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	env := &scriptEnv{t: t, dir: dir, store: s, static: DefaultBrokerConfig()}
-	for _, b := range blocks {
-		b.actual = strings.TrimRight(env.run(b.cmd), "\n")
-		if !*rewrite && b.actual != b.expected {
-			t.Errorf("%s:%d: %s\n--- expected\n%s\n--- actual\n%s", file, b.line, b.cmd, b.expected, b.actual)
-		}
-	}
+	datadriven.RunTest(t, file, func(t *testing.T, d *datadriven.TestData) string {
+		return strings.TrimRight(env.run(commandLine(d), d.Input), "\n") + "\n"
+	})
 	live := s.Image().String()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -147,9 +74,15 @@ func runScript(t *testing.T, file string) {
 	if got := s2.Image().String(); got != live {
 		t.Errorf("%s: replayed image differs from live image\n--- live\n%s--- replayed\n%s", file, live, got)
 	}
-	if *rewrite {
-		writeScript(t, file, blocks)
+}
+
+// commandLine is a datadriven command as the line it was written as.
+func commandLine(d *datadriven.TestData) string {
+	parts := []string{d.Cmd}
+	for _, a := range d.CmdArgs {
+		parts = append(parts, a.String())
 	}
+	return strings.Join(parts, " ")
 }
 
 // scriptArgs splits a command line into positionals, k=v settings and -k
@@ -223,7 +156,7 @@ func (e *scriptEnv) topicID(a *scriptArgs) TopicID {
 	return scriptID(9999) // unknown: exercises ErrUnknownTopic
 }
 
-func (e *scriptEnv) run(line string) (out string) {
+func (e *scriptEnv) run(line, input string) (out string) {
 	defer func() {
 		if r := recover(); r != nil {
 			out = fmt.Sprintf("script error: %v", r)
@@ -293,7 +226,11 @@ func (e *scriptEnv) run(line string) (out string) {
 	case "describe-broker":
 		return describe(ResolveBrokerConfig(e.store.Image(), e.static), a.pos)
 	case "validate-name":
-		if err := ValidateTopicName(strings.TrimPrefix(line, "validate-name ")); err != nil {
+		name, err := strconv.Unquote(input)
+		if err != nil {
+			return fmt.Sprintf("validate-name: the input must be one Go-quoted name: %v", err)
+		}
+		if err := ValidateTopicName(name); err != nil {
 			return errorLine(err)
 		}
 		return "ok"
