@@ -8,7 +8,9 @@ package broker
 // no response; acks=1 and acks=all are answered once the batch is written to
 // the log (the page cache): on one node the high watermark is the log end.
 // Internal topics (__consumer_offsets) refuse client writes with
-// INVALID_TOPIC_EXCEPTION, as Kafka does.
+// INVALID_TOPIC_EXCEPTION, as Kafka does. A partition named more than once
+// is answered once, with INVALID_REQUEST, and nothing is appended to it
+// (duplicates.go).
 
 import (
 	"context"
@@ -18,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/log"
 )
 
@@ -33,21 +36,37 @@ func handleProduce(_ context.Context, c *conn, req *request) kmsg.Response {
 	case r.TransactionID != nil:
 		topLevel = kerr.TransactionalIDAuthorizationFailed
 	}
+	counts := mention.CountNested(r.Topics,
+		func(t *kmsg.ProduceRequestTopic) []kmsg.ProduceRequestTopicPartition { return t.Partitions },
+		func(t *kmsg.ProduceRequestTopic, p *kmsg.ProduceRequestTopicPartition) topicPartition {
+			return topicPartition{topic: t.Topic, partition: p.Partition}
+		})
+	topics := map[string]int{}
 	for _, rt := range r.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
+		ti := mention.Entry(topics, &resp.Topics, rt.Topic, func() kmsg.ProduceResponseTopic {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			return st
+		})
 		for _, rp := range rt.Partitions {
+			k := topicPartition{topic: rt.Topic, partition: rp.Partition}
+			n := counts.Take(k)
+			if n == 0 {
+				continue // a duplicate, answered already
+			}
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			if topLevel != nil {
+			switch {
+			case topLevel != nil:
 				sp.ErrorCode = topLevel.Code
-			} else {
+			case n > 1:
+				sp.ErrorCode, sp.ErrorMessage = errDuplicate.Code, duplicateMessage("partition")
+			default:
 				c.s.produce(rt.Topic, rp.Partition, rp.Records, &sp)
 			}
-			st.Partitions = append(st.Partitions, sp)
+			resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	if r.Acks == 0 {
 		return nil
@@ -57,16 +76,18 @@ func handleProduce(_ context.Context, c *conn, req *request) kmsg.Response {
 
 // produce appends one partition's record batches and fills in sp.
 func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
-	if isInternalTopic(topic) {
-		// Only the broker writes its internal topics: a client's bytes in
-		// __consumer_offsets would be replayed as group state.
-		sp.ErrorCode = kerr.InvalidTopicException.Code
-		sp.ErrorMessage = errMessage(fmt.Errorf("topic %s is internal: clients cannot produce to it", topic))
-		return
-	}
 	p, kerrCode := s.partition(topic, index)
 	if kerrCode != nil {
 		sp.ErrorCode = kerrCode.Code
+		return
+	}
+	if isInternalTopic(topic) {
+		// Only the broker writes its internal topics: a client's bytes in
+		// __consumer_offsets would be replayed as group state. (Checked
+		// after the partition exists, so the message is sent once per
+		// partition there is.)
+		sp.ErrorCode = kerr.InvalidTopicException.Code
+		sp.ErrorMessage = errMessage(fmt.Errorf("topic %s is internal: clients cannot produce to it", topic))
 		return
 	}
 	res, err := p.log.Append(records)

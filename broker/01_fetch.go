@@ -9,7 +9,8 @@ package broker
 // Each partition returns whole batches up to its PartitionMaxBytes, and the
 // response stops at MaxBytes, except that the first partition with data
 // always returns at least one whole batch (KIP-74), so a batch larger than
-// the limits never stalls a consumer.
+// the limits never stalls a consumer. A partition named more than once is
+// answered once, for its first mention (duplicates.go).
 
 import (
 	"context"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/log"
 )
 
@@ -82,8 +84,15 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 	if budget <= 0 {
 		budget = 1<<31 - 1
 	}
+	// Topics are answered in request order (the sendfile sections follow
+	// it), a topic named again only for partitions not answered yet.
+	seen := mention.Seen[topicPartition]{}
 	for i := range r.Topics {
 		rt := &r.Topics[i]
+		tk := topicPartition{topic: rt.Topic}
+		if byID {
+			tk = topicPartition{id: rt.TopicID}
+		}
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name := rt.Topic
@@ -96,6 +105,11 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
+			pk := tk
+			pk.partition = rp.Partition
+			if !seen.First(pk) {
+				continue // answered once, for its first mention
+			}
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -129,7 +143,9 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 			budget -= n
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		if len(st.Partitions) > 0 || len(rt.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, st)
+		}
 	}
 	return resp, total, parts
 }

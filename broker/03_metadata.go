@@ -6,7 +6,8 @@ package broker
 // partition (leader epoch 0, replicas and ISR [node]). Unknown topics are
 // created when auto.create.topics.enable is on and the request allows it
 // (v4+), with num.partitions and default.replication.factor. From v10 topics
-// carry their IDs and may be asked for by ID.
+// carry their IDs and may be asked for by ID. A topic named more than once
+// is answered once (duplicates.go).
 
 import (
 	"context"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -38,10 +40,19 @@ func handleMetadata(ctx context.Context, c *conn, req *request) kmsg.Response {
 		return resp
 	}
 	autoCreate := s.settings.AutoCreateTopicsEnable && (req.version < 4 || r.AllowAutoTopicCreation)
+	seen := mention.Seen[topicPartition]{}
 	for _, rt := range r.Topics {
 		var t *meta.Topic
 		var ok bool
-		if rt.Topic == nil || *rt.Topic == "" {
+		byID := rt.Topic == nil || *rt.Topic == ""
+		k := topicPartition{id: rt.TopicID}
+		if !byID {
+			k = topicPartition{topic: *rt.Topic}
+		}
+		if !seen.First(k) {
+			continue // answered once, for its first mention
+		}
+		if byID {
 			t, ok = img.TopicByID(meta.TopicID(rt.TopicID))
 			if !ok {
 				st := kmsg.NewMetadataResponseTopic()

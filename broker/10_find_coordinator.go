@@ -10,7 +10,9 @@ package broker
 // fatal (COORDINATOR_NOT_AVAILABLE made them retry forever: a Kafka Streams
 // app with exactly_once_v2 hung in REBALANCING); share groups (type 2) get
 // INVALID_REQUEST.
-// From v4 the request carries several keys.
+// From v4 the request carries several keys; a key named more than once is
+// answered once, and an error message goes with the first key only (one per
+// key would make many short keys a large answer).
 
 import (
 	"context"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/internal/mention"
 )
 
 func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Response {
@@ -25,7 +29,7 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := c.s.advertised()
 	var code *kerr.Error
-	var msg string
+	var text string
 	switch r.CoordinatorType {
 	case 0:
 		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -35,9 +39,16 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 		cancel()
 	case 1:
 		code = kerr.TransactionalIDAuthorizationFailed
-		msg = "transactions are not supported by this broker yet: use an idempotent producer without transactional.id (Kafka Streams: processing.guarantee=at_least_once)"
+		text = "transactions are not supported by this broker yet: use an idempotent producer without transactional.id (Kafka Streams: processing.guarantee=at_least_once)"
 	default:
 		code = kerr.InvalidRequest
+	}
+	var msg *string // the first answer's message
+	if code != nil {
+		if text == "" {
+			text = code.Description
+		}
+		msg = &text
 	}
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
@@ -45,11 +56,7 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 		if code != nil {
 			rc.NodeID, rc.Host, rc.Port = -1, "", -1
 			rc.ErrorCode = code.Code
-			m := code.Description
-			if msg != "" {
-				m = msg
-			}
-			rc.ErrorMessage = &m
+			rc.ErrorMessage, msg = msg, nil
 		}
 		return rc
 	}
@@ -58,8 +65,11 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = rc.NodeID, rc.Host, rc.Port, rc.ErrorCode, rc.ErrorMessage
 		return resp
 	}
+	seen := mention.Seen[string]{}
 	for _, key := range r.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, answer(key))
+		if seen.First(key) {
+			resp.Coordinators = append(resp.Coordinators, answer(key))
+		}
 	}
 	return resp
 }

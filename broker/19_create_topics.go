@@ -5,7 +5,12 @@ package broker
 // NumPartitions and ReplicationFactor of -1 take num.partitions and
 // default.replication.factor. One node can only hold one replica, so a
 // replication factor above 1 is INVALID_REPLICATION_FACTOR. Manual replica
-// assignments must name only this node. ValidateOnly checks without creating.
+// assignments must name only this node. ValidateOnly checks without
+// creating; the configs a topic would have are returned for the first 16
+// topics of such a request only, the others carry ConfigErrorCode
+// POLICY_VIOLATION (each topic's configs are over a kilobyte, for a topic
+// that does not exist). A topic named more than once is answered once with
+// INVALID_REQUEST and not created, as Kafka does.
 
 import (
 	"context"
@@ -14,18 +19,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
+
+// maxValidatedConfigs is how many topics of a validate-only request are
+// answered with their configs.
+const maxValidatedConfigs = 16
 
 func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	s := c.s
-	seen := map[string]int{}
+	counts := mention.Count(r.Topics, func(rt *kmsg.CreateTopicsRequestTopic) string { return rt.Topic })
+	validated := 0 // validate-only topics answered with their configs
 	for _, rt := range r.Topics {
-		seen[rt.Topic]++
-	}
-	for _, rt := range r.Topics {
+		n := counts.Take(rt.Topic)
+		if n == 0 {
+			continue // a duplicate, answered already
+		}
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
@@ -38,8 +50,9 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 			fail(kerr.InvalidRequest, fmt.Errorf("topic %s is internal: the broker creates it", rt.Topic))
 			continue
 		}
-		if seen[rt.Topic] > 1 {
-			fail(kerr.InvalidRequest, fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
+		if n > 1 {
+			st.ErrorCode, st.ErrorMessage = errDuplicate.Code, duplicateMessage("topic")
+			resp.Topics = append(resp.Topics, st)
 			continue
 		}
 		rec := &meta.CreateTopic{
@@ -95,6 +108,15 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 		}
 		st.TopicID = rec.ID
 		st.NumPartitions, st.ReplicationFactor = rec.Partitions, rec.ReplicationFactor
+		if r.ValidateOnly {
+			if validated++; validated > maxValidatedConfigs {
+				// Configs of topics that do not exist would make a
+				// small request a huge answer.
+				st.ConfigErrorCode = kerr.PolicyViolation.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+		}
 		eff := meta.ResolveTopicConfig(s.meta.Image(), rec.Configs, s.settings)
 		for _, v := range eff.All() {
 			d := describeConfig(v, false, false)

@@ -5,7 +5,9 @@ package broker
 // Advances a partition's log start offset to Offset (-1: the high
 // watermark). Whole segments below it are deleted; reads below it get
 // OFFSET_OUT_OF_RANGE. An offset past the high watermark is
-// OFFSET_OUT_OF_RANGE.
+// OFFSET_OUT_OF_RANGE. A partition named more than once is answered once
+// with INVALID_REQUEST and left as it is (Kafka would act on its last
+// mention).
 
 import (
 	"context"
@@ -14,19 +16,40 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/log"
 )
 
 func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	counts := mention.CountNested(r.Topics,
+		func(t *kmsg.DeleteRecordsRequestTopic) []kmsg.DeleteRecordsRequestTopicPartition { return t.Partitions },
+		func(t *kmsg.DeleteRecordsRequestTopic, p *kmsg.DeleteRecordsRequestTopicPartition) topicPartition {
+			return topicPartition{topic: t.Topic, partition: p.Partition}
+		})
+	topics := map[string]int{}
 	for _, rt := range r.Topics {
-		st := kmsg.NewDeleteRecordsResponseTopic()
-		st.Topic = rt.Topic
+		ti := mention.Entry(topics, &resp.Topics, rt.Topic, func() kmsg.DeleteRecordsResponseTopic {
+			st := kmsg.NewDeleteRecordsResponseTopic()
+			st.Topic = rt.Topic
+			return st
+		})
+		st := &resp.Topics[ti]
 		for _, rp := range rt.Partitions {
+			k := topicPartition{topic: rt.Topic, partition: rp.Partition}
+			n := counts.Take(k)
+			if n == 0 {
+				continue // a duplicate, answered already
+			}
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if n > 1 {
+				sp.ErrorCode = errDuplicate.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, perr := c.s.partition(rt.Topic, rp.Partition)
 			if perr != nil {
 				sp.ErrorCode = perr.Code
@@ -54,7 +77,6 @@ func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
 }

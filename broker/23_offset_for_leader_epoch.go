@@ -5,22 +5,34 @@ package broker
 // A single node has had one leader epoch, 0, for every partition, so the end
 // offset of any epoch at or below the current one is the log end offset. A
 // CurrentLeaderEpoch newer than ours is UNKNOWN_LEADER_EPOCH (the client's
-// metadata is ahead of us); an older one cannot exist.
+// metadata is ahead of us); an older one cannot exist. A partition named
+// more than once is answered once.
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/internal/mention"
 )
 
 func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	seen := mention.Seen[topicPartition]{}
+	topics := map[string]int{}
 	for _, rt := range r.Topics {
-		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		st.Topic = rt.Topic
+		ti := mention.Entry(topics, &resp.Topics, rt.Topic, func() kmsg.OffsetForLeaderEpochResponseTopic {
+			st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+			st.Topic = rt.Topic
+			return st
+		})
+		st := &resp.Topics[ti]
 		for _, rp := range rt.Partitions {
+			if !seen.First(topicPartition{topic: rt.Topic, partition: rp.Partition}) {
+				continue // answered once, for its first mention
+			}
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
@@ -37,7 +49,6 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *request) kmsg.R
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
 }

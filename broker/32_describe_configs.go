@@ -7,16 +7,19 @@ package broker
 // DEFAULT_CONFIG), synonyms when asked (v1+), the type (v3+) and the
 // documentation (v3+). Broker resources (name "" or this node's id) report
 // every broker key. Sensitive values are returned as null, as Kafka does.
+// A resource named more than once is answered once, with INVALID_REQUEST
+// and no configs (Kafka describes every mention in full, so a small request
+// naming one topic many times would build a huge answer).
 
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -25,9 +28,22 @@ func handleDescribeConfigs(_ context.Context, c *conn, req *request) kmsg.Respon
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	s := c.s
 	img := s.meta.Image()
+	counts := mention.Count(r.Resources, func(rr *kmsg.DescribeConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
+	})
 	for _, rr := range r.Resources {
+		k := configResource{rr.ResourceType, rr.ResourceName}
+		n := counts.Take(k)
+		if n == 0 {
+			continue // a duplicate, answered already
+		}
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if n > 1 {
+			sr.ErrorCode, sr.ErrorMessage = errDuplicate.Code, duplicateMessage("resource")
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		var values []*meta.ConfigValue
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
@@ -48,8 +64,15 @@ func handleDescribeConfigs(_ context.Context, c *conn, req *request) kmsg.Respon
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			sr.ErrorMessage = errMessage(fmt.Errorf("resource type %v is not supported", rr.ResourceType))
 		}
+		var names map[string]bool // nil or empty: every config, as Kafka
+		if len(rr.ConfigNames) > 0 {
+			names = make(map[string]bool, len(rr.ConfigNames))
+			for _, n := range rr.ConfigNames {
+				names[n] = true
+			}
+		}
 		for _, v := range values {
-			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, v.Def.Name) {
+			if names != nil && !names[v.Def.Name] {
 				continue
 			}
 			sr.Configs = append(sr.Configs, describeConfig(v, r.IncludeSynonyms, r.IncludeDocumentation))

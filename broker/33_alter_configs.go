@@ -5,7 +5,9 @@ package broker
 // The legacy, non-incremental form: a topic's overrides become exactly the
 // given set. For a broker resource the given keys are set as dynamic broker
 // configs (for this node, or for all nodes when the name is ""). Invalid keys
-// or values are INVALID_CONFIG naming the key, and change nothing.
+// or values are INVALID_CONFIG naming the key, and change nothing. A
+// resource named more than once is answered once with INVALID_REQUEST and
+// left as it is, as Kafka does.
 
 import (
 	"context"
@@ -14,15 +16,29 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
 func handleAlterConfigs(ctx context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	counts := mention.Count(r.Resources, func(rr *kmsg.AlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
+	})
 	for _, rr := range r.Resources {
+		k := configResource{rr.ResourceType, rr.ResourceName}
+		n := counts.Take(k)
+		if n == 0 {
+			continue // a duplicate, answered already
+		}
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if n > 1 {
+			sr.ErrorCode, sr.ErrorMessage = errDuplicate.Code, duplicateMessage("resource")
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		set := map[string]string{}
 		var deletes []string
 		for _, cfg := range rr.Configs {

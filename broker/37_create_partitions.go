@@ -3,7 +3,8 @@ package broker
 // CreatePartitions, key 37: versions 0-3.
 //
 // Grows a topic to Count partitions (never shrinks: INVALID_PARTITIONS).
-// Manual assignments may only name this node.
+// Manual assignments may only name this node. A topic named more than once
+// is answered once with INVALID_REQUEST and not grown, as Kafka does.
 
 import (
 	"context"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -19,9 +21,19 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *request) kmsg.Res
 	r := req.body.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	s := c.s
+	counts := mention.Count(r.Topics, func(rt *kmsg.CreatePartitionsRequestTopic) string { return rt.Topic })
 	for _, rt := range r.Topics {
+		n := counts.Take(rt.Topic)
+		if n == 0 {
+			continue // a duplicate, answered already
+		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if n > 1 {
+			st.ErrorCode, st.ErrorMessage = errDuplicate.Code, duplicateMessage("topic")
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		t, ok := s.meta.Image().Topic(rt.Topic)
 		if !ok {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -30,7 +42,7 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *request) kmsg.Res
 		}
 		for _, a := range rt.Assignment {
 			for _, id := range a.Replicas {
-				if id != s.cfg.NodeID {
+				if id != s.cfg.NodeID && st.ErrorCode == 0 {
 					st.ErrorCode = kerr.InvalidReplicaAssignment.Code
 					st.ErrorMessage = errMessage(fmt.Errorf("replicas must be on broker %d, the only broker", s.cfg.NodeID))
 				}

@@ -5,7 +5,9 @@ package broker
 // Per key: SET (0) sets a value, DELETE (1) reverts to the broker or default
 // value, APPEND (2) and SUBTRACT (3) add or remove elements of a list key
 // (cleanup.policy). A request naming a key twice is INVALID_REQUEST; any
-// invalid key or value is INVALID_CONFIG and changes nothing.
+// invalid key or value is INVALID_CONFIG and changes nothing. A resource
+// named more than once is answered once with INVALID_REQUEST and left as it
+// is, as Kafka does.
 
 import (
 	"context"
@@ -16,15 +18,29 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/internal/mention"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
 func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	counts := mention.Count(r.Resources, func(rr *kmsg.IncrementalAlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
+	})
 	for _, rr := range r.Resources {
+		k := configResource{rr.ResourceType, rr.ResourceName}
+		n := counts.Take(k)
+		if n == 0 {
+			continue // a duplicate, answered already
+		}
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if n > 1 {
+			sr.ErrorCode, sr.ErrorMessage = errDuplicate.Code, duplicateMessage("resource")
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		set, deletes, err := c.s.incrementalChanges(rr)
 		var rec meta.Record
 		if err == nil {

@@ -36,8 +36,9 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 	return &rawConn{t: t, nc: nc, r: bufio.NewReader(nc)}
 }
 
-// send frames a request with header v1 (or v2 when flexible).
-func (c *rawConn) send(req kmsg.Request, corr int32) {
+// send frames a request with header v1 (or v2 when flexible) and returns
+// the frame's size in bytes.
+func (c *rawConn) send(req kmsg.Request, corr int32) int {
 	c.t.Helper()
 	b := []byte{0, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
@@ -50,6 +51,7 @@ func (c *rawConn) send(req kmsg.Request, corr int32) {
 	}
 	b = req.AppendTo(b)
 	c.writeFrame(b)
+	return len(b)
 }
 
 func (c *rawConn) writeFrame(b []byte) {

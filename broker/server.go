@@ -16,6 +16,10 @@
 // bounded by queued.max.request.bytes, allocated as they arrive, and a
 // request must arrive within socket.request.read.timeout.ms (reqmem.go).
 // A listener on all interfaces advertises the machine's hostname.
+//
+// Answers are bounded by construction: a resource a request names more
+// than once is answered once (duplicates.go), so an answer is at most a
+// small multiple of its request plus what the resources that exist hold.
 package broker
 
 import (

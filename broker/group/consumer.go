@@ -252,10 +252,12 @@ func (g *Group) consumerHeartbeat(now time.Time, req Request, r *kmsg.ConsumerGr
 	g.reply(req.ID, resp)
 }
 
+// sortedCopy returns the distinct strings of ss, sorted: a subscription
+// naming a topic many times is kept (and described) once.
 func sortedCopy(ss []string) []string {
 	out := append([]string(nil), ss...)
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 func ownedSet(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) map[tp]bool {

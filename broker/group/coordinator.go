@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/internal/mention"
 )
 
 // Store persists group records. The broker implements it on the compacted
@@ -347,11 +349,17 @@ func (c *Coordinator) Handle(ctx context.Context, clientID, clientHost string, b
 // perGroup serves a request naming several groups: entry i is asked of
 // its group alone (as built by one(i)) and the answers are collected in
 // order; failed makes the entry of a group that could not be asked (an
-// empty ID where one is required, or a coordinator error).
+// empty ID where one is required, or a coordinator error). A group named
+// more than once is asked and answered once, for its first mention, so a
+// small request cannot make a large answer by naming a group many times.
 func perGroup[E any](ctx context.Context, c *Coordinator, req Request, ids []string, requireID bool,
 	one func(i int) kmsg.Request, answer func(kmsg.Response) E, failed func(id string, code int16) E) []E {
 	out := make([]E, 0, len(ids))
+	seen := mention.Seen[string]{}
 	for i, id := range ids {
+		if !seen.First(id) {
+			continue
+		}
 		if requireID && id == "" {
 			out = append(out, failed(id, kerr.InvalidGroupID.Code))
 			continue
@@ -447,19 +455,24 @@ func (c *Coordinator) Groups() []Summary {
 
 func (c *Coordinator) listGroups(r *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	match := func(filter []string, v string) bool {
+	// Filters match case-insensitively; as sets, so that a long filter
+	// list costs its length once, not once per group.
+	set := func(filter []string) map[string]bool {
 		if len(filter) == 0 {
-			return true
+			return nil
 		}
+		m := make(map[string]bool, len(filter))
 		for _, f := range filter {
-			if strings.EqualFold(f, v) {
-				return true
-			}
+			m[strings.ToLower(f)] = true
 		}
-		return false
+		return m
 	}
+	match := func(filter map[string]bool, v string) bool {
+		return filter == nil || filter[strings.ToLower(v)]
+	}
+	states, types := set(r.StatesFilter), set(r.TypesFilter)
 	for _, s := range c.Groups() {
-		if !match(r.StatesFilter, s.State) || !match(r.TypesFilter, s.Type) {
+		if !match(states, s.State) || !match(types, s.Type) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()

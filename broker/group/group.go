@@ -21,6 +21,13 @@
 // until their replies come out, ticks timers, and persists records through a
 // Store (the broker implements it on the compacted topic
 // __consumer_offsets, with Kafka's own key and value schemas).
+//
+// A request that names a group, member, topic or partition more than once
+// gets one answer for it, so that a small request cannot build a large
+// answer: reads (OffsetFetch, DescribeGroups, ConsumerGroupDescribe,
+// DeleteGroups, LeaveGroup, OffsetDelete) answer the first mention, and an
+// OffsetCommit naming a partition twice gets one INVALID_REQUEST for it and
+// commits neither mention.
 package group
 
 import (

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/internal/mention"
 )
 
 func (g *Group) joinError(req Request, r *kmsg.JoinGroupRequest, memberID string, err *kerr.Error) {
@@ -551,7 +553,20 @@ func (g *Group) leave(now time.Time, req Request, r *kmsg.LeaveGroupRequest) {
 		leavers = []kmsg.LeaveGroupRequestMember{{MemberID: r.MemberID}}
 	}
 	var removed bool
+	type leaver struct {
+		member   string
+		instance string
+		static   bool
+	}
+	seen := mention.Seen[leaver]{}
 	for _, l := range leavers {
+		k := leaver{member: l.MemberID, static: l.InstanceID != nil}
+		if l.InstanceID != nil {
+			k.instance = *l.InstanceID
+		}
+		if !seen.First(k) {
+			continue // a member named more than once is answered once
+		}
 		rm := kmsg.NewLeaveGroupResponseMember()
 		rm.MemberID, rm.InstanceID = l.MemberID, l.InstanceID
 		id := l.MemberID

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/internal/mention"
 )
 
 // validateCommit applies Kafka's rules for who may commit: anyone while the
@@ -48,15 +50,33 @@ func (g *Group) commit(now time.Time, req Request, r *kmsg.OffsetCommitRequest) 
 			m.deadline = now.Add(m.sessionTimeout) // a commit shows the member is alive
 		}
 	}
+	// A partition named more than once is answered once with
+	// INVALID_REQUEST and not committed (Kafka commits its last mention).
+	counts := mention.CountNested(r.Topics,
+		func(t *kmsg.OffsetCommitRequestTopic) []kmsg.OffsetCommitRequestTopicPartition { return t.Partitions },
+		func(t *kmsg.OffsetCommitRequestTopic, p *kmsg.OffsetCommitRequestTopicPartition) topicPartition {
+			return topicPartition{t.Topic, p.Partition}
+		})
+	topics := map[string]int{}
 	for _, t := range r.Topics {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		ti := mention.Entry(topics, &resp.Topics, t.Topic, func() kmsg.OffsetCommitResponseTopic {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			return rt
+		})
+		rt := &resp.Topics[ti]
 		for _, p := range t.Partitions {
+			n := counts.Take(topicPartition{t.Topic, p.Partition})
+			if n == 0 {
+				continue // a duplicate, answered already
+			}
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
 			switch {
 			case groupErr != nil:
 				rp.ErrorCode = groupErr.Code
+			case n > 1:
+				rp.ErrorCode = kerr.InvalidRequest.Code
 			case g.cfg.TopicExists != nil && !g.cfg.TopicExists(t.Topic, p.Partition):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > g.cfg.MaxMetadataSize:
@@ -74,9 +94,15 @@ func (g *Group) commit(now time.Time, req Request, r *kmsg.OffsetCommitRequest) 
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
 	g.reply(req.ID, resp)
+}
+
+// topicPartition names a partition by topic name, as the classic group
+// APIs do.
+type topicPartition struct {
+	topic     string
+	partition int32
 }
 
 func (g *Group) setOffset(topic string, partition int32, e offsetEntry) {
@@ -159,13 +185,20 @@ func (g *Group) fetchTopics(topics []kmsg.OffsetFetchRequestGroupTopic, all bool
 		}
 		return out
 	}
+	// Each partition is answered once, under one entry per topic.
+	seen := mention.Seen[topicPartition]{}
+	idx := map[string]int{}
 	for _, t := range topics {
-		rt := kmsg.NewOffsetFetchResponseGroupTopic()
-		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		i := mention.Entry(idx, &out, t.Topic, func() kmsg.OffsetFetchResponseGroupTopic {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			return rt
+		})
 		for _, p := range t.Partitions {
-			rt.Partitions = append(rt.Partitions, g.fetchPartition(t.Topic, p))
+			if seen.First(topicPartition{t.Topic, p}) {
+				out[i].Partitions = append(out[i].Partitions, g.fetchPartition(t.Topic, p))
+			}
 		}
-		out = append(out, rt)
 	}
 	return out
 }
@@ -200,10 +233,19 @@ func (g *Group) deleteOffsets(req Request, r *kmsg.OffsetDeleteRequest) {
 		return
 	}
 	subscribed := g.subscribedTopics()
+	seen := mention.Seen[topicPartition]{}
+	topics := map[string]int{}
 	for _, t := range r.Topics {
-		rt := kmsg.NewOffsetDeleteResponseTopic()
-		rt.Topic = t.Topic
+		ti := mention.Entry(topics, &resp.Topics, t.Topic, func() kmsg.OffsetDeleteResponseTopic {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			return rt
+		})
+		rt := &resp.Topics[ti]
 		for _, p := range t.Partitions {
+			if !seen.First(topicPartition{t.Topic, p.Partition}) {
+				continue // answered once
+			}
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
 			if subscribed[t.Topic] {
@@ -214,7 +256,6 @@ func (g *Group) deleteOffsets(req Request, r *kmsg.OffsetDeleteRequest) {
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
 	g.reply(req.ID, resp)
 }
