@@ -11,8 +11,8 @@ package broker
 // app with exactly_once_v2 hung in REBALANCING); share groups (type 2) get
 // INVALID_REQUEST.
 // From v4 the request carries several keys; a key named more than once is
-// answered once, and an error message goes with the first key only (one per
-// key would make many short keys a large answer).
+// answered once, and an error message goes with the first 16 keys only (one
+// per key would make many short keys a large answer).
 
 import (
 	"context"
@@ -23,6 +23,10 @@ import (
 
 	"github.com/sluicehq/sluice/broker/internal/mention"
 )
+
+// maxCoordinatorMessages is how many keys of a FindCoordinator answer carry
+// the error message.
+const maxCoordinatorMessages = 16
 
 func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.FindCoordinatorRequest)
@@ -43,20 +47,20 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 	default:
 		code = kerr.InvalidRequest
 	}
-	var msg *string // the first answer's message
-	if code != nil {
-		if text == "" {
-			text = code.Description
-		}
-		msg = &text
+	if code != nil && text == "" {
+		text = code.Description
 	}
+	messages := maxCoordinatorMessages
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID, rc.Host, rc.Port = key, c.s.cfg.NodeID, host, port
 		if code != nil {
 			rc.NodeID, rc.Host, rc.Port = -1, "", -1
 			rc.ErrorCode = code.Code
-			rc.ErrorMessage, msg = msg, nil
+			if messages > 0 {
+				messages--
+				rc.ErrorMessage = &text
+			}
 		}
 		return rc
 	}

@@ -218,6 +218,24 @@ var metadataCases = []ampCase{
 		},
 	},
 	{
+		// Each error answer carries a 150-byte message; one per key
+		// would make this 28x its request.
+		name: "FindCoordinator/distinct transactional ids",
+		req: func(_ *testing.T, f *ampFixture) kmsg.Request {
+			r := kmsg.NewPtrFindCoordinatorRequest()
+			r.SetVersion(4)
+			r.CoordinatorType = 1
+			r.CoordinatorKeys = topicNames(50000, "t")
+			return r
+		},
+		check: func(t *testing.T, f *ampFixture, resp kmsg.Response) {
+			r := resp.(*kmsg.FindCoordinatorResponse)
+			if wantLen(t, "coordinators", len(r.Coordinators), 50000) {
+				wantCode(t, "transactional id", r.Coordinators[49999].ErrorCode, kerr.TransactionalIDAuthorizationFailed)
+			}
+		},
+	},
+	{
 		name: "DescribeCluster",
 		req: func(_ *testing.T, f *ampFixture) kmsg.Request {
 			r := kmsg.NewPtrDescribeClusterRequest()
