@@ -116,17 +116,32 @@ func TestDescriptorFlood(t *testing.T) {
 }
 
 // produceAndFetch produces value to topic on a fresh client and reads it
-// back as the topic's last record.
+// back at its offset; both clients are closed when it returns.
 func produceAndFetch(t *testing.T, addr, topic, value string) {
 	t.Helper()
 	cl := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
 	r, err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(value)}).First()
+	cl.Close()
 	if err != nil {
 		t.Fatalf("produce %q: %v", value, err)
 	}
-	cl.Close()
-	recs := consumeN(t, addr, topic, int(r.Offset+1))
-	if got := string(recs[r.Offset].Value); got != value {
-		t.Fatalf("record %d = %q, want %q", r.Offset, got, value)
+	cons := newClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		topic: {r.Partition: kgo.NewOffset().At(r.Offset)}}))
+	defer cons.Close()
+	ctx := testCtx(t)
+	for {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("fetch %q at offset %d: %v", value, r.Offset, ctx.Err())
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", topic, p, err) })
+		for _, got := range fs.Records() {
+			if got.Offset == r.Offset {
+				if string(got.Value) != value {
+					t.Fatalf("record %d = %q, want %q", r.Offset, got.Value, value)
+				}
+				return
+			}
+		}
 	}
 }

@@ -46,7 +46,7 @@ import (
 type Config struct {
 	DataDir            string // where logs and metadata live
 	Listen             string // host:port for the Kafka protocol; port 0 picks one
-	AdvertisedListener string // host:port clients are told to use; default: the bound address
+	AdvertisedListener string // host:port clients are told to use; default: the bound address (the hostname if that is 0.0.0.0 or ::)
 	NodeID             int32
 	HTTP               string // host:port for /metrics and /healthz; empty disables
 	// Settings holds Kafka-named broker settings layered over Kafka's defaults.

@@ -33,6 +33,16 @@ func WithDir(dir string) Option {
 	return func(c *broker.Config) { c.DataDir = dir }
 }
 
+// WithListen listens on addr (host:port) instead of 127.0.0.1:0.
+func WithListen(addr string) Option {
+	return func(c *broker.Config) { c.Listen = addr }
+}
+
+// WithAdvertisedListener tells clients to connect to addr.
+func WithAdvertisedListener(addr string) Option {
+	return func(c *broker.Config) { c.AdvertisedListener = addr }
+}
+
 // Start starts a broker on 127.0.0.1:0 with a fresh data directory and stops
 // it when the test ends.
 func Start(t testing.TB, opts ...Option) *Broker {

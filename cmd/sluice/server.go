@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/jobs"
@@ -70,6 +71,9 @@ on --http. See sluice jobs --help.`,
 				}
 			}
 			reg := prometheus.NewRegistry()
+			// The Go heap and the process's RSS and open descriptors
+			// (process_open_fds, process_max_fds) beside the broker's own.
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			srv, err := broker.New(cfg, broker.Options{Logger: logger, Registry: reg, Gatherer: reg})
 			if err != nil {
 				return err
@@ -111,7 +115,7 @@ on --http. See sluice jobs --help.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding partition logs and metadata")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "host:port for Kafka clients")
-	f.StringVar(&cfg.AdvertisedListener, "advertised-listener", "", "host:port clients are told to connect to (default: the listen address)")
+	f.StringVar(&cfg.AdvertisedListener, "advertised-listener", "", "host:port clients are told to connect to (default: the listen address; for a listener on all interfaces, such as :9092, this machine's hostname)")
 	f.Int32Var(&cfg.NodeID, "node-id", 0, "this broker's node id")
 	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "host:port serving /metrics and /healthz (empty disables)")
 	f.StringVar(&configFile, "config", "", "YAML file of broker settings (Kafka's names) and flag values")
