@@ -99,7 +99,7 @@ func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.Pro
 		return
 	default:
 		sp.ErrorCode = appendErrorCode(err).Code
-		msg := err.Error()
+		msg := fmt.Sprintf("topic %s partition %d: %v", topic, index, err)
 		sp.ErrorMessage = &msg
 		if sp.ErrorCode == kerr.KafkaStorageError.Code {
 			s.log.Error("append failed", "topic", topic, "partition", index, "err", err)

@@ -165,6 +165,13 @@ func batch(values ...string) []byte {
 
 func produceRaw(t *testing.T, cl *kgo.Client, topic string, records []byte) int16 {
 	t.Helper()
+	return producePartition(t, cl, topic, records).ErrorCode
+}
+
+// producePartition sends records to partition 0 of topic in one Produce
+// request and returns the partition's answer.
+func producePartition(t *testing.T, cl *kgo.Client, topic string, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
 	req.TimeoutMillis = 5000
@@ -178,7 +185,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, records []byte) int1
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.Topics[0].Partitions[0].ErrorCode
+	return resp.Topics[0].Partitions[0]
 }
 
 func TestBadProduceInput(t *testing.T) {

@@ -137,6 +137,7 @@ func (s *Server) logConfig(img *meta.Image, t *meta.Topic) (log.Config, error) {
 	cfg.FlushMessages = eff.Int64("flush.messages")
 	cfg.FlushMs = ms("flush.ms")
 	cfg.MaxMessageBytes = int(eff.Int64("max.message.bytes"))
+	cfg.MaxDecompressedMessageBytes = int(eff.Int64("max.decompressed.message.bytes"))
 	cfg.LogAppendTime = eff.String("message.timestamp.type") == "LogAppendTime"
 	cfg.Compact = slices.Contains(eff.List("cleanup.policy"), "compact")
 	return cfg, cfg.Validate()

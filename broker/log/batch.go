@@ -156,6 +156,20 @@ func ValidateBatches(b []byte, maxBytes int) ([]BatchHeader, error) {
 	return hs, nil
 }
 
+// checkBatchRecords reads the records of every batch of b (validated, with
+// headers hs): their count, structure and offset deltas, codec and
+// decompressed size. Append runs it after ValidateBatches.
+func checkBatchRecords(b []byte, hs []BatchHeader, lim recordLimits) error {
+	pos := 0
+	for i, h := range hs {
+		if err := checkRecords(b[pos:pos+int(h.TotalSize())], h, lim); err != nil {
+			return fmt.Errorf("batch %d at byte %d: %w", i, pos, err)
+		}
+		pos += int(h.TotalSize())
+	}
+	return nil
+}
+
 // setLeaderEpoch rewrites partitionLeaderEpoch in place (not covered by the CRC).
 func setLeaderEpoch(b []byte, epoch int32) { binary.BigEndian.PutUint32(b[12:], uint32(epoch)) }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/crc32"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,10 +21,10 @@ type Record struct {
 	Headers   []kmsg.Header
 }
 
-var decompressor = kgo.DefaultDecompressor()
-
 // DecodeBatch decodes one whole batch (header and records, decompressing
-// if needed). It checks the CRC.
+// if needed) and checks its CRC. It holds every record, so the records may
+// decompress to at most DefaultConfig's MaxDecompressedBatchBytes; the
+// cleaner streams records instead (recordReader).
 func DecodeBatch(b []byte) (BatchHeader, []Record, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
@@ -41,36 +40,23 @@ func DecodeBatch(b []byte) (BatchHeader, []Record, error) {
 	if crc32.Checksum(b[batchCRCStart:], castagnoli) != h.CRC {
 		return h, nil, fmt.Errorf("%w: batch at offset %d: CRC mismatch", ErrCorruptMessage, h.BaseOffset)
 	}
-	data := b[batchHeaderLen:]
-	if c := h.Compression(); c != 0 {
-		if data, err = decompressor.Decompress(data, kgo.CompressionCodecType(c)); err != nil {
-			return h, nil, fmt.Errorf("%w: batch at offset %d: decompress: %v", ErrCorruptMessage, h.BaseOffset, err)
-		}
+	r, err := newRecordReader(b, h, DefaultConfig().recordLimits())
+	if err != nil {
+		return h, nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
-	recs := make([]Record, 0, h.NumRecords)
-	for i := int32(0); i < h.NumRecords; i++ {
-		length, n := binary.Varint(data)
-		if n <= 0 || length < 0 || int64(len(data)-n) < length {
-			return h, nil, fmt.Errorf("%w: batch at offset %d: record %d truncated", ErrCorruptMessage, h.BaseOffset, i)
+	defer r.close()
+	recs := make([]Record, 0, min(h.NumRecords, 1<<16))
+	var rec rawRecord
+	for {
+		ok, err := r.next(fieldsAll, &rec)
+		if err != nil {
+			return h, nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
-		var kr kmsg.Record
-		if err := kr.ReadFrom(data[:n+int(length)]); err != nil {
-			return h, nil, fmt.Errorf("%w: batch at offset %d: record %d: %v", ErrCorruptMessage, h.BaseOffset, i, err)
+		if !ok {
+			return h, recs, nil
 		}
-		data = data[n+int(length):]
-		ts := h.FirstTimestamp + kr.TimestampDelta64
-		if h.IsLogAppendTime() {
-			ts = h.MaxTimestamp
-		}
-		recs = append(recs, Record{
-			Offset:    h.BaseOffset + int64(kr.OffsetDelta),
-			Timestamp: ts,
-			Key:       kr.Key,
-			Value:     kr.Value,
-			Headers:   kr.Headers,
-		})
+		recs = append(recs, r.record(&rec))
 	}
-	return h, recs, nil
 }
 
 // EncodeBatch writes records as one uncompressed batch. Offsets and

@@ -37,8 +37,15 @@ type Config struct {
 	//lint:ignore ST1011 named after the Kafka key, as the broker API specifies
 	FlushMs time.Duration
 	// MaxMessageBytes (max.message.bytes) is the largest record batch
-	// accepted. Default 1048588.
+	// accepted. Default 1048588. The records of a compressed batch may
+	// decompress to at most DecompressionRatio times this (see
+	// MaxDecompressedBatchBytes).
 	MaxMessageBytes int
+	// MaxDecompressedMessageBytes (max.decompressed.message.bytes) is the
+	// longest record, decompressed, that a compressed batch may hold, as
+	// in Kafka; a longer one is refused with INVALID_RECORD. Uncompressed
+	// records are bounded by MaxMessageBytes alone. Default 2147483639.
+	MaxDecompressedMessageBytes int
 	// LogAppendTime (message.timestamp.type=LogAppendTime) stamps each batch
 	// with the broker's clock on append.
 	LogAppendTime bool
@@ -61,7 +68,33 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		MaxMessageBytes:    1048588,
+
+		MaxDecompressedMessageBytes: math.MaxInt32 - 8,
 	}
+}
+
+// DecompressionRatio is how many times max.message.bytes the records of one
+// compressed batch may decompress to. Producers bound their batches before
+// compression (franz-go and librdkafka at 1 MB by default) or by an
+// estimate of the compressed size (the Java client's batch.size, 16 KiB by
+// default), so a real batch stays far below this, while a compression
+// bomb (a 125 KB zstd batch expanding to 1.9 GiB) is refused before the
+// broker, the cleaner or any consumer holds it.
+const DecompressionRatio = 64
+
+// MaxDecompressedBatchBytes is the most bytes the records of one compressed
+// batch may decompress to: DecompressionRatio times MaxMessageBytes, and
+// below 2 GiB so that the cleaner can always rewrite them as one batch.
+// Append refuses a batch over it with MESSAGE_TOO_LARGE (on which Kafka's
+// Java producer splits the batch and retries); the cleaner keeps such a
+// batch as it is.
+func (c Config) MaxDecompressedBatchBytes() int64 {
+	return min(int64(c.MaxMessageBytes)*DecompressionRatio, math.MaxInt32-batchHeaderLen)
+}
+
+// recordLimits are the bounds on decoding one batch of this log.
+func (c Config) recordLimits() recordLimits {
+	return recordLimits{batch: c.MaxDecompressedBatchBytes(), record: int64(c.MaxDecompressedMessageBytes)}
 }
 
 // Minimum segment size: a segment must hold at least one batch header.
@@ -84,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log: flush.ms %v must be positive", c.FlushMs)
 	case c.MaxMessageBytes < batchHeaderLen:
 		return fmt.Errorf("log: max.message.bytes %d must be at least %d", c.MaxMessageBytes, batchHeaderLen)
+	case c.MaxDecompressedMessageBytes < 0:
+		return fmt.Errorf("log: max.decompressed.message.bytes %d must not be negative", c.MaxDecompressedMessageBytes)
 	}
 	return nil
 }

@@ -26,7 +26,18 @@
 // Append validates every batch (length fields, magic 2, CRC32C, record count,
 // max.message.bytes) before writing any, assigns offsets, applies producer
 // sequence checks and writes all batches with one write(2). Its cost does not
-// depend on how much is stored. Read binary-searches the in-memory list of
+// depend on how much is stored.
+//
+// It also reads through the records of every batch (records.go), as Kafka's
+// LogValidator does: the codec must be one Kafka defines (0-4, else
+// CORRUPT_MESSAGE), the records must match the declared count with offset
+// deltas 0, 1, 2, ... and consistent lengths (else INVALID_RECORD), a
+// compressed record may not exceed max.decompressed.message.bytes
+// (INVALID_RECORD), and a compressed batch's records may decompress to at
+// most Config.MaxDecompressedBatchBytes, 64 times max.message.bytes
+// (MESSAGE_TOO_LARGE). Compressed batches are streamed through pooled
+// decoders in bounded memory (codec.go), never decompressed into one slice,
+// and at most GOMAXPROCS at once; the batch is still stored as sent. Read binary-searches the in-memory list of
 // segment base offsets, then the sparse index, then steps over at most
 // index.interval.bytes of batch headers; it takes no lock.
 //

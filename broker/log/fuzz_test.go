@@ -140,6 +140,9 @@ func FuzzParseBatch(f *testing.F) {
 		}
 		_, _, _, _ = FirstRecordAtOrAfter(b, 0, 0)
 		hs, verr := ValidateBatches(bytes.Clone(b), 1<<20)
+		if verr == nil {
+			verr = checkBatchRecords(b, hs, DefaultConfig().recordLimits())
+		}
 		e := newEnv(t)
 		l, err := Open(e.dir, DefaultConfig(), Options{FS: e.fs, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -167,9 +170,11 @@ func FuzzParseBatch(f *testing.F) {
 		if err != nil || c.Size < hs[0].TotalSize() {
 			t.Fatalf("read back: %+v %v", c, err)
 		}
-		for _, h := range hs {
-			if h.Compression() == 0 || h.Compression() == 1 || h.Compression() == 4 {
-				_, _, _ = l.OffsetForTimestamp(h.MaxTimestamp)
+		for pos, i := 0, 0; i < len(hs); pos, i = pos+int(hs[i].TotalSize()), i+1 {
+			_, _, _ = l.OffsetForTimestamp(hs[i].MaxTimestamp)
+			// What Append accepts, the cleaner can read.
+			if _, recs, err := DecodeBatch(b[pos:]); err != nil || len(recs) != int(hs[i].NumRecords) {
+				t.Fatalf("accepted batch %d: decode: %v, %d records of %d", i, err, len(recs), hs[i].NumRecords)
 			}
 		}
 	})

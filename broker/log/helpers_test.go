@@ -68,7 +68,15 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 		recs = binary.AppendVarint(recs, int64(len(body)))
 		recs = append(recs, body...)
 	}
-	switch s.codec {
+	recs, s.codec = compressRecords(t, s.codec, recs)
+	return wrapRecords(s, recs, int32(len(s.values)), int32(len(s.values)-1), maxTs)
+}
+
+// compressRecords compresses record bytes as batchSpec.codec says and
+// returns them with the codec id to put in the attributes.
+func compressRecords(t testing.TB, codec int, recs []byte) ([]byte, int) {
+	t.Helper()
+	switch codec {
 	case 1:
 		var buf bytes.Buffer
 		w := gzip.NewWriter(&buf)
@@ -88,7 +96,7 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 			out = append(out, blk...)
 		}
 		recs = out
-		s.codec = 2
+		codec = 2
 	case 3:
 		var buf bytes.Buffer
 		w := lz4.NewWriter(&buf)
@@ -96,11 +104,11 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 		w.Close()
 		recs = buf.Bytes()
 	case 12, 13: // franz-go's own snappy and lz4 compressors
-		codec := kgo.SnappyCompression()
-		if s.codec == 13 {
-			codec = kgo.Lz4Compression()
+		kc := kgo.SnappyCompression()
+		if codec == 13 {
+			kc = kgo.Lz4Compression()
 		}
-		c, err := kgo.DefaultCompressor(codec)
+		c, err := kgo.DefaultCompressor(kc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +117,7 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 		if typ == 0 {
 			t.Fatal("franz-go did not compress")
 		}
-		recs, s.codec = bytes.Clone(out), int(typ)
+		recs, codec = bytes.Clone(out), int(typ)
 	case 4:
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 		if err != nil {
@@ -118,17 +126,23 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 		recs = enc.EncodeAll(recs, nil)
 		enc.Close()
 	}
+	return recs, codec
+}
+
+// wrapRecords puts record bytes (already compressed with s.codec) into a
+// batch declaring n records and lastOffsetDelta last, CRC included.
+func wrapRecords(s batchSpec, recs []byte, n, last int32, maxTs int64) []byte {
 	b := kmsg.RecordBatch{
 		Length:          int32(batchHeaderLen - batchLengthOverhead + len(recs)),
 		Magic:           2,
 		Attributes:      int16(s.codec),
-		LastOffsetDelta: int32(len(s.values) - 1),
+		LastOffsetDelta: last,
 		FirstTimestamp:  s.firstTs,
 		MaxTimestamp:    maxTs,
 		ProducerID:      s.pid,
 		ProducerEpoch:   s.epoch,
 		FirstSequence:   s.seq,
-		NumRecords:      int32(len(s.values)),
+		NumRecords:      n,
 		Records:         recs,
 	}
 	if s.pid < 0 {

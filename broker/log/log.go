@@ -165,6 +165,9 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if err := checkBatchRecords(batches, hs, cfg.recordLimits()); err != nil {
+		return AppendResult{}, err
+	}
 	res := AppendResult{LogAppendTime: -1}
 	if cfg.LogAppendTime {
 		res.LogAppendTime = l.now().UnixMilli()

@@ -1,17 +1,7 @@
 package log
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 )
 
 // OffsetForTimestamp implements ListOffsets by timestamp: the offset and
@@ -27,7 +17,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 		}
 		var off, rts int64
 		var found bool
-		err := l.checked(s, func() (err error) { off, rts, found, err = s.searchTimestamp(ts, start); return err })
+		err := l.checked(s, func() (err error) {
+			off, rts, found, err = s.searchTimestamp(ts, start, l.cfg.Load().recordLimits())
+			return err
+		})
 		if err != nil {
 			return -1, -1, fmt.Errorf("log: offset for timestamp %d: %w", ts, err)
 		}
@@ -53,7 +46,10 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 	ts := best.maxTs.Load()
 	var off, rts int64
 	var found bool
-	err := l.checked(best, func() (err error) { off, rts, found, err = best.searchTimestamp(ts, l.start.Load()); return err })
+	err := l.checked(best, func() (err error) {
+		off, rts, found, err = best.searchTimestamp(ts, l.start.Load(), l.cfg.Load().recordLimits())
+		return err
+	})
 	if err != nil || !found {
 		return -1, -1
 	}
@@ -62,7 +58,7 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 
 // searchTimestamp finds the first record in s at or after start with a
 // timestamp >= ts.
-func (s *segment) searchTimestamp(ts, start int64) (int64, int64, bool, error) {
+func (s *segment) searchTimestamp(ts, start int64, lim recordLimits) (int64, int64, bool, error) {
 	limit := s.size.Load()
 	pos, want := int64(0), int64(-1)
 	_, e, err := s.timeIdx.search(func(e []byte) bool { t, _ := parseTimeEntry(e); return t < ts })
@@ -90,7 +86,7 @@ func (s *segment) searchTimestamp(ts, start int64) (int64, int64, bool, error) {
 			if _, err := s.log.ReadAt(batch, pos); err != nil {
 				return 0, 0, false, fmt.Errorf("read %s at %d: %w", s.name(), pos, err)
 			}
-			off, rts, found, err := FirstRecordAtOrAfter(batch, ts, start)
+			off, rts, found, err := firstRecordAtOrAfter(batch, ts, start, lim)
 			if err != nil {
 				return 0, 0, false, fmt.Errorf("%s position %d: %w", s.name(), pos, err)
 			}
@@ -104,9 +100,14 @@ func (s *segment) searchTimestamp(ts, start int64) (int64, int64, bool, error) {
 }
 
 // FirstRecordAtOrAfter decodes the records of one batch (decompressing if
-// needed) and returns the offset and timestamp of the first record with
-// offset >= minOffset and timestamp >= ts.
+// needed, to at most DefaultConfig's MaxDecompressedBatchBytes) and returns
+// the offset and timestamp of the first record with offset >= minOffset and
+// timestamp >= ts.
 func FirstRecordAtOrAfter(batch []byte, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
+	return firstRecordAtOrAfter(batch, ts, minOffset, DefaultConfig().recordLimits())
+}
+
+func firstRecordAtOrAfter(batch []byte, ts, minOffset int64, lim recordLimits) (offset, timestamp int64, found bool, err error) {
 	h, err := ParseBatchHeader(batch)
 	if err != nil {
 		return 0, 0, false, err
@@ -120,120 +121,20 @@ func FirstRecordAtOrAfter(batch []byte, ts, minOffset int64) (offset, timestamp 
 		}
 		return 0, 0, false, nil
 	}
-	rd, closeFn, err := recordsReader(h.Compression(), batch[batchHeaderLen:h.TotalSize()])
+	r, err := newRecordReader(batch, h, lim)
 	if err != nil {
 		return 0, 0, false, err
 	}
-	defer closeFn()
-	for i := int32(0); i < h.NumRecords; i++ {
-		length, err := binary.ReadVarint(rd)
-		if err != nil || length < 3 {
-			return 0, 0, false, fmt.Errorf("%w: record %d: bad length", ErrCorruptMessage, i)
+	defer r.close()
+	var rec rawRecord
+	for {
+		ok, err := r.next(fieldsNone, &rec)
+		if !ok || err != nil {
+			return 0, 0, false, err
 		}
-		cr := &countingReader{r: rd}
-		if _, err := cr.ReadByte(); err != nil { // attributes
-			return 0, 0, false, fmt.Errorf("%w: record %d: %v", ErrCorruptMessage, i, err)
-		}
-		tsDelta, err1 := binary.ReadVarint(cr)
-		offDelta, err2 := binary.ReadVarint(cr)
-		if err := errors.Join(err1, err2); err != nil || cr.n > length {
-			return 0, 0, false, fmt.Errorf("%w: record %d: bad header", ErrCorruptMessage, i)
-		}
-		rts, off := h.FirstTimestamp+tsDelta, h.BaseOffset+offDelta
+		rts, off := h.FirstTimestamp+rec.tsDelta, h.BaseOffset+int64(rec.offDelta)
 		if rts >= ts && off >= minOffset {
 			return off, rts, true, nil
 		}
-		if _, err := rd.Discard(int(length - cr.n)); err != nil {
-			return 0, 0, false, fmt.Errorf("%w: record %d: truncated", ErrCorruptMessage, i)
-		}
 	}
-	return 0, 0, false, nil
-}
-
-type countingReader struct {
-	r *bufio.Reader
-	n int64
-}
-
-func (c *countingReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.n++
-	}
-	return b, err
-}
-
-// maxDecompressed bounds what a snappy batch may expand to.
-const maxDecompressed = 256 << 20
-
-var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
-
-// recordsReader returns a reader over a batch's record bytes.
-func recordsReader(codec int, b []byte) (*bufio.Reader, func(), error) {
-	noop := func() {}
-	var r io.Reader
-	switch codec {
-	case 0:
-		r = bytes.NewReader(b)
-	case 1:
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, noop, fmt.Errorf("%w: gzip: %v", ErrCorruptMessage, err)
-		}
-		r = zr
-	case 2:
-		out, err := decodeSnappy(b)
-		if err != nil {
-			return nil, noop, err
-		}
-		r = bytes.NewReader(out)
-	case 3:
-		r = lz4.NewReader(bytes.NewReader(b))
-	case 4:
-		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
-		if err != nil {
-			return nil, noop, fmt.Errorf("%w: zstd: %v", ErrCorruptMessage, err)
-		}
-		return bufio.NewReader(zr), zr.Close, nil
-	default:
-		return nil, noop, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, codec)
-	}
-	return bufio.NewReader(r), noop, nil
-}
-
-// decodeSnappy handles both raw snappy blocks and the xerial framing Kafka's
-// Java client writes (magic, version, compat, then length-prefixed blocks).
-func decodeSnappy(b []byte) ([]byte, error) {
-	if !bytes.HasPrefix(b, xerialMagic) || len(b) < 16 {
-		n, err := snappy.DecodedLen(b)
-		if err != nil || n > maxDecompressed {
-			return nil, fmt.Errorf("%w: snappy: bad block", ErrCorruptMessage)
-		}
-		out, err := snappy.Decode(nil, b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptMessage, err)
-		}
-		return out, nil
-	}
-	var out []byte
-	for p := b[16:]; len(p) > 0; {
-		if len(p) < 4 {
-			return nil, fmt.Errorf("%w: snappy: truncated xerial block", ErrCorruptMessage)
-		}
-		n := int(binary.BigEndian.Uint32(p))
-		if n < 0 || n > len(p)-4 {
-			return nil, fmt.Errorf("%w: snappy: xerial block of %d bytes", ErrCorruptMessage, n)
-		}
-		dn, err := snappy.DecodedLen(p[4 : 4+n])
-		if err != nil || len(out)+dn > maxDecompressed {
-			return nil, fmt.Errorf("%w: snappy: bad block", ErrCorruptMessage)
-		}
-		dec, err := snappy.Decode(nil, p[4:4+n])
-		if err != nil {
-			return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptMessage, err)
-		}
-		out = append(out, dec...)
-		p = p[4+n:]
-	}
-	return out, nil
 }
