@@ -193,16 +193,3 @@ func scrapeMetric(t *testing.T, addr, sample string) float64 {
 	}
 	return v
 }
-
-// eventually polls cond every 10ms until it holds or the deadline passes,
-// then fails the test with what.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling an outside process's state
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestDescriptorFlood runs `sluice server` under RLIMIT_NOFILE 256 and opens
@@ -55,14 +57,14 @@ func TestDescriptorFlood(t *testing.T) {
 				if budget != 128 {
 					t.Fatalf("fd budget %v under RLIMIT_NOFILE 256, want 256 - the default reserve of 128", budget)
 				}
-				eventually(t, 30*time.Second, "the broker did not refuse the connections past its budget", func() bool {
+				testutil.Eventually(t, 30*time.Second, "the broker did not refuse the connections past its budget", func() bool {
 					return c.metric(t, `sluice_connections_rejected_total{reason="fd_budget"}`) >= 300-budget
 				})
 				if open := c.metric(t, "sluice_connections_open"); open != budget {
 					t.Fatalf("%v connections open, want the budget %v", open, budget)
 				}
 			} else {
-				eventually(t, 30*time.Second, "no log line about failing accepts", func() bool {
+				testutil.Eventually(t, 30*time.Second, "no log line about failing accepts", func() bool {
 					c.running(t)
 					return strings.Contains(c.stderr.String(), "accept failing")
 				})

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // activitySchema is the 10-field activity event of the speed goal.
@@ -73,7 +74,7 @@ func BenchmarkJSONToParquet(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		row, err := dec.Decode(ctx, &msgs[i%len(msgs)])
@@ -88,7 +89,7 @@ func BenchmarkJSONToParquet(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	cpu := (cpuTime() - cpu0).Seconds()
+	cpu := (testutil.CPUTime() - cpu0).Seconds()
 	secs := b.Elapsed().Seconds()
 	// On a shared machine wall time undercounts: records per CPU-second of
 	// this process (GC included) is the one-core figure.
@@ -96,15 +97,6 @@ func BenchmarkJSONToParquet(b *testing.B) {
 	b.ReportMetric(float64(b.N)/secs, "records/s")
 	b.ReportMetric(float64(inBytes)/float64(len(msgs))*float64(b.N)/secs/1e6, "MB/s")
 	b.ReportMetric(float64(out.n)/float64(b.N), "parquet-B/record")
-}
-
-// cpuTime is the user+system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchToParquet runs decode + write over msgs with dec and reports the
@@ -121,7 +113,7 @@ func benchToParquet(b *testing.B, dec Decoder, msgs []Message) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		row, err := dec.Decode(ctx, &msgs[i%len(msgs)])
@@ -136,7 +128,7 @@ func benchToParquet(b *testing.B, dec Decoder, msgs []Message) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(b.N)/(testutil.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(inBytes)/float64(len(msgs))*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 }

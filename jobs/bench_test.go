@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/pipelines"
 )
 
@@ -115,7 +115,7 @@ func BenchmarkSchedulerRuns(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	from := ended()
 	b.ResetTimer()
 	for ended() < from+float64(b.N) {
@@ -123,7 +123,7 @@ func BenchmarkSchedulerRuns(b *testing.B) {
 	}
 	b.StopTimer()
 	runs := ended() - from
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/runs, "cpu-ms/run")
+	b.ReportMetric(float64((testutil.CPUTime()-cpu0).Microseconds())/1e3/runs, "cpu-ms/run")
 }
 
 // BenchmarkSchedulerIdle: b.N seconds of a leading Scheduler with 100
@@ -146,11 +146,11 @@ func BenchmarkSchedulerIdle(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // the join's and first rescans' work done
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	time.Sleep(time.Duration(b.N) * time.Second)
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/s")
+	b.ReportMetric(float64((testutil.CPUTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/s")
 }
 
 func benchPipeline(i int) string { return fmt.Sprintf("idle-%03d", i) }
@@ -201,15 +201,6 @@ sink: {url: %s}
 		}
 	})
 	return s
-}
-
-// cpuTime is this process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkHistoryRuns: what each run's end costs in the history once it

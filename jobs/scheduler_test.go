@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // env is a real broker, a pipeline folder and a lake, for scheduler tests.
@@ -169,18 +170,6 @@ func (sc *sched) runs(t *testing.T, pipeline string) []Run {
 	return l.Runs
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // landed sums the records of a pipeline's succeeded runs.
 func landed(runs []Run) (records int64, succeeded int) {
 	for _, r := range runs {
@@ -203,7 +192,7 @@ func TestScheduledRunsLandAndHistorySurvives(t *testing.T) {
 	for batch := 1; batch <= 3; batch++ {
 		e.produce(total, 100)
 		total += 100
-		eventually(t, 60*time.Second, fmt.Sprintf("batch %d landed", batch), func() bool {
+		testutil.Eventually(t, 60*time.Second, fmt.Sprintf("batch %d landed", batch), func() bool {
 			n, _ := landed(a.runs(t, "pv"))
 			return n == int64(total)
 		})
@@ -228,7 +217,7 @@ func TestScheduledRunsLandAndHistorySurvives(t *testing.T) {
 	a.close()
 
 	b := e.start("b")
-	eventually(t, 30*time.Second, "the restarted scheduler lists the old runs", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the restarted scheduler lists the old runs", func() bool {
 		return len(b.runs(t, "pv")) >= before
 	})
 	ids := map[string]bool{}
@@ -241,7 +230,7 @@ func TestScheduledRunsLandAndHistorySurvives(t *testing.T) {
 		}
 	}
 	e.produce(total, 50)
-	eventually(t, 60*time.Second, "the restarted scheduler lands new records", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the restarted scheduler lands new records", func() bool {
 		n, _ := landed(b.runs(t, "pv"))
 		return n == int64(total+50)
 	})
@@ -302,12 +291,12 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 	e := newEnv(t, 1)
 	path := e.pipeline("pv", `schedule: "@every 1s"`)
 	a := e.start("a")
-	eventually(t, 30*time.Second, "a first run", func() bool { _, n := landed(a.runs(t, "pv")); return n >= 1 })
+	testutil.Eventually(t, 30*time.Second, "a first run", func() bool { _, n := landed(a.runs(t, "pv")); return n >= 1 })
 	first := a.runs(t, "pv")[0].SpecHash
 
 	e.pipeline("pv", "schedule: \"@every 1s\"\nmax_workers: 1")
 	var second string
-	eventually(t, 30*time.Second, "a run of the edited version", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a run of the edited version", func() bool {
 		r := a.runs(t, "pv")[0]
 		second = r.SpecHash
 		return r.Status == StatusSucceeded && r.SpecHash != first
@@ -318,7 +307,7 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v PipelineView
-	eventually(t, 30*time.Second, "the broken edit reported", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the broken edit reported", func() bool {
 		a.call(t, "GET", "/api/v1/pipelines/pv", &v)
 		// (a scan may catch the file half-written first: that is reported,
 		// then replaced by the edit's own error)
@@ -337,13 +326,13 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 		t.Errorf("sluice_jobs_pipeline_file_error position %q, want the file:line:column of %+v", pos, v.Errors[0])
 	}
 	n0 := len(a.runs(t, "pv"))
-	eventually(t, 30*time.Second, "runs of the last valid version go on", func() bool {
+	testutil.Eventually(t, 30*time.Second, "runs of the last valid version go on", func() bool {
 		runs := a.runs(t, "pv")
 		return len(runs) >= n0+2 && runs[0].SpecHash == second
 	})
 
 	e.pipeline("pv", `schedule: "@every 1s"`)
-	eventually(t, 30*time.Second, "the fixed file clears the error", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the fixed file clears the error", func() bool {
 		a.call(t, "GET", "/api/v1/pipelines/pv", &v)
 		return len(v.Errors) == 0 && v.Version == first
 	})
@@ -353,7 +342,7 @@ func TestReloadEditAndBrokenEdit(t *testing.T) {
 
 	// A deleted pipeline stops being scheduled.
 	os.Remove(path)
-	eventually(t, 30*time.Second, "the deleted pipeline is gone", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the deleted pipeline is gone", func() bool {
 		return a.call(t, "GET", "/api/v1/pipelines/pv", nil) == http.StatusNotFound
 	})
 }
@@ -395,7 +384,7 @@ func TestAPI(t *testing.T) {
 	e.pipeline("often", `schedule: "@every 1s"`)
 	a := e.start("a")
 	e.produce(0, 10)
-	eventually(t, 30*time.Second, "a leader", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a leader", func() bool {
 		var l PipelineList
 		a.call(t, "GET", "/api/v1/pipelines", &l)
 		return l.Leader && len(l.Pipelines) == 2
@@ -406,7 +395,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("trigger: HTTP %d %+v", code, tr)
 	}
 	var r Run
-	eventually(t, 30*time.Second, "the manual run succeeds", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the manual run succeeds", func() bool {
 		a.call(t, "GET", "/api/v1/runs/"+tr.ID, &r)
 		return r.Status == StatusSucceeded
 	})
@@ -419,7 +408,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("pause: HTTP %d %+v", code, v)
 	}
 	// Let a run that had started end, then no new scheduled run may start.
-	eventually(t, 30*time.Second, "no run in progress", func() bool {
+	testutil.Eventually(t, 30*time.Second, "no run in progress", func() bool {
 		runs := a.runs(t, "often")
 		return len(runs) == 0 || Terminal(runs[0].Status)
 	})
@@ -431,7 +420,7 @@ func TestAPI(t *testing.T) {
 	if code := a.call(t, "POST", "/api/v1/pipelines/often/resume", &v); code != 200 || v.Paused {
 		t.Fatalf("resume: HTTP %d %+v", code, v)
 	}
-	eventually(t, 30*time.Second, "runs again after resume", func() bool { return len(a.runs(t, "often")) > n })
+	testutil.Eventually(t, 30*time.Second, "runs again after resume", func() bool { return len(a.runs(t, "often")) > n })
 
 	var apiErr APIError
 	for _, c := range []struct {
@@ -470,7 +459,7 @@ func TestTwoSchedulersOneTickOnce(t *testing.T) {
 	a := e.start("a")
 	b := e.start("b")
 	e.produce(0, 10)
-	eventually(t, 60*time.Second, "ticks run", func() bool { return len(a.runs(t, "pv")) >= 5 })
+	testutil.Eventually(t, 60*time.Second, "ticks run", func() bool { return len(a.runs(t, "pv")) >= 5 })
 	leader, other := a, b
 	var l PipelineList
 	if b.call(t, "GET", "/api/v1/pipelines", &l); l.Leader {
@@ -484,7 +473,7 @@ func TestTwoSchedulersOneTickOnce(t *testing.T) {
 	}
 	leader.close()
 	oname := other.s.cfg.Server
-	eventually(t, 60*time.Second, "the other scheduler takes over", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the other scheduler takes over", func() bool {
 		for _, r := range other.runs(t, "pv") {
 			if r.Server == oname && r.Status == StatusSucceeded {
 				return true
@@ -510,10 +499,10 @@ func TestTimeoutThenResumeExactlyOnce(t *testing.T) {
 	for i := 0; i < n; i += 50_000 {
 		e.produce(i, 50_000)
 	}
-	e.pipeline("slow", "schedule: \"@every 1s\"\ntimeout: 300ms\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
+	e.pipeline("slow", "schedule: \"@every 1s\"\ntimeout: 300ms\nhistory: {keep: 100000}\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
 	a := e.start("a")
 	var timedOut Run
-	eventually(t, 60*time.Second, "a run times out", func() bool {
+	testutil.Eventually(t, 60*time.Second, "a run times out", func() bool {
 		for _, r := range a.runs(t, "slow") {
 			if r.Status == StatusTimedOut {
 				timedOut = r
@@ -525,9 +514,13 @@ func TestTimeoutThenResumeExactlyOnce(t *testing.T) {
 	if timedOut.Reason == "" || timedOut.Duration() < 300*time.Millisecond {
 		t.Errorf("timed-out run %+v: want a reason and at least the timeout's duration", timedOut)
 	}
-	e.pipeline("slow", "schedule: \"@every 1s\"\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
+	e.pipeline("slow", "schedule: \"@every 1s\"\nhistory: {keep: 100000}\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
+	// history.keep is raised above: the records of every run are summed,
+	// and on a loaded machine landing n takes more runs than the default
+	// 200 kept (the oldest, which landed the most, were pruned: the test
+	// then waited forever for a total it could not see).
 	var total int64
-	eventually(t, 120*time.Second, "everything landed", func() bool {
+	testutil.Eventually(t, 120*time.Second, "everything landed", func() bool {
 		runs := a.runs(t, "slow")
 		total = 0
 		for _, r := range runs {
@@ -590,14 +583,14 @@ func TestRetriesAfterFailure(t *testing.T) {
 	}
 	e.pipeline("broken", "schedule: \"0 3 * * *\"\nretries: 2\nretry_backoff: 100ms\nsink:\n  url: "+blocker+"/sub")
 	a := e.start("a")
-	eventually(t, 30*time.Second, "a leader", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a leader", func() bool {
 		var l PipelineList
 		a.call(t, "GET", "/api/v1/pipelines", &l)
 		return l.Leader
 	})
 	var tr TriggerResult
 	a.call(t, "POST", "/api/v1/pipelines/broken/runs", &tr)
-	eventually(t, 30*time.Second, "three failed attempts", func() bool {
+	testutil.Eventually(t, 30*time.Second, "three failed attempts", func() bool {
 		runs := a.runs(t, "broken")
 		return len(runs) == 3 && runs[0].Status == StatusFailed
 	})

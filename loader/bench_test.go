@@ -4,22 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/formats"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/loader/fs"
 )
-
-// cpuTime is the user plus system CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // activityEvent renders a 10-field JSON activity event, like
 // e2e/loader/gen.
@@ -65,7 +58,7 @@ func BenchmarkWorkerJSON(b *testing.B) {
 	fcfg := formats.Config{Type: formats.TypeJSON, JSON: formats.JSONConfig{Schema: activitySchema}}
 	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -82,7 +75,7 @@ func BenchmarkWorkerJSON(b *testing.B) {
 			b.Fatalf("%d records landed", w.stats.Records)
 		}
 	}
-	cpu := (cpuTime() - cpu0).Seconds()
+	cpu := (testutil.CPUTime() - cpu0).Seconds()
 	sec := b.Elapsed().Seconds()
 	// On a shared machine wall time understates a core's rate; CPU time
 	// used by the process (GC included) gives records per core-second.

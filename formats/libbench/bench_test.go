@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/valyala/fastjson"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // events returns n JSON activity events of 10 fields.
@@ -62,7 +63,7 @@ func BenchmarkParquetGo(b *testing.B) {
 	for _, f := range schema.Fields() {
 		order = append(order, f.Name())
 	}
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	var out counter
 	w := pq.NewWriter(&out, schema, pq.Compression(&pq.Snappy), pq.DataPageVersion(1))
@@ -117,7 +118,7 @@ func BenchmarkParquetGo(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(b.N)/(testutil.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }
 
 func BenchmarkArrowPqarrow(b *testing.B) {
@@ -144,7 +145,7 @@ func BenchmarkArrowPqarrow(b *testing.B) {
 	bld := array.NewRecordBuilder(mem, schema)
 	var p fastjson.Parser
 	const batch = 8192
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	b.ResetTimer()
 	flush := func() {
 		rec := bld.NewRecordBatch()
@@ -191,15 +192,5 @@ func BenchmarkArrowPqarrow(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
-}
-
-// cpuTime is the user+system CPU time of this process: on a shared machine
-// records per CPU-second is the one-core figure.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(b.N)/(testutil.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }
