@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // dialFrom opens a raw connection to addr from the local IP from.
@@ -81,7 +82,7 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 		t.Errorf("rejected per ip = %v, want 1", n)
 	}
 	c1.nc.Close()
-	eventually(t, 30*time.Second, "a connection closing did not free its IP's slot", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a connection closing did not free its IP's slot", func() bool {
 		return dialFrom(t, "127.0.0.1", b.Addr()).apiVersions(30*time.Second) == nil
 	})
 }
@@ -164,7 +165,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := scrapeMetric(t, b.HTTPAddr(), `sluice_connections_closed_total{reason="idle"}`)
-	eventually(t, 30*time.Second, "the client's idle connections were not closed", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the client's idle connections were not closed", func() bool {
 		return scrapeMetric(t, b.HTTPAddr(), `sluice_connections_closed_total{reason="idle"}`) > closed
 	})
 	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("2")}).FirstErr(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 const mib = 1 << 20
@@ -84,7 +86,7 @@ func TestSlowlorisHoldsNoMemory(t *testing.T) {
 		}
 		conns = append(conns, declareRequest(t, c.addr, 100*mib, key))
 	}
-	eventually(t, 30*time.Second, "the broker did not start reading all 40 requests", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the broker did not start reading all 40 requests", func() bool {
 		return c.metric(t, "sluice_request_bytes_queued") >= 40*16<<10
 	})
 	heap, rss := c.memory(t)
@@ -106,7 +108,7 @@ func TestSlowlorisHoldsNoMemory(t *testing.T) {
 	for _, rc := range conns {
 		rc.nc.Close()
 	}
-	eventually(t, 30*time.Second, "request memory not released after the connections closed", func() bool {
+	testutil.Eventually(t, 30*time.Second, "request memory not released after the connections closed", func() bool {
 		return c.metric(t, "sluice_request_bytes_queued") == 0 && c.metric(t, "sluice_connections_open") == 0
 	})
 	heap1, rss1 := c.memory(t)
@@ -146,7 +148,7 @@ func TestRequestBytesBounded(t *testing.T) {
 			rc.nc.Close()
 		}
 	}()
-	eventually(t, 60*time.Second, "the budget never filled", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the budget never filled", func() bool {
 		return c.metric(t, "sluice_request_bytes_queued") >= limit && c.metric(t, "sluice_request_memory_waits_total") >= 1
 	})
 	for i := 0; i < 5; i++ {
@@ -167,7 +169,7 @@ func TestRequestBytesBounded(t *testing.T) {
 	for _, rc := range conns {
 		rc.nc.Close()
 	}
-	eventually(t, 30*time.Second, "request memory not released after the connections closed", func() bool {
+	testutil.Eventually(t, 30*time.Second, "request memory not released after the connections closed", func() bool {
 		return c.metric(t, "sluice_request_bytes_queued") == 0
 	})
 	c.stop(t)
@@ -198,7 +200,7 @@ func TestSlowRequestTimesOut(t *testing.T) {
 	if err := rc.awaitResponse(30 * time.Second); err != io.EOF {
 		t.Fatalf("trickling request: %v, want the connection closed", err)
 	}
-	eventually(t, 30*time.Second, "timeout not counted or memory not released", func() bool {
+	testutil.Eventually(t, 30*time.Second, "timeout not counted or memory not released", func() bool {
 		return c.metric(t, `sluice_connections_closed_total{reason="request_timeout"}`) == 1 &&
 			c.metric(t, "sluice_request_bytes_queued") == 0
 	})
