@@ -25,6 +25,9 @@ import (
 //     record has its key. Records without a key are dropped. A tombstone
 //     (null value) is kept until it is delete.retention.ms old, so
 //     consumers that read from the start see the delete.
+//   - Segments with damaged ranges (damage.go) are neither read for keys
+//     nor rewritten: the damaged bytes stay for a repair, and skipping a
+//     segment only keeps more records.
 //   - Offsets never change: batches keep their records' offsets and
 //     timestamps, leaving gaps (Config.Compact makes recovery accept them).
 //     Each segment's last record is kept, so no segment ends in a gap or
@@ -159,7 +162,7 @@ func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc Compact
 	// Map every key of the dirty part to its latest offset.
 	latest := map[string]int64{}
 	for i, s := range cleanable {
-		if segs[i+1].base <= firstDirty {
+		if segs[i+1].base <= firstDirty || len(l.damageIn(s.base)) > 0 {
 			continue
 		}
 		err := eachBatch(ctx, s, func(_ []byte, _ BatchHeader, recs []Record) error {
@@ -179,6 +182,11 @@ func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc Compact
 	for i, s := range cleanable {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if len(l.damageIn(s.base)) > 0 {
+			// Damaged bytes stay as they are for a repair; the records
+			// around them are not cleaned until then.
+			continue
 		}
 		before := s.size.Load()
 		replaced, removed, err := l.cleanSegment(ctx, s, segs[i+1].base, latest, deleteHorizon, now)
@@ -372,7 +380,7 @@ func (l *Log) writeCleaned(old *segment, next int64, batches [][]byte) (*segment
 		return fail(err)
 	}
 	// Build the indexes exactly as recovery would, then write them out.
-	truncated, err := l.recoverSegment(ns, next)
+	truncated, _, err := l.recoverSegment(ns, next, -1)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,37 @@ func fill(t *testing.T, l *Log, n int) []string {
 		mustAppend(t, l, makeBatch(t, spec(val(i))))
 	}
 	return want
+}
+
+// readAround reads every record from the start as a consumer that seeks
+// past damage does: a read that fails with a *DamagedError continues after
+// the range. It returns the records and the ranges skipped.
+func readAround(t testing.TB, l *Log) ([]record, []DamagedRange) {
+	t.Helper()
+	var out []record
+	var skipped []DamagedRange
+	for off := l.StartOffset(); off < l.EndOffset(); {
+		c, err := l.Read(off, 1<<20)
+		var derr *DamagedError
+		if errors.As(err, &derr) {
+			skipped = append(skipped, derr.Range)
+			off = derr.Range.LastOffset + 1
+			continue
+		}
+		if err != nil {
+			t.Fatalf("read %d: %v", off, err)
+		}
+		buf := make([]byte, c.Size)
+		c.R.ReadAt(buf, c.Pos)
+		recs := decodeRecords(t, buf)
+		for _, r := range recs {
+			if r.offset >= off {
+				out = append(out, r)
+			}
+		}
+		off = recs[len(recs)-1].offset + 1
+	}
+	return out, skipped
 }
 
 // readEach reads every offset on its own (Read(off, 1)) and checks the
@@ -126,9 +158,9 @@ func TestReadNeverServesNonBatchBytes(t *testing.T) {
 	e.fs.WriteFile(p, b)
 	l2 := e.open(cfg)
 	_, err := l2.Read(int64(rel), 1)
-	var cerr *CorruptionError
-	if !errors.Is(err, ErrCorruptMessage) || !errors.As(err, &cerr) {
-		t.Fatalf("read of the damaged batch: %v, want a corruption error", err)
+	var derr *DamagedError
+	if !errors.Is(err, ErrCorruptMessage) || !errors.As(err, &derr) {
+		t.Fatalf("read of the damaged batch: %v, want a damaged-range error", err)
 	}
 	c, err := l2.Read(int64(rel)-1, 1)
 	if err != nil {
@@ -138,5 +170,123 @@ func TestReadNeverServesNonBatchBytes(t *testing.T) {
 	c.R.ReadAt(buf, c.Pos)
 	if r := decodeRecords(t, buf); r[0].offset != int64(rel)-1 {
 		t.Fatalf("read %d before the damage gave %d", rel-1, r[0].offset)
+	}
+}
+
+// checkAround reads l as a consumer that seeks past damage and checks that
+// every record read holds its own value and that the records and the
+// skipped offsets account for every offset below the end exactly once.
+func checkAround(t *testing.T, l *Log, want []string) (got []record, skipped []DamagedRange) {
+	t.Helper()
+	got, skipped = readAround(t, l)
+	lost := int64(0)
+	for _, r := range skipped {
+		lost += r.Offsets()
+	}
+	for i, r := range got {
+		if r.value != want[r.offset] || i > 0 && r.offset <= got[i-1].offset {
+			t.Fatalf("record %d: offset %d holds %q, want %q", i, r.offset, r.value, want[r.offset])
+		}
+	}
+	if int64(len(got))+lost != l.EndOffset()-l.StartOffset() {
+		t.Fatalf("read %d records and skipped %d damaged offsets of %d", len(got), lost, l.EndOffset()-l.StartOffset())
+	}
+	return got, skipped
+}
+
+// TestDamagedMiddleSegmentKeepsTheRest cuts a middle segment short (the
+// issue's case: recovery used to delete the four intact segments after it
+// and hand their offsets out again). The later segments stay whole and
+// readable, the cut is one damaged range whose offsets answer
+// ErrCorruptMessage, the end offset does not move, the range is logged
+// once and survives a restart, and the next append continues at the old end.
+func TestDamagedMiddleSegmentKeepsTheRest(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
+			e := newEnv(t)
+			cfg := damageConfig()
+			l := e.open(cfg)
+			want := fill(t, l, 3000)
+			if err := l.Flush(); err != nil { // the recovery point covers every segment
+				t.Fatal(err)
+			}
+			segs := l.Segments()
+			if len(segs) < 6 {
+				t.Fatalf("%d segments, want 6 or more", len(segs))
+			}
+			end := l.EndOffset()
+			if clean {
+				l.Close()
+			} else {
+				e.fs = e.fs.Clone() // a crash: no clean-shutdown marker
+			}
+			mid := segs[1]
+			p := fileName(e.dir, mid.BaseOffset, logSuffix)
+			b, _ := e.fs.ReadFile(p)
+			e.fs.WriteFile(p, b[:len(b)/2+13]) // cut inside a batch
+			l2 := e.open(cfg)
+			if n := len(l2.Segments()); n < len(segs) {
+				t.Fatalf("%d segments after recovery, had %d: intact segments were deleted\n%s", n, len(segs), e.logs)
+			}
+			if l2.EndOffset() != end {
+				t.Fatalf("end offset %d after recovery, was %d", l2.EndOffset(), end)
+			}
+			_, skipped := checkAround(t, l2, want)
+			if len(skipped) != 1 || skipped[0].Segment != mid.BaseOffset || skipped[0].LastOffset != segs[2].BaseOffset-1 {
+				t.Fatalf("damaged ranges %+v, want one at the end of segment %d", skipped, mid.BaseOffset)
+			}
+			r := skipped[0]
+			if _, err := l2.Read(r.FirstOffset, 1); !errors.Is(err, ErrCorruptMessage) {
+				t.Fatalf("read in the damaged range: %v", err)
+			}
+			if n := strings.Count(e.logs.String(), "damaged bytes in a sealed segment"); n != 1 || strings.Contains(e.logs.String(), "deleting segment") {
+				t.Fatalf("want one line about the damage and none about deleting:\n%s", e.logs)
+			}
+			if res := mustAppend(t, l2, makeBatch(t, spec("after"))); res.BaseOffset != end {
+				t.Fatalf("append after recovery got offset %d, want %d (an offset was reused)", res.BaseOffset, end)
+			}
+			l2.Close()
+			l3 := e.open(cfg)
+			if got := l3.Damage(); len(got) != 1 || got[0].Start != r.Start || got[0].FirstOffset != r.FirstOffset {
+				t.Fatalf("after a restart the damage is %+v, want %+v", got, r)
+			}
+			checkAround(t, l3, append(want, "after"))
+		})
+	}
+}
+
+// TestReadFindsDamage zeroes a batch header in the middle of a closed
+// segment that open trusted (a clean shutdown checks no closed segment's
+// data). The first read that walks into it records the damaged range;
+// reads before and after it work, and the offsets it held fail.
+func TestReadFindsDamage(t *testing.T) {
+	e := newEnv(t)
+	cfg := damageConfig()
+	cfg.IndexIntervalBytes = 1 << 20 // no index entries: reads walk the headers
+	l := e.open(cfg)
+	want := fill(t, l, 1000)
+	l.Close()
+	p := fileName(e.dir, 0, logSuffix)
+	b, _ := e.fs.ReadFile(p)
+	batchLen := len(makeBatch(t, spec(val(0))))
+	for i := 100 * batchLen; i < 100*batchLen+batchHeaderLen; i++ {
+		b[i] = 0
+	}
+	e.fs.WriteFile(p, b)
+	l2 := e.open(cfg)
+	if len(l2.Damage()) != 0 {
+		t.Fatalf("damage found at open: %+v", l2.Damage())
+	}
+	_, err := l2.Read(150, 1)
+	var derr *DamagedError
+	if err != nil || len(l2.Damage()) != 1 {
+		t.Fatalf("read after the damage: %v; damage %+v", err, l2.Damage())
+	}
+	if _, err := l2.Read(100, 1); !errors.As(err, &derr) || derr.Range.FirstOffset != 100 || derr.Range.LastOffset != 100 {
+		t.Fatalf("read of the zeroed batch: %v", err)
+	}
+	checkAround(t, l2, want)
+	if !e.logs.contains("found_by=read") {
+		t.Fatalf("damage not logged:\n%s", e.logs)
 	}
 }

@@ -57,11 +57,21 @@
 // relies on the page cache and on replication. Every append is written with
 // write(2) before Append returns, so a process crash (kill -9) loses nothing
 // that was acknowledged. An OS crash or power loss can lose what was not yet
-// fsynced; recovery then truncates at the first torn or corrupt batch and
-// never serves it. Rolled segments are fsynced by the next Maintain call and
-// the recovery checkpoint advanced, so recovery rereads only the segments
-// after the checkpoint. Setting flush.messages=1 fsyncs every append (slow,
-// durable on one node).
+// fsynced; recovery then truncates at the first torn or corrupt batch past
+// the recovery point and never serves it. Rolled segments are fsynced by
+// the next Maintain call and the recovery checkpoint advanced, so recovery
+// rereads only the segments after the checkpoint. Setting flush.messages=1
+// fsyncs every append (slow, durable on one node).
+//
+// Only the tail past the recovery point can hold a torn write. Damage below
+// it (or anywhere after a clean shutdown: a cut or overwritten sealed
+// segment, a bit flip) is never truncated: the bad bytes stay on disk as a
+// DamagedRange (segment, byte range, offsets), logged once and persisted in
+// the damaged-ranges file; reads of its offsets fail with a *DamagedError
+// (ErrCorruptMessage), reads before and after it work, and the end offset
+// never moves back below it, so no offset is handed out twice. Recovery,
+// reads that meet a header that does not parse, and Scrub find such ranges
+// (see damage.go and scan.go).
 //
 // After a failed write or fsync (a full disk, an I/O error) the log is
 // read-only: reads go on, every later append, flush and retention pass

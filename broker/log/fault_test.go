@@ -223,11 +223,45 @@ func TestCorruptTailIsTruncated(t *testing.T) {
 				b, _ := e.fs.ReadFile(path)
 				e.fs.WriteFile(path, tc.do(b))
 				l2 := e.open(cfg)
+				reported := strings.HasPrefix(tc.name, "flip") || tc.name == "zeros appended" ||
+					(len(b)-len(tc.do(slices.Clone(b))))%batchLen != 0 // a torn batch
+				if clean {
+					// Everything was fsynced: the damage is kept and
+					// reported, the batches after it stay, and no offset
+					// below the old end is handed out again.
+					got, skipped := readAround(t, l2)
+					lost := 0
+					for _, r := range skipped {
+						lost += int(r.Offsets())
+					}
+					for _, r := range got {
+						if r.value != want[r.offset] {
+							t.Fatalf("offset %d holds %q, want %q", r.offset, r.value, want[r.offset])
+						}
+					}
+					if len(got) < 20+min(tc.keep, 7) || len(got)+lost != 30 {
+						t.Fatalf("read %d records around %d damaged offsets, want 30 in all: %v", len(got), lost, skipped)
+					}
+					if tc.name != "zeros appended" && len(l2.Damage()) == 0 {
+						t.Fatal("no damaged range reported")
+					}
+					line := "damaged bytes in a sealed segment"
+					if tc.name == "zeros appended" {
+						line = "truncating log at corrupt or torn batch" // past the end offset: not data
+					}
+					if reported && !e.logs.contains(line) {
+						t.Fatalf("no log line naming the damage:\n%s", e.logs)
+					}
+					if res := mustAppend(t, l2, makeBatch(t, spec("new"))); res.BaseOffset != 30 {
+						t.Fatalf("next offset %d, want 30: an offset below the damage was reused", res.BaseOffset)
+					}
+					return
+				}
 				got := values(readAll(t, l2, 1<<20))
 				if !slices.Equal(got, want[:20+tc.keep]) {
 					t.Fatalf("recovered %d records, want %d", len(got), 20+tc.keep)
 				}
-				if torn := (len(b)-len(tc.do(slices.Clone(b))))%batchLen != 0; torn || strings.HasPrefix(tc.name, "flip") || tc.name == "zeros appended" {
+				if reported {
 					if !e.logs.contains("truncating log at corrupt or torn batch") || !e.logs.contains(filepath.Base(path)) {
 						t.Fatalf("no log line naming the cut:\n%s", e.logs)
 					}

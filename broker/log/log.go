@@ -52,6 +52,9 @@ type Log struct {
 	epoch atomic.Int32               // leader epoch stamped on appended batches
 	// failed mirrors mu.err for lock-free Failure calls (recover.go).
 	failed atomic.Pointer[failure]
+	// damage lists the damaged ranges by segment and start (damage.go);
+	// written under mu, read lock-free.
+	damage atomic.Pointer[[]DamagedRange]
 	// reloading marks the throwaway Log that Recover loads the folder
 	// into: its failures are Recover's to report, not its own.
 	reloading bool
@@ -312,7 +315,11 @@ func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
 		return Chunk{}, fmt.Errorf("%w: offset %d below the first segment %d", ErrOffsetOutOfRange, offset, segs[0].base)
 	}
 	for ; i < len(segs); i++ {
-		c, found, err := l.readSegment(segs[i], offset, maxBytes)
+		next := int64(-1)
+		if i+1 < len(segs) {
+			next = segs[i+1].base
+		}
+		c, found, err := l.readSegment(segs[i], offset, maxBytes, next)
 		if err != nil {
 			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
 		}
@@ -324,16 +331,30 @@ func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
 	return Chunk{}, fmt.Errorf("%w: offset %d beyond the data", ErrOffsetOutOfRange, offset)
 }
 
-// readSegment is Read within one segment. The chunk starts with a batch
-// header that parsed (length within the segment, magic 2) and whose last
-// offset is at or after offset, found from a checked index entry.
-func (l *Log) readSegment(s *segment, offset int64, maxBytes int) (c Chunk, found bool, err error) {
+// readSegment is Read within one segment (next is the following segment's
+// base offset, -1 for the active one). The chunk starts with a batch header
+// that parsed (length within the segment, magic 2) and whose last offset is
+// at or after offset, found from a checked index entry, and it ends before
+// any damaged range.
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (c Chunk, found bool, err error) {
 	err = l.checked(s, func() error {
-		limit := s.size.Load()
-		pos, p, ok, err := s.findBatch(offset, limit)
-		if err != nil || !ok {
-			found = false
+		dmg := l.damageIn(s.base)
+		if r := holding(dmg, offset); r != nil {
+			return &DamagedError{Dir: l.dir, Offset: offset, Range: *r}
+		}
+		size := s.size.Load()
+		pos, p, limit, ok, err := s.findBatch(offset, size, dmg)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			found = false
+			if limit == size && (next < 0 || !l.cfg.Load().Compact) {
+				// Only a cleaner leaves gaps, and never at a segment's end.
+				return &CorruptionError{Segment: s.name(), Position: size, Offset: offset,
+					Reason: "the segment ends before this offset, which is below the next segment's base or the end offset"}
+			}
+			return nil
 		}
 		endPos, err := s.boundary(pos+p.size, pos+int64(maxBytes), limit)
 		if err != nil {
@@ -394,6 +415,7 @@ func (l *Log) deleteSegmentsLocked(del func(s, next *segment) bool, now time.Tim
 		}
 	}
 	l.segs.Store(&rest)
+	l.dropDamageLocked(func(base int64) bool { return base < rest[0].base })
 	for _, s := range segs[:n] {
 		l.logger.Info("deleting segment", "dir", l.dir, "segment", s.name(), "bytes", s.size.Load())
 		if err := s.removeFiles(l.fs); err != nil {

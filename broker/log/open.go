@@ -3,9 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,7 +91,7 @@ func (l *Log) load() ([]*segment, error) {
 		switch {
 		case n == cleanShutdownFile:
 			clean = true
-		case n == recoveryPointFile || n == startOffsetFile:
+		case n == recoveryPointFile || n == startOffsetFile || n == damageFile || n == PartitionMetadataFile:
 		case strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".deleted") || strings.HasSuffix(n, ".cleaned"):
 			l.logger.Info("removing leftover file", "dir", l.dir, "file", n)
 			if err := l.fs.Remove(filepath.Join(l.dir, n)); err != nil {
@@ -144,6 +142,7 @@ func (l *Log) load() ([]*segment, error) {
 	}
 
 	var segs []*segment
+	var found []DamagedRange
 	for _, b := range bases {
 		s, err := openSegment(l.fs, l.dir, b, false)
 		if err != nil {
@@ -176,15 +175,22 @@ func (l *Log) load() ([]*segment, error) {
 		}
 		if i < scanFrom {
 			if err := l.trustSegment(s, next, last); err == nil {
+				if last && s.nextOffset < rp {
+					// Trusted, but the recovery point says batches past its
+					// end were fsynced: they are gone, not to be reused.
+					found = boundDamage(s, found, s.size.Load(), s.nextOffset, rp, true)
+					s.nextOffset = rp
+				}
 				continue
 			} else {
 				l.logger.Warn("rebuilding segment indexes", "dir", l.dir, "segment", s.name(), "reason", err)
 			}
 		}
-		truncated, err := l.recoverSegment(s, next)
+		truncated, damage, err := l.recoverSegment(s, next, rp)
 		if err != nil {
 			return segs, err
 		}
+		found = append(found, damage...)
 		if truncated && !last {
 			// Everything after a cut is unreliable: drop later segments.
 			for _, t := range segs[i+1:] {
@@ -196,6 +202,18 @@ func (l *Log) load() ([]*segment, error) {
 			}
 			segs = segs[:i+1]
 		}
+	}
+	l.loadDamage(segs)
+	l.addDamageLocked(found, "open")
+	if act := segs[len(segs)-1]; len(l.damageIn(act.base)) > 0 {
+		// Appends never go after damaged bytes: start a new segment at the
+		// end offset (which is past the damage).
+		act.sealTimeIndex()
+		s, err := openSegment(l.fs, l.dir, act.nextOffset, true)
+		if err != nil {
+			return segs, fmt.Errorf("log: %s: %w", l.dir, err)
+		}
+		segs = append(segs, s)
 	}
 	for i, s := range segs {
 		if i < len(segs)-1 {
@@ -324,76 +342,63 @@ func (l *Log) trustSegment(s *segment, next int64, last bool) error {
 	return nil
 }
 
-// recoverSegment scans every batch of s, rebuilds its indexes and truncates
-// it at the first torn or corrupt batch. next is the following segment's
-// base offset, or -1.
-func (l *Log) recoverSegment(s *segment, next int64) (truncated bool, err error) {
+// recoverSegment scans every batch of s (CRC included), rebuilds its
+// indexes and decides what to do with a bad batch by where it lies. At or
+// past the recovery point rp a torn write is possible: the segment is
+// truncated there (truncated is true; the caller drops later segments, as
+// Kafka does). Below it the segment was fsynced, so the bad bytes are
+// damage: they are kept and returned as DamagedRanges, and the scan goes
+// on at the next valid batch. rp < 0 truncates at any bad batch (a cleaned
+// copy that must verify whole). next is the following segment's base
+// offset, or -1.
+func (l *Log) recoverSegment(s *segment, next, rp int64) (truncated bool, damage []DamagedRange, err error) {
 	if err := s.offIdx.reset(); err != nil {
-		return false, fmt.Errorf("log: reset index of %s: %w", s.name(), err)
+		return false, nil, fmt.Errorf("log: reset index of %s: %w", s.name(), err)
 	}
 	if err := s.timeIdx.reset(); err != nil {
-		return false, fmt.Errorf("log: reset time index of %s: %w", s.name(), err)
+		return false, nil, fmt.Errorf("log: reset time index of %s: %w", s.name(), err)
 	}
 	s.maxTs.Store(-1)
 	s.maxTsBatch.Store(-1)
 	s.lastTimeEntryTs, s.bytesSinceIndex, s.nextOffset = -1<<63, 0, s.base
 	size, err := s.log.Size()
 	if err != nil {
-		return false, fmt.Errorf("log: size of %s: %w", s.name(), err)
+		return false, nil, fmt.Errorf("log: size of %s: %w", s.name(), err)
 	}
-	interval, compact := l.cfg.Load().IndexIntervalBytes, l.cfg.Load().Compact
-	var buf []byte
-	pos := int64(0)
-	for pos < size {
-		reason := ""
-		var h BatchHeader
-		if size-pos < batchHeaderLen {
-			reason = fmt.Sprintf("torn batch header: %d bytes left", size-pos)
-		} else {
-			hdr := make([]byte, batchHeaderLen)
-			if _, err := s.log.ReadAt(hdr, pos); err != nil && err != io.EOF {
-				return false, fmt.Errorf("log: read %s at %d: %w", s.name(), pos, err)
-			}
-			h, _ = ParseBatchHeader(hdr)
-			switch {
-			case h.TotalSize() < batchHeaderLen:
-				reason = fmt.Sprintf("batch length %d too small", h.Length)
-			case pos+h.TotalSize() > size:
-				reason = fmt.Sprintf("torn batch: length %d runs past the end of the file", h.Length)
-			default:
-				if int64(cap(buf)) < h.TotalSize() {
-					buf = make([]byte, h.TotalSize())
-				}
-				buf = buf[:h.TotalSize()]
-				if _, err := s.log.ReadAt(buf, pos); err != nil && err != io.EOF {
-					return false, fmt.Errorf("log: read %s at %d: %w", s.name(), pos, err)
-				}
-				if _, verr := validateBatch(buf, 0); verr != nil {
-					reason = verr.Error()
-				} else if gap := h.BaseOffset - s.nextOffset; gap < 0 || gap > 0 && !compact ||
-					h.LastOffset()-s.base > math.MaxUint32 || (next >= 0 && h.LastOffset() >= next) {
-					// The base offset is not covered by the CRC: offsets
-					// must continue exactly, or with gaps in compacted logs.
-					reason = fmt.Sprintf("batch offsets %d..%d, expected to start at %d", h.BaseOffset, h.LastOffset(), s.nextOffset)
-				}
-			}
+	cfg := l.cfg.Load()
+	sc := newScan(s, size, next, cfg.Compact, true)
+	stop, damage, err := sc.run(func(h *BatchHeader, pos int64) {
+		s.noteBatch(h)
+		s.indexBatch(h, pos, cfg.IndexIntervalBytes)
+	}, func(pos, expect int64, reason string) bool {
+		if expect < rp {
+			return true // sealed: damage, not a torn write
 		}
-		if reason != "" {
-			cerr := &CorruptionError{Segment: s.name(), Position: pos, Offset: s.nextOffset, Reason: reason}
-			l.logger.Warn("truncating log at corrupt or torn batch", "dir", l.dir, "segment", s.name(),
-				"position", pos, "offset", s.nextOffset, "bytes_cut", size-pos, "reason", reason, "err", cerr)
-			if err := s.log.Truncate(pos); err != nil {
-				return false, fmt.Errorf("log: truncate %s at %d: %w", s.name(), pos, err)
-			}
-			s.size.Store(pos)
-			return true, nil
-		}
-		s.noteBatch(&h)
-		s.indexBatch(&h, pos, interval)
-		pos += h.TotalSize()
+		cerr := &CorruptionError{Segment: s.name(), Position: pos, Offset: expect, Reason: reason}
+		l.logger.Warn("truncating log at corrupt or torn batch", "dir", l.dir, "segment", s.name(),
+			"position", pos, "offset", expect, "bytes_cut", size-pos, "reason", reason, "err", cerr)
+		return false
+	})
+	if err != nil {
+		return false, nil, err
 	}
-	s.size.Store(pos)
-	return false, nil
+	if stop < size {
+		if err := s.log.Truncate(stop); err != nil {
+			return false, nil, fmt.Errorf("log: truncate %s at %d: %w", s.name(), stop, err)
+		}
+		s.size.Store(stop)
+		return true, damage, nil
+	}
+	s.size.Store(size)
+	// What bounds the segment's offsets: the next segment, or for the last
+	// one the recovery point (everything below it was fsynced).
+	bound := next
+	if next < 0 {
+		bound = max(rp, s.nextOffset)
+	}
+	damage = boundDamage(s, damage, size, s.nextOffset, bound, next < 0 || !cfg.Compact)
+	s.nextOffset = max(s.nextOffset, bound)
+	return false, damage, nil
 }
 
 // loadProducerState loads the newest valid snapshot at or below the end
@@ -426,7 +431,8 @@ func (l *Log) loadProducerState() error {
 	return l.scanBatches(from, end, func(h *BatchHeader) { l.mu.producers.apply(h) })
 }
 
-// scanBatches calls fn for each batch header holding offsets in [from, to).
+// scanBatches calls fn for each batch header holding offsets in [from, to),
+// stepping over damaged ranges.
 func (l *Log) scanBatches(from, to int64, fn func(*BatchHeader)) error {
 	if from >= to {
 		return nil
@@ -436,20 +442,35 @@ func (l *Log) scanBatches(from, to int64, fn func(*BatchHeader)) error {
 	buf := make([]byte, batchHeaderLen)
 	for ; i < len(segs); i++ {
 		s := segs[i]
-		limit := s.size.Load()
+		dmg := l.damageIn(s.base)
+		size := s.size.Load()
 		var pos int64
 		var found bool
-		err := l.checked(s, func() (err error) { pos, _, found, err = s.findBatch(from, limit); return err })
+		err := l.checked(s, func() (err error) {
+			if r := holding(dmg, from); r != nil {
+				pos, found = r.End, true
+				return nil
+			}
+			pos, _, _, found, err = s.findBatch(from, size, dmg)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("log: scan from %d: %w", from, err)
 		}
-		for found && pos < limit {
+		for found && pos < size {
+			if r := damageAt(dmg, pos); r != nil {
+				pos = r.End
+				continue
+			}
 			if _, err := s.log.ReadAt(buf, pos); err != nil {
 				return fmt.Errorf("log: scan %s at %d: %w", s.name(), pos, err)
 			}
 			h, _ := ParseBatchHeader(buf)
 			if h.BaseOffset >= to {
 				return nil
+			}
+			if h.TotalSize() < batchHeaderLen {
+				break // damage no read has met yet; the scrubber will
 			}
 			fn(&h)
 			pos += h.TotalSize()

@@ -92,6 +92,7 @@ func (l *Log) Recover() error {
 	l.end.Store(nl.end.Load())
 	l.mu.producers = nl.mu.producers
 	l.mu.recoveryPoint = nl.mu.recoveryPoint
+	l.damage.Store(nl.damage.Load())
 	// What lies past the recovery point is not known to be fsynced:
 	// flush.messages and flush.ms count it as unflushed.
 	l.mu.unflushed, l.mu.firstUnflushed = max(l.end.Load()-l.mu.recoveryPoint, 0), now

@@ -231,12 +231,41 @@ func (s *segment) checkIndexed(pos, want, limit int64, buf []byte) (batchPrefix,
 
 // findBatch returns the position and prefix of the first batch whose last
 // offset is >= offset, scanning from the sparse index entry; found is false
-// when no such batch is within limit.
-func (s *segment) findBatch(offset, limit int64) (pos int64, p batchPrefix, found bool, err error) {
+// when no such batch is within limit. The walk steps over the segment's
+// damaged ranges dmg (none holds offset) and never into one: it returns the
+// limit it kept to, the start of the first damaged range after pos.
+func (s *segment) findBatch(offset, limit int64, dmg []DamagedRange) (pos int64, p batchPrefix, lim int64, found bool, err error) {
 	pos, want, err := s.lookup(offset)
 	if err != nil {
-		return 0, p, false, err
+		return 0, p, limit, false, err
 	}
+	pos, want, limit = skipDamage(dmg, offset, pos, want, limit)
+	pos, p, found, err = s.walkTo(offset, pos, want, limit)
+	return pos, p, limit, found, err
+}
+
+// skipDamage moves a walk for offset that starts at pos past the damaged
+// ranges whose offsets lie before offset, and lowers limit to the start of
+// the first damaged range whose offsets lie after it.
+func skipDamage(dmg []DamagedRange, offset, pos, want, limit int64) (int64, int64, int64) {
+	for _, r := range dmg {
+		if r.LastOffset < offset && pos < r.End {
+			pos, want = r.End, -1
+		}
+	}
+	for _, r := range dmg {
+		if r.FirstOffset > offset && r.Start >= pos && r.Start < limit {
+			limit = r.Start
+		}
+	}
+	return pos, want, limit
+}
+
+// walkTo steps over batch prefixes from pos to the first batch whose last
+// offset is >= offset; want is the base offset the index says is at pos.
+func (s *segment) walkTo(offset, pos, want, limit int64) (int64, batchPrefix, bool, error) {
+	var p batchPrefix
+	var err error
 	var buf [batchPrefixLen]byte
 	for pos < limit {
 		p, err = s.readIndexed(pos, want, limit, buf[:])

@@ -18,7 +18,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 		var off, rts int64
 		var found bool
 		err := l.checked(s, func() (err error) {
-			off, rts, found, err = s.searchTimestamp(ts, start, l.cfg.Load().recordLimits())
+			off, rts, found, err = s.searchTimestamp(ts, start, l.cfg.Load().recordLimits(), l.damageIn(s.base))
 			return err
 		})
 		if err != nil {
@@ -47,7 +47,7 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 	var off, rts int64
 	var found bool
 	err := l.checked(best, func() (err error) {
-		off, rts, found, err = best.searchTimestamp(ts, l.start.Load(), l.cfg.Load().recordLimits())
+		off, rts, found, err = best.searchTimestamp(ts, l.start.Load(), l.cfg.Load().recordLimits(), l.damageIn(best.base))
 		return err
 	})
 	if err != nil || !found {
@@ -58,7 +58,7 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 
 // searchTimestamp finds the first record in s at or after start with a
 // timestamp >= ts.
-func (s *segment) searchTimestamp(ts, start int64, lim recordLimits) (int64, int64, bool, error) {
+func (s *segment) searchTimestamp(ts, start int64, lim recordLimits, dmg []DamagedRange) (int64, int64, bool, error) {
 	limit := s.size.Load()
 	pos, want := int64(0), int64(-1)
 	_, e, err := s.timeIdx.search(func(e []byte) bool { t, _ := parseTimeEntry(e); return t < ts })
@@ -73,6 +73,10 @@ func (s *segment) searchTimestamp(ts, start int64, lim recordLimits) (int64, int
 	}
 	hdr := make([]byte, batchHeaderLen)
 	for pos+batchHeaderLen <= limit {
+		if r := damageAt(dmg, pos); r != nil {
+			pos, want = r.End, -1
+			continue
+		}
 		if _, err := s.log.ReadAt(hdr, pos); err != nil {
 			return 0, 0, false, fmt.Errorf("read %s at %d: %w", s.name(), pos, err)
 		}

@@ -10,23 +10,26 @@ import (
 // segment is opened: every lookup reads the batch header at the position an
 // entry gives anyway, so comparing its base offset with the entry's costs
 // nothing. An entry that disagrees (or points at bytes that are not a batch
-// header) makes the reader rebuild both indexes of that segment from its
-// batch headers, log it once, and retry. The time index is rebuilt with the
-// offset index but not checked on its own: a wrong time-index entry can only
-// make a timestamp lookup start its scan at the wrong batch.
+// header), and a walk over batch headers that meets one that does not
+// parse, make the reader rescan that segment's headers: both indexes are
+// rebuilt, damaged bytes become DamagedRanges (damage.go), and the read is
+// retried once. The time index is rebuilt with the offset index but not
+// checked on its own: a wrong time-index entry can only make a timestamp
+// lookup start its scan at the wrong batch.
 
-// checked runs fn, a read of s that may meet a wrong index entry; after an
-// *IndexMismatchError it rebuilds s's indexes and runs fn once more. An
-// entry of the fresh index that still disagrees means the data there is
-// damaged: that is a *CorruptionError.
+// checked runs fn, a read of s that may meet a wrong index entry or
+// damaged bytes; after an *IndexMismatchError or a *CorruptionError it
+// rescans s and runs fn once more. An entry of the fresh index that still
+// disagrees means the data there is damaged: that is a *CorruptionError.
 func (l *Log) checked(s *segment, fn func() error) error {
 	gen := s.indexGen.Load()
 	err := fn()
 	var mis *IndexMismatchError
-	if !errors.As(err, &mis) {
+	var cerr *CorruptionError
+	if !errors.As(err, &mis) && !errors.As(err, &cerr) {
 		return err
 	}
-	if err := l.rebuildIndexes(s, gen, mis); err != nil {
+	if err := l.rescan(s, gen, err); err != nil {
 		return err
 	}
 	err = fn()
@@ -36,11 +39,13 @@ func (l *Log) checked(s *segment, fn func() error) error {
 	return err
 }
 
-// rebuildIndexes rebuilds s's offset and time indexes from its batch
-// headers, unless another reader did since generation gen. It holds the
-// append lock, so the active segment's indexes and counters stay in step
-// with appends.
-func (l *Log) rebuildIndexes(s *segment, gen uint64, why *IndexMismatchError) error {
+// rescan walks s's batch headers (no CRC: that is the scrubber's job),
+// rebuilds both indexes from them and records the damage it meets, unless
+// another reader rescanned s since generation gen. It holds the append
+// lock, so the active segment's indexes and counters stay in step with
+// appends; a damaged active segment is rolled, so appends never follow
+// damaged bytes. why is what the reader met.
+func (l *Log) rescan(s *segment, gen uint64, why error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
@@ -49,39 +54,44 @@ func (l *Log) rebuildIndexes(s *segment, gen uint64, why *IndexMismatchError) er
 	if s.indexGen.Load() != gen {
 		return nil
 	}
-	active := s == l.active()
-	tmp := &segment{base: s.base, lastTimeEntryTs: math.MinInt64,
+	segs := *l.segs.Load()
+	at := -1
+	for i, t := range segs {
+		if t == s {
+			at = i
+		}
+	}
+	if at < 0 {
+		return nil // deleted or replaced by a cleaned copy meanwhile
+	}
+	active := at == len(segs)-1
+	next, bound := int64(-1), s.nextOffset
+	if !active {
+		next, bound = segs[at+1].base, segs[at+1].base
+	}
+	tmp := &segment{base: s.base, lastTimeEntryTs: math.MinInt64, nextOffset: s.base,
 		offIdx: &sparseIndex{entryLen: offsetIndexEntryLen, inMem: true}, timeIdx: &sparseIndex{entryLen: timeIndexEntryLen, inMem: true}}
 	tmp.maxTs.Store(-1)
 	tmp.maxTsBatch.Store(-1)
+	cfg := l.cfg.Load()
 	size := s.size.Load()
-	interval := l.cfg.Load().IndexIntervalBytes
-	hdr := make([]byte, batchHeaderLen)
-	var damage error
-	pos := int64(0)
-	for pos < size {
-		if pos+batchHeaderLen > size {
-			damage = &CorruptionError{Segment: s.name(), Position: pos, Offset: -1, Reason: "torn batch header"}
-			break
-		}
-		if _, err := s.log.ReadAt(hdr, pos); err != nil {
-			return fmt.Errorf("log: rebuild index of %s: read at %d: %w", s.name(), pos, err)
-		}
-		if _, err := s.parsePrefix(pos, size, hdr); err != nil {
-			damage = err
-			break
-		}
-		h, _ := ParseBatchHeader(hdr)
-		tmp.noteBatch(&h)
-		tmp.indexBatch(&h, pos, interval)
-		pos += h.TotalSize()
+	_, damage, err := newScan(s, size, next, cfg.Compact, false).run(func(h *BatchHeader, pos int64) {
+		tmp.noteBatch(h)
+		tmp.indexBatch(h, pos, cfg.IndexIntervalBytes)
+	}, func(int64, int64, string) bool { return true })
+	if err != nil {
+		return fmt.Errorf("log: rescan %s: %w", s.name(), err)
 	}
+	damage = boundDamage(s, damage, size, tmp.nextOffset, bound, active || !cfg.Compact)
 	if !active {
 		tmp.sealTimeIndex()
 	}
-	l.logger.Warn("offset index disagrees with its segment; rebuilt both indexes from the batch headers",
-		"dir", l.dir, "segment", s.name(), "entry_offset", why.Offset, "entry_position", why.Position,
-		"found", why.Reason, "entries", tmp.offIdx.n, "damage", damage)
+	var mis *IndexMismatchError
+	if errors.As(why, &mis) {
+		l.logger.Warn("offset index disagrees with its segment; rebuilt both indexes from the batch headers",
+			"dir", l.dir, "segment", s.name(), "entry_offset", mis.Offset, "entry_position", mis.Position,
+			"found", mis.Reason, "entries", tmp.offIdx.n, "damaged_ranges", len(damage))
+	}
 	var errs []error
 	if err := s.offIdx.replace(tmp.offIdx.mem); err != nil {
 		errs = append(errs, fmt.Errorf("log: rewrite index of %s: %w", s.name(), err))
@@ -97,5 +107,27 @@ func (l *Log) rebuildIndexes(s *segment, gen uint64, why *IndexMismatchError) er
 		// The indexes are right in memory; only their files are stale.
 		l.logger.Warn("could not write rebuilt indexes; keeping them in memory", "dir", l.dir, "segment", s.name(), "err", err)
 	}
+	l.addDamageLocked(damage, "read")
+	if active && len(damage) > 0 && l.checkWritableLocked() == nil {
+		if _, err := l.rollLocked(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// boundDamage completes the ranges a scan of s (size bytes, offsets up to
+// scanned) found: damage that runs to the end of the file held offsets up
+// to bound (the next segment's base, or what the log knows is the end);
+// with none, a segment that ends below bound lost its last batches, which
+// is damage too when tail is set (a cleaner never leaves a gap at a
+// segment's end, but a log that was compacted may not say so any more).
+func boundDamage(s *segment, damage []DamagedRange, size, scanned, bound int64, tail bool) []DamagedRange {
+	if n := len(damage); n > 0 && damage[n-1].LastOffset < 0 {
+		damage[n-1].LastOffset = bound - 1
+	} else if scanned < bound && tail {
+		damage = append(damage, DamagedRange{Segment: s.base, Start: size, End: size, FirstOffset: scanned, LastOffset: bound - 1,
+			Reason: fmt.Sprintf("the segment ends at offset %d, below %d: batches are missing", scanned, bound)})
+	}
+	return damage
 }
