@@ -10,7 +10,8 @@ package broker
 // Internal topics (__consumer_offsets) refuse client writes with
 // INVALID_TOPIC_EXCEPTION, as Kafka does. A partition named more than once
 // is answered once, with INVALID_REQUEST, and nothing is appended to it
-// (duplicates.go).
+// (duplicates.go). A partition whose disk is full answers
+// KAFKA_STORAGE_ERROR (retriable) until it resumes (storage.go).
 
 import (
 	"context"
@@ -98,12 +99,11 @@ func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.Pro
 		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 		return
 	default:
+		// A failed write made the log read-only, which it logged once;
+		// KAFKA_STORAGE_ERROR until the storage prober resumes it.
 		sp.ErrorCode = appendErrorCode(err).Code
 		msg := fmt.Sprintf("topic %s partition %d: %v", topic, index, err)
 		sp.ErrorMessage = &msg
-		if sp.ErrorCode == kerr.KafkaStorageError.Code {
-			s.log.Error("append failed", "topic", topic, "partition", index, "err", err)
-		}
 		return
 	}
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset

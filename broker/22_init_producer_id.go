@@ -30,8 +30,7 @@ func handleInitProducerID(_ context.Context, c *conn, req *request) kmsg.Respons
 		return resp
 	}
 	id, err := c.s.pids.next()
-	if err != nil {
-		c.s.log.Error("allocating producer id", "err", err)
+	if err != nil { // logged once by pids, not per request
 		resp.ErrorCode = kerr.KafkaStorageError.Code
 		return resp
 	}

@@ -36,16 +36,7 @@ func (s *Server) runLogCleaner(ctx context.Context) {
 		backoff = 15 * time.Second
 	}
 	cleaner := log.NewCleaner()
-	t := time.NewTicker(backoff)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.cleanOnce(ctx, cleaner)
-	}
+	every(ctx, backoff, func() { s.cleanOnce(ctx, cleaner) })
 }
 
 // cleanOnce offers every compacted partition to the cleaner once.
@@ -61,17 +52,30 @@ func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 			continue
 		}
 		live[p.log] = true
+		if _, err := p.log.Failure(); err != nil {
+			continue // read-only: the storage prober brings it back
+		}
 		t, ok := img.Topic(p.topic)
 		if !ok {
 			continue
 		}
 		res, err := cleaner.Compact(ctx, p.log, s.now(), s.compactConfig(img, t))
-		switch {
-		case errors.Is(err, context.Canceled):
+		if errors.Is(err, context.Canceled) {
 			return
-		case err != nil:
-			s.log.Error("log compaction failed", "topic", p.topic, "partition", p.index, "err", err)
-		case res.Segments > 0:
+		}
+		if err != nil {
+			// Once per run of failures (a full disk fails every pass).
+			if !p.cleanFailing {
+				s.log.Error("log compaction failed; retrying every log.cleaner.backoff.ms", "topic", p.topic, "partition", p.index, "err", err)
+			}
+			p.cleanFailing = true
+			continue
+		}
+		if p.cleanFailing {
+			s.log.Info("log compaction works again", "topic", p.topic, "partition", p.index)
+			p.cleanFailing = false
+		}
+		if res.Segments > 0 {
 			s.log.Info("log compacted", "topic", p.topic, "partition", p.index, "segments", res.Segments,
 				"bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter, "records_removed", res.RecordsRemoved,
 				"dirty_ratio", res.DirtyRatio)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -32,18 +33,49 @@ const offsetsTopic = "__consumer_offsets"
 // groupState is the server's group coordinator, started on the first group
 // request and closed when the server stops.
 type groupState struct {
-	once   sync.Once
-	coord  *group.Coordinator
-	err    error
-	loaded chan struct{} // closed when Load returned
+	started atomic.Pointer[group.Coordinator] // set once started: the fast path
+	mu      sync.Mutex                        // serialises starting
+	failing bool                              // the last start failed (logged once)
+	loaded  chan struct{}                     // closed when Load returned
 }
 
 // groups returns the server's coordinator, starting it on first use. The
-// coordinator may still be loading; it answers that itself.
+// coordinator may still be loading; it answers that itself. A start that
+// fails (__consumer_offsets cannot be created while the disk is full) is
+// logged once and tried again by the next request.
 func (s *Server) groups() (*group.Coordinator, error) {
 	gs := &s.groupState
-	gs.once.Do(func() { gs.coord, gs.err = s.startGroups(gs) })
-	return gs.coord, gs.err
+	if c := gs.started.Load(); c != nil {
+		return c, nil
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if c := gs.started.Load(); c != nil {
+		return c, nil
+	}
+	coord, err := s.startGroups(gs)
+	switch {
+	case err != nil && !gs.failing && !s.isStopping():
+		gs.failing = true
+		s.log.Error("group coordinator cannot start; group requests get COORDINATOR_NOT_AVAILABLE until it can", "err", err)
+	case err == nil && gs.failing:
+		gs.failing = false
+		s.log.Info("group coordinator started after earlier failures")
+	}
+	if err != nil {
+		return nil, err
+	}
+	gs.started.Store(coord)
+	return coord, nil
+}
+
+func (s *Server) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // groupsLoaded waits up to ctx for the coordinator to finish loading.
@@ -60,10 +92,8 @@ func (s *Server) groupsLoaded(ctx context.Context) bool {
 }
 
 func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
-	select {
-	case <-s.stopping:
+	if s.isStopping() {
 		return nil, errors.New("broker: shutting down")
-	default:
 	}
 	if err := s.ensureOffsetsTopic(context.Background()); err != nil {
 		return nil, fmt.Errorf("create %s: %w", offsetsTopic, err)
@@ -265,8 +295,7 @@ func (m topicMetadata) Topics() []group.TopicInfo {
 // handleGroupRequest serves every group API through the coordinator.
 func handleGroupRequest(ctx context.Context, c *conn, req *request) kmsg.Response {
 	coord, err := c.s.groups()
-	if err != nil {
-		c.log.Error("group coordinator unavailable", "err", err)
+	if err != nil { // logged once by groups
 		return group.ErrorResponse(req.body, kerr.CoordinatorNotAvailable)
 	}
 	clientID := ""

@@ -160,7 +160,7 @@ func (p *partitionSizes) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// httpHandler serves /metrics, /healthz and /debug/pprof/.
+// httpHandler serves /metrics, /healthz, /livez and /debug/pprof/.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.httpMux = mux
@@ -169,14 +169,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case <-s.stopping:
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		default:
-			w.Write([]byte("ok\n"))
-		}
-	})
+	mux.HandleFunc("/healthz", s.serveHealth) // storage.go
+	mux.HandleFunc("/livez", s.serveLive)
 	return mux
 }
 

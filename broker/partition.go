@@ -12,6 +12,12 @@ type partition struct {
 	topic string
 	index int32
 	log   *log.Log
+	// probe schedules Recover while the log is read-only; only the
+	// storage prober uses it (storage.go).
+	probe probeSchedule
+	// cleanFailing is set while compaction of this log keeps failing
+	// (logged once); only the cleaner goroutine uses it.
+	cleanFailing bool
 
 	mu struct {
 		sync.Mutex

@@ -3,10 +3,13 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // producerIDBlock is how many producer ids are reserved on disk at a time.
@@ -15,16 +18,23 @@ const producerIDBlock = 1000
 // producerIDs hands out idempotent-producer ids that are never reused, even
 // across restarts: the end of the reserved block is persisted (fsynced)
 // before any id from it is given out, and a restart starts at that end.
+//
+// When persisting fails (a full disk) the id is refused and the failure
+// logged once; the next request, or the storage prober's recover, tries
+// again, and success is logged once.
 type producerIDs struct {
-	path string
-	mu   struct {
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+	failed atomic.Pointer[storageFailure] // the write that failed last, nil after one succeeds
+	mu     struct {
 		sync.Mutex
 		next, reserved int64
 	}
 }
 
-func openProducerIDs(path string) (*producerIDs, error) {
-	p := &producerIDs{path: path}
+func openProducerIDs(path string, logger *slog.Logger, now func() time.Time) (*producerIDs, error) {
+	p := &producerIDs{path: path, log: logger, now: now}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -46,12 +56,47 @@ func (p *producerIDs) next() (int64, error) {
 	defer p.mu.Unlock()
 	if p.mu.next >= p.mu.reserved {
 		end := p.mu.reserved + producerIDBlock
-		if err := writeFileSync(p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
-			return 0, fmt.Errorf("producer ids: %w", err)
+		if err := p.persistLocked(end); err != nil {
+			return 0, err
 		}
 		p.mu.reserved = end
 	}
 	id := p.mu.next
 	p.mu.next++
 	return id, nil
+}
+
+// persistLocked writes the reserved end, noting a failure or a recovery.
+func (p *producerIDs) persistLocked(end int64) error {
+	if err := writeFileSync(p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
+		err = fmt.Errorf("producer ids: %w", err)
+		if p.failed.Load() == nil {
+			p.failed.Store(&storageFailure{since: p.now(), err: err})
+			p.log.Error("producer-id file cannot be written; InitProducerId is answered KAFKA_STORAGE_ERROR until it can", "path", p.path, "err", err)
+		}
+		return err
+	}
+	if f := p.failed.Swap(nil); f != nil {
+		p.log.Info("producer-id file writable again", "path", p.path, "read_only_for", p.now().Sub(f.since).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// failure reports the last failed write, if no write succeeded since.
+func (p *producerIDs) failure() (since time.Time, err error) {
+	if f := p.failed.Load(); f != nil {
+		return f.since, f.err
+	}
+	return time.Time{}, nil
+}
+
+// recover rewrites the persisted end (unchanged) to find whether the file
+// is writable again.
+func (p *producerIDs) recover() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed.Load() == nil {
+		return nil
+	}
+	return p.persistLocked(p.mu.reserved)
 }

@@ -20,6 +20,11 @@
 // Answers are bounded by construction: a resource a request names more
 // than once is answered once (duplicates.go), so an answer is at most a
 // small multiple of its request plus what the resources that exist hold.
+//
+// A full or failing disk does not stop the broker: a store that fails a
+// write turns read-only (reads go on, writes get KAFKA_STORAGE_ERROR), is
+// reported on /healthz and /metrics, and resumes by itself once a probe
+// write succeeds (storage.go).
 package broker
 
 import (
@@ -83,6 +88,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
+	prober   *storageProber
 	gatherer prometheus.Gatherer
 	meta     *meta.Store
 	pids     *producerIDs
@@ -160,6 +166,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(reg, s)
+	s.prober = newStorageProber(s, reg)
 	if err := s.open(); err != nil {
 		s.closeStorage()
 		return nil, err
@@ -188,7 +195,7 @@ func (s *Server) open() error {
 	if s.clusterID, err = loadClusterID(filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
 		return err
 	}
-	if s.pids, err = openProducerIDs(filepath.Join(s.cfg.DataDir, "producer-ids")); err != nil {
+	if s.pids, err = openProducerIDs(filepath.Join(s.cfg.DataDir, "producer-ids"), s.log, s.now); err != nil {
 		return err
 	}
 	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.log, Now: s.now})
@@ -291,6 +298,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	maintCtx, stopMaint := context.WithCancel(context.Background())
 	maintDone := make(chan struct{})
 	go func() { defer close(maintDone); s.maintainAndClean(maintCtx) }()
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); s.runStorageProber(maintCtx) }()
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	acceptDone := make(chan struct{})
@@ -321,6 +330,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.conns.Wait()
 	stopMaint()
 	<-maintDone
+	<-probeDone
 	if s.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s.httpSrv.Shutdown(sctx)
@@ -402,6 +412,23 @@ func (s *Server) maintain(ctx context.Context) {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
+	every(ctx, interval, func() {
+		now := s.now()
+		for _, p := range s.allPartitions() {
+			if _, err := p.log.Failure(); err != nil {
+				continue // read-only: the storage prober brings it back
+			}
+			if err := p.log.Maintain(now); err != nil {
+				if _, ferr := p.log.Failure(); ferr == nil { // else the log said it went read-only
+					s.log.Error("log maintenance failed", "topic", p.topic, "partition", p.index, "err", err)
+				}
+			}
+		}
+	})
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -410,12 +437,7 @@ func (s *Server) maintain(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := s.now()
-		for _, p := range s.allPartitions() {
-			if err := p.log.Maintain(now); err != nil {
-				s.log.Error("log maintenance failed", "topic", p.topic, "partition", p.index, "err", err)
-			}
-		}
+		fn()
 	}
 }
 

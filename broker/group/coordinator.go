@@ -44,10 +44,13 @@ type Coordinator struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	nextID  atomic.Uint64
-	loaded  atomic.Bool
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	nextID atomic.Uint64
+	loaded atomic.Bool
+	// storeFailing is set while appends to the Store fail (a full disk),
+	// so that is logged once rather than per commit.
+	storeFailing atomic.Bool
+	stopped      chan struct{}
+	wg           sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -208,8 +211,13 @@ func (c *Coordinator) flush(g *Group, waiting map[uint64]chan kmsg.Response) {
 		storeErr = c.store.Append(ctx, ready.Records)
 		cancel()
 		if storeErr != nil {
-			c.log.Error("persisting group records failed", "group", g.ID(), "records", len(ready.Records), "err", storeErr)
+			if !c.storeFailing.Swap(true) {
+				c.log.Error("persisting group records failed; commits are answered COORDINATOR_NOT_AVAILABLE until they persist again",
+					"group", g.ID(), "records", len(ready.Records), "err", storeErr)
+			}
 			g.PersistFailed(ready.Records)
+		} else if c.storeFailing.Swap(false) {
+			c.log.Info("persisting group records works again", "group", g.ID())
 		}
 	}
 	for _, rep := range ready.Replies {

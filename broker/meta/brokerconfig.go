@@ -91,6 +91,10 @@ type BrokerConfig struct {
 	SocketRequestReadTimeoutMs   int64  // socket.request.read.timeout.ms (Sluice's own)
 	ConnectionsFDReserve         int32  // connections.fd.reserve (Sluice's own)
 
+	// Storage failures (a full disk).
+	LogDirFailureRetryBackoffMs    int64 // log.dir.failure.retry.backoff.ms (Sluice's own)
+	LogDirFailureRetryBackoffMaxMs int64 // log.dir.failure.retry.backoff.max.ms (Sluice's own)
+
 	// explicit records keys set through Set or ParseBrokerConfig, which
 	// DescribeConfigs reports as STATIC_BROKER_CONFIG even when they equal
 	// the default.
@@ -186,6 +190,11 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 	bk("queued.max.request.bytes", ConfigLong, "268435456", positiveOrUnbounded, "Request bytes the broker holds at once across all connections, being read or handled. A connection that would exceed it stops reading until memory frees; one request at a time may go past it, so a request up to socket.request.max.bytes is always served. -1 is unbounded (Kafka's default); Sluice bounds it by default (256 MiB) so that clients cannot make the broker run out of memory.", func(c *BrokerConfig) any { return &c.QueuedMaxRequestBytes }),
 	bk("socket.request.read.timeout.ms", ConfigLong, "30000", atLeast(1), "Sluice's own (Kafka has none): once a request's size has been read, the whole request must arrive within this time, or the connection is closed and the request's memory freed. Time spent waiting for queued.max.request.bytes does not count.", func(c *BrokerConfig) any { return &c.SocketRequestReadTimeoutMs }),
 	bk("connections.fd.reserve", ConfigInt, "-1", atLeast(-1), "Sluice's own: file descriptors kept back from Kafka client connections for logs, indexes, checkpoints, metadata and --http connections (at most 32). Connections beyond the process's RLIMIT_NOFILE less this reserve are closed right after they are accepted. -1 reserves a quarter of the limit, at least 128 and at most half.", func(c *BrokerConfig) any { return &c.ConnectionsFDReserve }),
+
+	// Storage failures (a full disk): Sluice's own keys; Kafka takes a
+	// failed log dir offline until a restart.
+	bk("log.dir.failure.retry.backoff.ms", ConfigLong, "1000", atLeast(1), "Sluice's own (Kafka takes a failed log dir offline until a restart): after a write to a partition log or the metadata journal fails (a full disk, an I/O error), it is read-only (reads go on, writes get KAFKA_STORAGE_ERROR) and the broker first probes whether the disk takes writes again this long after the failure; each failed probe doubles the wait up to log.dir.failure.retry.backoff.max.ms. A successful probe recovers the log's tail as after a crash and resumes writes, without a restart.", func(c *BrokerConfig) any { return &c.LogDirFailureRetryBackoffMs }),
+	bk("log.dir.failure.retry.backoff.max.ms", ConfigLong, "10000", atLeast(1), "Sluice's own: the longest wait between two probes of a read-only log (see log.dir.failure.retry.backoff.ms): writes resume at most about this long after space is freed.", func(c *BrokerConfig) any { return &c.LogDirFailureRetryBackoffMaxMs }),
 })
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {
@@ -391,6 +400,9 @@ func (c *BrokerConfig) Validate() error {
 	}
 	if c.MaxConnectionsPerIP == 0 && c.MaxConnectionsPerIPOverrides == "" {
 		errs = append(errs, invalid(ErrInvalidConfig, "max.connections.per.ip can be 0 only if max.connections.per.ip.overrides is set"))
+	}
+	if c.LogDirFailureRetryBackoffMs > c.LogDirFailureRetryBackoffMaxMs {
+		errs = append(errs, invalid(ErrInvalidConfig, "log.dir.failure.retry.backoff.ms (%d) is larger than log.dir.failure.retry.backoff.max.ms (%d)", c.LogDirFailureRetryBackoffMs, c.LogDirFailureRetryBackoffMaxMs))
 	}
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		errs = append(errs, invalid(ErrInvalidConfig, "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs))
