@@ -69,7 +69,7 @@ func BenchmarkJSONToParquet(b *testing.B) {
 	}
 	ctx := context.Background()
 	var out countWriter
-	w, err := NewWriter(&out, dec.Schema(), WriterOptions{MetaColumns: DefaultMetaColumns})
+	w, err := NewWriter(&out, dec.Schema(), WriterOptions{MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func benchToParquet(b *testing.B, dec Decoder, msgs []Message) {
 		inBytes += int64(len(msgs[i].Value))
 	}
 	var out countWriter
-	w, err := NewWriter(&out, dec.Schema(), WriterOptions{MetaColumns: DefaultMetaColumns})
+	w, err := NewWriter(&out, dec.Schema(), WriterOptions{MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,15 +26,13 @@
 // shredded (Dremel levels) straight into parquet-go's column writers, with
 // no intermediate Arrow batches. The end-to-end benchmark in
 // formats/libbench (the same JSON events parsed with fastjson, 10 columns,
-// snappy, one core) measured parquet-go at about 595k records per
-// CPU-second and 376 B per record, arrow-go/v18 pqarrow at 395-470k and
-// 1.9 KB per record. parquet-go is also already a dependency and gives
-// direct control of levels, encodings and row-group flushing.
+// snappy, one core) measured parquet-go ahead of arrow-go's pqarrow in both
+// records per CPU-second and bytes per record (numbers: the README's
+// table). parquet-go is also already a dependency and gives direct control
+// of levels, encodings and row-group flushing.
 //
-// Speed: BenchmarkJSONToParquet (10-field activity event plus the four
-// metadata columns, snappy, decode included, GOMAXPROCS=1) runs at about
-// 510-560k records/s on one core of the 2-core machine when it is quiet
-// (about 430-530k records per CPU-second under heavy load from other
-// jobs). Flat objects of plain ASCII take a one-pass strict scanner
+// Speed is measured by BenchmarkJSONToParquet (10-field activity event plus
+// the four metadata columns, snappy, decode included, GOMAXPROCS=1); its
+// figures live in the README's table only. Flat objects of plain ASCII take a one-pass strict scanner
 // (json_fast.go); everything else goes through fastjson and its validator.
 package formats

@@ -69,3 +69,15 @@ func (e *SchemaError) Error() string {
 	}
 	return s
 }
+
+// decodeErr builds the DecodeError of message m.
+func decodeErr(format string, m *Message, path, reason string, args ...any) *DecodeError {
+	return &DecodeError{
+		Format:    format,
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
+		Path:      path,
+		Reason:    fmt.Sprintf(reason, args...),
+	}
+}

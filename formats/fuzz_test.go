@@ -28,7 +28,7 @@ func fuzzDecode(t *testing.T, d Decoder, value []byte) {
 	if row == nil {
 		return // a CSV header line
 	}
-	w, err := NewWriter(io.Discard, row.Schema, WriterOptions{MetaColumns: DefaultMetaColumns})
+	w, err := NewWriter(io.Discard, row.Schema, WriterOptions{MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		t.Fatalf("writer for %s: %v", row.Schema, err)
 	}

@@ -2,6 +2,7 @@ package formats
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -37,6 +38,46 @@ func ParsePartitionPath(path string) ([]PartitionValue, error) {
 		out = append(out, PartitionValue{Name: name, Value: value})
 	}
 	return out, nil
+}
+
+// PartitionValues splits a published folder into Hive partition columns:
+// name=value components keep their name, others are named part<i> (a
+// layout need not be Hive-style). ParsePartitionPath is the strict reader.
+func PartitionValues(dir string) []PartitionValue {
+	var out []PartitionValue
+	for i, c := range strings.Split(dir, "/") {
+		if name, value, ok := strings.Cut(c, "="); ok && name != "" {
+			out = append(out, PartitionValue{Name: name, Value: value})
+		} else {
+			out = append(out, PartitionValue{Name: "part" + strconv.Itoa(i), Value: c})
+		}
+	}
+	return out
+}
+
+// AddColumnsDDL returns (with a trailing semicolon and newline)
+//
+//	ALTER TABLE `db`.`t` ADD COLUMNS (`c` T, ...);
+//
+// for the columns of cols whose quoted name the DDL in existing does not
+// mention yet, or "" if there are none (schema evolution appends it to a
+// table's DDL file).
+func AddColumnsDDL(existing, database, table string, cols []Field) (string, error) {
+	var defs []string
+	for _, f := range cols {
+		if strings.Contains(existing, quoteIdent(f.Name)) {
+			continue
+		}
+		typ, err := HiveType(f.Type)
+		if err != nil {
+			return "", fmt.Errorf("column %s: %w", f.Name, err)
+		}
+		defs = append(defs, quoteIdent(f.Name)+" "+typ)
+	}
+	if len(defs) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMNS (%s);\n", tableName(database, table), strings.Join(defs, ", ")), nil
 }
 
 // CreateTableDDL returns (without a trailing semicolon)

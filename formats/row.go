@@ -36,9 +36,11 @@ const (
 	MetaKey       = "_key"       // binary, nullable: the Kafka record key
 )
 
-// DefaultMetaColumns are the metadata columns every row carries unless the
-// pipeline says otherwise.
-var DefaultMetaColumns = []string{MetaTopic, MetaPartition, MetaOffset, MetaTimestamp}
+// DefaultMetaColumns returns the metadata columns every row carries unless
+// the pipeline says otherwise (a new slice each time: callers may change it).
+func DefaultMetaColumns() []string {
+	return []string{MetaTopic, MetaPartition, MetaOffset, MetaTimestamp}
+}
 
 // Row is one decoded message: values following Schema (one per field, in
 // order), plus the message's coordinates for the metadata columns. A Row

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Conversions from text (CSV fields, JSON strings and number literals) to
@@ -354,4 +355,24 @@ func decodeBase64Text(s string) ([]byte, error) {
 		return nil, fmt.Errorf("not base64: %v", err)
 	}
 	return b, nil
+}
+
+// clone copies b (nil stays nil).
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// invalidUTF8At returns the offset of the first invalid UTF-8 byte of b.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }

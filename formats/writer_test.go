@@ -41,7 +41,7 @@ func TestWriterLayout(t *testing.T) {
 		t.Run(string(codec), func(t *testing.T) {
 			d := activityDecoder(t)
 			var buf bytes.Buffer
-			w, err := NewWriter(&buf, d.Schema(), WriterOptions{Codec: codec, RowGroupBytes: 1 << 20, PageBytes: 64 << 10, MetaColumns: DefaultMetaColumns})
+			w, err := NewWriter(&buf, d.Schema(), WriterOptions{Codec: codec, RowGroupBytes: 1 << 20, PageBytes: 64 << 10, MetaColumns: DefaultMetaColumns()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +126,7 @@ func TestWriterMemoryBounded(t *testing.T) {
 	}
 	d := activityDecoder(t)
 	var out countWriter
-	w, err := NewWriter(&out, d.Schema(), WriterOptions{RowGroupBytes: 4 << 20, MetaColumns: DefaultMetaColumns})
+	w, err := NewWriter(&out, d.Schema(), WriterOptions{RowGroupBytes: 4 << 20, MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestRowTime(t *testing.T) {
 
 func TestDeadLetterWriter(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := NewDeadLetterWriter(&buf, WriterOptions{Codec: CodecZstd, MetaColumns: DefaultMetaColumns})
+	w, err := NewDeadLetterWriter(&buf, WriterOptions{Codec: CodecZstd, MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestDeadLetterWriter(t *testing.T) {
 // TestEmptyFile: a writer closed without rows still leaves a valid file.
 func TestEmptyFile(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, NewSchema(Field{Name: "a", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns})
+	w, err := NewWriter(&buf, NewSchema(Field{Name: "a", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func TestEmptyFile(t *testing.T) {
 	if _, err := NewWriter(&buf, NewSchema(), WriterOptions{}); err == nil {
 		t.Error("a file with no columns should be refused")
 	}
-	if _, err := NewWriter(&buf, NewSchema(Field{Name: "_offset", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns}); err == nil ||
+	if _, err := NewWriter(&buf, NewSchema(Field{Name: "_offset", Type: Int64Type}), WriterOptions{MetaColumns: DefaultMetaColumns()}); err == nil ||
 		err.Error() != `formats: metadata column "_offset" clashes with a data field of that name` {
 		t.Errorf("clash: %v", err)
 	}

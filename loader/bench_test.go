@@ -56,7 +56,7 @@ func BenchmarkWorkerJSON(b *testing.B) {
 		src.records[tp] = append(src.records[tp], &kgo.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: int64(i), Value: v, Timestamp: base})
 	}
 	fcfg := formats.Config{Type: formats.TypeJSON, JSON: formats.JSONConfig{Schema: activitySchema}}
-	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns}
+	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns()}
 	b.ReportAllocs()
 	cpu0 := testutil.CPUTime()
 	b.ResetTimer()

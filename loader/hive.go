@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sluicehq/sluice/formats"
 	"github.com/sluicehq/sluice/loader/fs"
@@ -101,27 +98,6 @@ func (h *hiveCatalog) setSchema(s *formats.Schema) {
 	}
 }
 
-// addColumnsDDL renders ALTER TABLE ... ADD COLUMNS for the columns of cols
-// that content does not mention yet ("" if none).
-func (h *hiveCatalog) addColumnsDDL(content string, cols []formats.Field) (string, error) {
-	q := func(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-	var defs []string
-	for _, f := range cols {
-		if strings.Contains(content, q(f.Name)) {
-			continue
-		}
-		typ, err := formats.HiveType(f.Type)
-		if err != nil {
-			return "", fmt.Errorf("column %s: %w", f.Name, err)
-		}
-		defs = append(defs, q(f.Name)+" "+typ)
-	}
-	if len(defs) == 0 {
-		return "", nil
-	}
-	return fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s);\n", q(h.db), q(h.table), strings.Join(defs, ", ")), nil
-}
-
 // addPartitions notes published folders.
 func (h *hiveCatalog) addPartitions(dirs ...string) {
 	h.mu.Lock()
@@ -134,20 +110,6 @@ func (h *hiveCatalog) addPartitions(dirs ...string) {
 		h.mu.parts = append(h.mu.parts, d)
 		h.mu.dirty = true
 	}
-}
-
-// partitionValues splits a folder into Hive partition columns: name=value
-// components keep their name, others are named part<i>.
-func partitionValues(dir string) []formats.PartitionValue {
-	var out []formats.PartitionValue
-	for i, c := range strings.Split(dir, "/") {
-		if name, value, ok := strings.Cut(c, "="); ok && name != "" {
-			out = append(out, formats.PartitionValue{Name: name, Value: value})
-		} else {
-			out = append(out, formats.PartitionValue{Name: "part" + strconv.Itoa(i), Value: c})
-		}
-	}
-	return out
 }
 
 // flush rewrites table.sql if it lacks the table or a known partition.
@@ -167,7 +129,7 @@ func (h *hiveCatalog) flush(ctx context.Context) error {
 	if !strings.Contains(content, "CREATE EXTERNAL TABLE") {
 		var cols []string
 		if len(h.mu.parts) > 0 {
-			for _, pv := range partitionValues(h.mu.parts[0]) {
+			for _, pv := range formats.PartitionValues(h.mu.parts[0]) {
 				cols = append(cols, pv.Name)
 			}
 		}
@@ -185,14 +147,14 @@ func (h *hiveCatalog) flush(ctx context.Context) error {
 		if strings.Contains(content, "LOCATION '"+loc+"'") {
 			continue
 		}
-		stmt, err := formats.AddPartitionDDL(h.db, h.table, partitionValues(d), loc)
+		stmt, err := formats.AddPartitionDDL(h.db, h.table, formats.PartitionValues(d), loc)
 		if err != nil {
 			return fmt.Errorf("hive DDL: %w", err)
 		}
 		add.WriteString(strings.TrimRight(stmt, ";\n") + ";\n")
 	}
 	content += add.String()
-	cols, err := h.addColumnsDDL(content, h.mu.newCols)
+	cols, err := formats.AddColumnsDDL(content, h.db, h.table, h.mu.newCols)
 	if err != nil {
 		return fmt.Errorf("hive DDL: %w", err)
 	}
@@ -230,156 +192,4 @@ func (h *hiveCatalog) write(ctx context.Context, content string) error {
 		return fmt.Errorf("hive DDL: replace %s: %w", final, err)
 	}
 	return nil
-}
-
-// partSpan is the time a partition folder covers.
-type partSpan struct{ start, end time.Time }
-
-// successTracker writes _SUCCESS into a time partition once the watermark
-// (the latest row time published) of every worker that loaded data is past
-// the partition's end plus the grace.
-type successTracker struct {
-	sink   *Sink
-	layout timeLayout
-	src    string // the layout string, to read folder names back
-	loc    *time.Location
-	grace  time.Duration
-	log    *slog.Logger
-
-	mu struct {
-		sync.Mutex
-		dirs       map[string]partSpan // folder -> its time span
-		watermarks map[TopicPartition]time.Time
-		done       map[string]bool
-	}
-}
-
-func newSuccessTracker(sink *Sink, layout timeLayout, src string, loc *time.Location, grace time.Duration, log *slog.Logger) *successTracker {
-	s := &successTracker{sink: sink, layout: layout, src: src, loc: loc, grace: grace, log: log}
-	s.mu.dirs = map[string]partSpan{}
-	s.mu.watermarks = map[TopicPartition]time.Time{}
-	s.mu.done = map[string]bool{}
-	return s
-}
-
-// addDir notes a folder holding published files.
-func (s *successTracker) addDir(dir string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.mu.dirs[dir]; ok {
-		return
-	}
-	t, ok := parseLayoutDir(s.src, dir, s.loc)
-	if !ok {
-		return
-	}
-	start := s.layout.Truncate(t)
-	end := s.layout.End(start)
-	// When clocks fall back, two partitions share a folder name (hr=01
-	// twice): the folder is complete at the end of the last one.
-	for i := 0; i < 4 && end.After(start) && s.layout.Format(end.In(s.loc)) == dir; i++ {
-		end = s.layout.End(end)
-	}
-	s.mu.dirs[dir] = partSpan{start, end}
-}
-
-// watermark raises tp's watermark to t.
-func (s *successTracker) watermark(tp TopicPartition, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.After(s.mu.watermarks[tp]) {
-		s.mu.watermarks[tp] = t
-	}
-}
-
-// untrack stops counting tp (revoked).
-func (s *successTracker) untrack(tp TopicPartition) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.mu.watermarks, tp)
-}
-
-// flush writes every _SUCCESS now due.
-func (s *successTracker) flush(ctx context.Context) error {
-	s.mu.Lock()
-	var low time.Time
-	n := 0
-	for _, wm := range s.mu.watermarks {
-		if n == 0 || wm.Before(low) {
-			low = wm
-		}
-		n++
-	}
-	var due []string
-	for dir, span := range s.mu.dirs {
-		if n > 0 && span.end.After(span.start) && !s.mu.done[dir] && !low.Before(span.end.Add(s.grace)) {
-			due = append(due, dir)
-		}
-	}
-	s.mu.Unlock()
-	sort.Strings(due)
-	for _, dir := range due {
-		p := s.sink.abs(join(dir, successFile))
-		if _, err := s.sink.fsys.Stat(ctx, p); err != nil {
-			f, err := s.sink.fsys.Create(ctx, p)
-			if err == nil {
-				err = f.Close()
-			}
-			if err != nil && !isExist(err) {
-				return fmt.Errorf("write %s: %w", p, err)
-			}
-			s.log.Info("time partition complete", "partition", dir)
-		}
-		s.mu.Lock()
-		s.mu.done[dir] = true
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-func lowerAt(s string, i int) bool { return i >= 0 && i < len(s) && s[i] >= 'a' && s[i] <= 'z' }
-
-func isExist(err error) bool { return errors.Is(err, fs.ErrExist) }
-
-// parseLayoutDir reads a folder written by a layout back into the start
-// time of its partition; ok is false if dir does not match the layout.
-func parseLayoutDir(layout, dir string, loc *time.Location) (time.Time, bool) {
-	year, month, day, hour, minute := 1970, 1, 1, 0, 0
-	i, j := 0, 0
-	tokens := []struct {
-		tok string
-		dst *int
-	}{{"YYYY", &year}, {"MM", &month}, {"DD", &day}, {"HH", &hour}, {"mm", &minute}}
-next:
-	for i < len(layout) {
-		for _, t := range tokens {
-			if strings.HasPrefix(layout[i:], t.tok) && (t.tok != "mm" || !lowerAt(layout, i-1) && !lowerAt(layout, i+2)) {
-				n := len(t.tok)
-				if j+n > len(dir) {
-					return time.Time{}, false
-				}
-				v, err := strconv.Atoi(dir[j : j+n])
-				if err != nil {
-					return time.Time{}, false
-				}
-				*t.dst = v
-				i, j = i+n, j+n
-				continue next
-			}
-		}
-		if j >= len(dir) || layout[i] != dir[j] {
-			return time.Time{}, false
-		}
-		i, j = i+1, j+1
-	}
-	if j != len(dir) {
-		return time.Time{}, false
-	}
-	t := time.Date(year, time.Month(month), day, hour, minute, 0, 0, loc)
-	// Reject what time.Date had to normalise (month 13, hour 24, a
-	// wall time skipped by a DST change).
-	if t.Year() != year || int(t.Month()) != month || t.Day() != day || t.Hour() != hour || t.Minute() != minute {
-		return time.Time{}, false
-	}
-	return t, path.Clean(dir) == dir
 }

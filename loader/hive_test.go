@@ -23,7 +23,7 @@ func TestHiveCatalog(t *testing.T) {
 	v1 := formats.NewSchema(formats.Field{Name: "id", Type: formats.Int64Type, Required: true})
 	v2 := formats.NewSchema(formats.Field{Name: "id", Type: formats.Int64Type, Required: true}, formats.Field{Name: "country", Type: formats.StringType, Required: true})
 
-	h := newHiveCatalog(sink, "default", "ev", "file://"+root, formats.DefaultMetaColumns, log)
+	h := newHiveCatalog(sink, "default", "ev", "file://"+root, formats.DefaultMetaColumns(), log)
 	h.setSchema(v1)
 	h.addPartitions("dt=2026-11-25/hr=10", "dt=2026-11-25/hr=11")
 	if err := h.flush(ctx); err != nil {
@@ -31,7 +31,7 @@ func TestHiveCatalog(t *testing.T) {
 	}
 	// A second catalog (the next run, or another follower) adds a folder
 	// and a column; the first's statements stay.
-	h2 := newHiveCatalog(sink, "default", "ev", "file://"+root, formats.DefaultMetaColumns, log)
+	h2 := newHiveCatalog(sink, "default", "ev", "file://"+root, formats.DefaultMetaColumns(), log)
 	h2.setSchema(v1)
 	h2.setSchema(v2)
 	h2.addPartitions("dt=2026-11-25/hr=11", "dt=2026-11-25/hr=12")

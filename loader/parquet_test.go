@@ -43,7 +43,7 @@ func TestParquetWorker(t *testing.T) {
 		src.records[tp] = append(src.records[tp], &kgo.Record{Topic: tp.Topic, Partition: 0, Offset: int64(i), Value: []byte(v), Timestamp: base})
 	}
 	fcfg := formats.Config{Type: formats.TypeJSON, JSON: formats.JSONConfig{Timestamps: map[string]string{"event_time": "epoch_ms"}}, Schema: formats.SchemaPolicy{Compatibility: formats.CompatBackward}}
-	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns}
+	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, MetaColumns: formats.DefaultMetaColumns()}
 	var schemas []string
 	cfg := testConfig(t, fs.NewLocal(), root, src)
 	cfg.newFormat = newParquetFactory(mustCompile(t, fcfg), wopts, "event_time", time.Now, func(s *formats.Schema) { schemas = append(schemas, s.String()) }, formats.DecoderOptions{})

@@ -110,9 +110,9 @@ type openFile struct {
 	dir         string
 	tmp         string
 	f           fs.File
-	cw          *countingWriter
-	rw          rowWriter
-	dl          deadLetterWriter
+	counted     *countingWriter  // f, counting the bytes written
+	rows        rowWriter        // a data file's Parquet writer (nil for dead letters)
+	deadLetters deadLetterWriter // a dead-letter file's writer (nil for data)
 	first, last int64
 	opened      time.Time
 }
@@ -340,7 +340,7 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		err = of.rw.write(row)
+		err = of.rows.write(row)
 		if err == nil {
 			of.last = rec.Offset
 			if t.After(w.maxTime) {
@@ -355,7 +355,7 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) error {
 		case errors.Is(err, errNewFile):
 			// Publish what is open (offsets so far are contiguous), then
 			// retry the row in a fresh file with its schema.
-			if of.rw.rows() == 0 {
+			if of.rows.rows() == 0 {
 				return fmt.Errorf("%s offset %d: a new file cannot take the row's schema", w.tp, rec.Offset)
 			}
 			if err := w.publish(ctx); err != nil {
@@ -385,9 +385,9 @@ func (w *worker) badRecord(ctx context.Context, rec *kgo.Record, cause error) er
 				_ = f.Abort()
 				return fmt.Errorf("%s: start dead-letter file: %w", w.tp, err)
 			}
-			w.dead = &openFile{tmp: tmp, f: f, cw: cw, dl: dl, first: rec.Offset, opened: w.cfg.now()}
+			w.dead = &openFile{tmp: tmp, f: f, counted: cw, deadLetters: dl, first: rec.Offset, opened: w.cfg.now()}
 		}
-		if err := w.dead.dl.write(rec, cause); err != nil {
+		if err := w.dead.deadLetters.write(rec, cause); err != nil {
 			return fmt.Errorf("%s: write dead letter: %w", w.tp, err)
 		}
 		w.dead.last = rec.Offset
@@ -447,7 +447,7 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 		_ = f.Abort()
 		return nil, fmt.Errorf("%s: start file: %w", w.tp, err)
 	}
-	of := &openFile{dir: dir, tmp: tmp, f: f, cw: cw, rw: rw, first: offset, last: -1, opened: w.cfg.now()}
+	of := &openFile{dir: dir, tmp: tmp, f: f, counted: cw, rows: rw, first: offset, last: -1, opened: w.cfg.now()}
 	if w.open == nil {
 		w.open = make(map[string]*openFile)
 	}
@@ -458,11 +458,11 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 // rollDue reports whether an open file is full.
 func (w *worker) rollDue() bool {
 	for _, of := range w.open {
-		if w.cfg.roll.full(of.rw.rows(), max(of.cw.n, of.rw.bytes())) {
+		if w.cfg.roll.full(of.rows.rows(), max(of.counted.n, of.rows.bytes())) {
 			return true
 		}
 	}
-	return w.dead != nil && w.cfg.roll.full(w.dead.dl.rows(), max(w.dead.cw.n, w.dead.dl.bytes()))
+	return w.dead != nil && w.cfg.roll.full(w.dead.deadLetters.rows(), max(w.dead.counted.n, w.dead.deadLetters.bytes()))
 }
 
 // dueAt is when the batch must roll by age (zero: nothing open).
@@ -508,7 +508,7 @@ func (w *worker) commitBatch(ctx context.Context) ([]publishedFile, error) {
 	var files []publishedFile
 	for _, d := range dirs {
 		of := w.open[d]
-		if err := of.rw.close(); err != nil {
+		if err := of.rows.close(); err != nil {
 			return nil, fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		if err := of.f.Close(); err != nil {
@@ -518,10 +518,10 @@ func (w *worker) commitBatch(ctx context.Context) ([]publishedFile, error) {
 		name := FileName{TopicPartition: w.tp, First: of.first, Last: of.last, Codec: w.cfg.codec}
 		final := join(d, name.String())
 		b.Renames = append(b.Renames, rename{From: of.tmp, To: final})
-		files = append(files, publishedFile{Path: final, Dir: d, Rows: of.rw.rows(), Bytes: of.cw.n})
+		files = append(files, publishedFile{Path: final, Dir: d, Rows: of.rows.rows(), Bytes: of.counted.n})
 	}
 	if of := w.dead; of != nil {
-		if err := of.dl.close(); err != nil {
+		if err := of.deadLetters.close(); err != nil {
 			return nil, fmt.Errorf("%s: finish %s: %w", w.tp, w.cfg.sink.abs(of.tmp), err)
 		}
 		if err := of.f.Close(); err != nil {
@@ -531,7 +531,7 @@ func (w *worker) commitBatch(ctx context.Context) ([]publishedFile, error) {
 		name := FileName{TopicPartition: w.tp, First: of.first, Last: of.last, Codec: w.cfg.codec}
 		final := join(errorsDir, name.String())
 		b.Renames = append(b.Renames, rename{From: of.tmp, To: final})
-		files = append(files, publishedFile{Path: final, Rows: of.dl.rows(), Bytes: of.cw.n})
+		files = append(files, publishedFile{Path: final, Rows: of.deadLetters.rows(), Bytes: of.counted.n})
 	}
 	w.open, w.dead = nil, nil // closed: from here on the sink owns them
 	if err := w.cfg.sink.commit(ctx, b); err != nil {

@@ -36,10 +36,6 @@ const (
 	MaxRetryBackoff = time.Hour
 )
 
-// DefaultMetaColumns are the columns added to every row unless
-// sink.meta_columns says otherwise.
-var DefaultMetaColumns = []string{MetaTopic, MetaPartition, MetaOffset, MetaTimestamp}
-
 // Defaults fills every key the file left unset with its default and
 // returns s, now the effective spec.
 func (s *Spec) Defaults() *Spec {
@@ -69,7 +65,7 @@ func (s *Spec) Defaults() *Spec {
 	defaultTo(s, "sink.roll.age", &s.Sink.Roll.Age, DefaultRollAge)
 	defaultTo(s, "sink.row_group_bytes", &s.Sink.RowGroupBytes, DefaultRowGroupBytes)
 	if s.Sink.MetaColumns == nil {
-		s.Sink.MetaColumns = append([]string(nil), DefaultMetaColumns...)
+		s.Sink.MetaColumns = formats.DefaultMetaColumns()
 	}
 	if s.Sink.SuccessGrace == 0 && !s.given("sink.success_grace") {
 		s.Sink.SuccessGrace = DefaultSuccessGrace
@@ -362,7 +358,7 @@ func (s *Spec) validateSink(v *validator) {
 	for i, c := range k.MetaColumns {
 		p := fmt.Sprintf("sink.meta_columns[%d]", i)
 		switch c {
-		case MetaTopic, MetaPartition, MetaOffset, MetaTimestamp, MetaKey:
+		case formats.MetaTopic, formats.MetaPartition, formats.MetaOffset, formats.MetaTimestamp, formats.MetaKey:
 		default:
 			v.at(p, "unknown meta column %q: want _topic, _partition, _offset, _timestamp or _key", c)
 			continue

@@ -44,15 +44,6 @@ const (
 	DefaultLayout = "dt=YYYY-MM-DD/hr=HH" // partition_by.layout default
 )
 
-// Meta columns the sink can add to every row (sink.meta_columns).
-const (
-	MetaTopic     = "_topic"
-	MetaPartition = "_partition"
-	MetaOffset    = "_offset"
-	MetaTimestamp = "_timestamp"
-	MetaKey       = "_key"
-)
-
 // Spec is one pipeline file. Zero values mean "use the default" until
 // [Spec.Defaults] is applied; Load applies it.
 type Spec struct {
