@@ -160,15 +160,18 @@ func (p *partitionSizes) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// httpHandler serves /metrics, /healthz, /livez and /debug/pprof/.
+// httpHandler serves /metrics, /healthz, /livez and, with Config.PProf,
+// /debug/pprof/.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.httpMux = mux
 	mux.Handle("/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
-	// Profiles, for finding where the time goes under load.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.cfg.PProf {
+		// Profiles, for finding where the time goes under load.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", s.serveHealth) // storage.go
 	mux.HandleFunc("/livez", s.serveLive)
 	return mux

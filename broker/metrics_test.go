@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/broker/brokertest"
 )
 
@@ -69,5 +70,21 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if v := value(`sluice_partition_log_size_bytes\{partition="0",topic="m"\}`); v != in {
 		t.Errorf("partition log size = %v, want %v", v, in)
+	}
+}
+
+// Profiles are opt-in (--pprof): by default the HTTP listener serves no
+// /debug/pprof/.
+func TestPProfOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		b := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) { c.PProf = on }))
+		resp, err := http.Get("http://" + b.HTTPAddr() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
+			t.Errorf("PProf=%v: /debug/pprof/ answered %d, want %d", on, resp.StatusCode, want)
+		}
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	AdvertisedListener string // host:port clients are told to use; default: the bound address (the hostname if that is 0.0.0.0 or ::)
 	NodeID             int32
 	HTTP               string // host:port for /metrics and /healthz; empty disables
+	// PProf also serves Go's profiles at /debug/pprof/ on the HTTP
+	// listener. Off by default: profiles expose internals and cost CPU.
+	PProf bool
 	// Settings holds Kafka-named broker settings layered over Kafka's defaults.
 	Settings map[string]string
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests.

@@ -43,6 +43,10 @@ func WithAdvertisedListener(addr string) Option {
 	return func(c *broker.Config) { c.AdvertisedListener = addr }
 }
 
+// WithConfig changes the broker's configuration with f (for fields that
+// have no option of their own, such as PProf).
+func WithConfig(f func(*broker.Config)) Option { return Option(f) }
+
 // Start starts a broker on 127.0.0.1:0 with a fresh data directory and stops
 // it when the test ends.
 func Start(t testing.TB, opts ...Option) *Broker {
