@@ -174,22 +174,27 @@ func (c *child) metric(t *testing.T, sample string) float64 {
 // scrapeMetric reads one sample from http://addr/metrics; -1 if absent.
 func scrapeMetric(t *testing.T, addr, sample string) float64 {
 	t.Helper()
+	v, err := tryScrapeMetric(addr, sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// tryScrapeMetric is scrapeMetric returning its error.
+func tryScrapeMetric(addr, sample string) (float64, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		t.Fatalf("scrape /metrics: %v", err)
+		return 0, fmt.Errorf("scrape /metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("scrape /metrics: %v", err)
+		return 0, fmt.Errorf("scrape /metrics: %w", err)
 	}
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
-		return -1
+		return -1, nil
 	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatalf("metric %s: %v", sample, err)
-	}
-	return v
+	return strconv.ParseFloat(string(m[1]), 64)
 }

@@ -173,3 +173,24 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	}
 	consumeN(t, b.Addr(), "idle", 2)
 }
+
+// TestHTTPConnectionsBounded: the --http listener holds at most 32
+// connections and closes more at once, so it cannot spend the descriptors
+// the logs need; /metrics is reachable again as soon as one closes.
+func TestHTTPConnectionsBounded(t *testing.T) {
+	b := brokertest.Start(t)
+	var held []*rawConn
+	for i := 0; i < 32; i++ {
+		held = append(held, dialFrom(t, "127.0.0.1", b.HTTPAddr()))
+	}
+	over := dialFrom(t, "127.0.0.1", b.HTTPAddr())
+	if err := over.awaitResponse(30 * time.Second); err != io.EOF {
+		t.Fatalf("33rd --http connection: %v, want it closed", err)
+	}
+	held[0].nc.Close()
+	// Until the broker sees that close, a scrape may be refused too.
+	eventually(t, 30*time.Second, "the refused --http connection was not counted", func() bool {
+		n, err := tryScrapeMetric(b.HTTPAddr(), `sluice_connections_rejected_total{reason="http_connections"}`)
+		return err == nil && n >= 1
+	})
+}

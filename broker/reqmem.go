@@ -6,7 +6,9 @@ package broker
 // connections, counted from a request body's first chunk until its handler
 // returns. A body's buffer starts at firstChunk bytes and doubles as bytes
 // actually arrive (never past the declared size); each step is reserved from
-// the budget before it is allocated. So a client that declares 100 MiB and
+// the budget before it is allocated (a produce body takes a whole-size
+// buffer from the pool instead once its first chunk has arrived, if the
+// pool has one: that memory exists already). So a client that declares 100 MiB and
 // sends 10 bytes holds one small chunk, and the budget counts memory that
 // exists. (Kafka reserves the declared size up front, which lets a client
 // pin the whole budget without sending anything.) A connection whose next
@@ -168,6 +170,13 @@ func (p *bufferPool) get(size int) []byte {
 	return make([]byte, 0, size)
 }
 
+// has says whether the pool keeps a buffer of size, a pooledSize.
+func (p *bufferPool) has(size int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free[poolClass(size)]) > 0
+}
+
 // put keeps b for reuse if it is a pool size and the pool has room.
 func (p *bufferPool) put(b []byte) {
 	size := cap(b)
@@ -203,6 +212,11 @@ func (c *conn) readBody(ctx context.Context, size int, produce bool, deadline ti
 			want := min(size, max(firstChunk, 2*cap(buf)))
 			if c.pooled {
 				want = pooledSize(want)
+				// Once the first chunk has arrived, a pooled buffer of the
+				// whole size (memory that exists already) saves the copies.
+				if full := pooledSize(size); cap(buf) > 0 && full > want && c.s.buffers.has(full) {
+					want = full
+				}
 			}
 			if err := c.s.reqMem.reserve(ctx, c, int64(want-cap(buf)), size <= smallRequest, deadline); err != nil {
 				return nil, c.bodyError(err, len(buf), size)
