@@ -27,7 +27,7 @@ type conn struct {
 	w      *bufio.Writer
 	log    *slog.Logger
 	remote string
-	// scratch is reused for response encoding.
+	// scratch is reused for response encoding; see keepScratch.
 	scratch []byte
 	// zeroCopy says fetched records may be sent with sendfile (plain TCP).
 	zeroCopy bool
@@ -272,6 +272,21 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	return c.writeResponse(req.correlationID, resp, flexHeader)
 }
 
+// maxScratch is the largest response buffer a connection keeps between
+// requests: the size of its read and write buffers, so that what idle
+// connections hold is bounded by the connection limits.
+const maxScratch = 64 << 10
+
+// keepScratch keeps b for the next response if it is small; a larger one is
+// left to the garbage collector.
+func (c *conn) keepScratch(b []byte) {
+	if cap(b) <= maxScratch {
+		c.scratch = b[:0]
+	} else {
+		c.scratch = nil
+	}
+}
+
 func (c *conn) writeResponse(corr int32, resp kmsg.Response, flexHeader bool) error {
 	c.armWriteDeadline()
 	b := c.scratch[:0]
@@ -282,9 +297,7 @@ func (c *conn) writeResponse(corr int32, resp kmsg.Response, flexHeader bool) er
 	}
 	b = resp.AppendTo(b)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	if cap(b) <= 1<<20 {
-		c.scratch = b
-	}
+	c.keepScratch(b)
 	if _, err := c.w.Write(b); err != nil {
 		return err
 	}

@@ -1,8 +1,15 @@
 package broker
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/broker/meta"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestFDReserve(t *testing.T) {
@@ -61,5 +68,35 @@ func TestPooledSizes(t *testing.T) {
 	p.put(make([]byte, 3000)) // not a pool size: dropped
 	if p.pooled() != maxPooledBytes-maxPooledBuffer {
 		t.Errorf("pool kept an odd-sized buffer")
+	}
+}
+
+// TestResponseBufferNotKept: a connection keeps at most maxScratch bytes of
+// response buffer between requests, so idle connections that once got a
+// large answer do not each hold it.
+func TestResponseBufferNotKept(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go io.Copy(io.Discard, client)
+	c := &conn{s: &Server{settings: meta.DefaultBrokerConfig()}, nc: server, w: bufio.NewWriter(server)}
+	resp := kmsg.NewPtrMetadataResponse()
+	for i := 0; i < 2000; i++ {
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic = kmsg.StringPtr(strings.Repeat("t", 200))
+		resp.Topics = append(resp.Topics, rt)
+	}
+	resp.SetVersion(12)
+	for _, size := range []string{"large", "small"} {
+		if err := c.writeResponse(1, resp, true); err != nil {
+			t.Fatal(err)
+		}
+		if cap(c.scratch) > maxScratch {
+			t.Fatalf("after a %s response the connection keeps a %d-byte buffer, want at most %d", size, cap(c.scratch), maxScratch)
+		}
+		resp.Topics = resp.Topics[:1]
+	}
+	if cap(c.scratch) == 0 {
+		t.Error("a small response's buffer is not kept for reuse")
 	}
 }

@@ -51,7 +51,7 @@ func (c *conn) writeFetch(corr int32, resp *kmsg.FetchResponse, sections []*file
 		b = append(b, 0)
 	}
 	b = resp.AppendTo(b)
-	c.scratch = b[:0]
+	c.keepScratch(b)
 
 	// Locate every marker and the length prefix kmsg wrote before it.
 	type cut struct{ start, end int } // bytes of b replaced by a section
