@@ -9,12 +9,17 @@ package broker
 // Each partition returns whole batches up to its PartitionMaxBytes, and the
 // response stops at MaxBytes, except that the first partition with data
 // always returns at least one whole batch (KIP-74), so a batch larger than
-// the limits never stalls a consumer. A partition named more than once is
+// the limits never stalls a consumer. An offset in a damaged range of the
+// log (broker/log DamagedRange) is answered CORRUPT_MESSAGE with no
+// records; the offsets before and after it are served as usual, so a
+// consumer that seeks past the range (sluice topic describe shows it) goes
+// on. A partition named more than once is
 // answered once, for its first mention (duplicates.go).
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -166,8 +171,14 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 		}
 		if errors.Is(err, log.ErrCorruptMessage) {
 			// Damaged data is never sent: the client gets CORRUPT_MESSAGE for
-			// this offset and may seek past it (broker/log reports the range).
-			s.log.Warn("fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+			// this offset and may seek past it. A known damaged range was
+			// logged when found; a client retrying it must not flood the log.
+			level := slog.LevelWarn
+			var derr *log.DamagedError
+			if errors.As(err, &derr) {
+				level = slog.LevelDebug
+			}
+			s.log.Log(context.Background(), level, "fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 			return 0, kerr.CorruptMessage
 		}
 		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)

@@ -5,14 +5,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
 )
@@ -122,4 +126,164 @@ func TestFetchWithShiftedIndex(t *testing.T) {
 	b2 := brokertest.Start(t, brokertest.WithDir(b.Dir))
 	checkNumbered(t, consumeAll(t, b2.Addr(), "shift", 0, n), 0)
 	checkNumbered(t, consumeAll(t, b2.Addr(), "shift", 1234, n-1234), 1234)
+}
+
+// fetchAt sends one Fetch for partition 0 of topic (named and by ID, so
+// that any version works) at offset and returns the partition's error code
+// and the offsets of the records in the answer.
+func fetchAt(t *testing.T, cl *kgo.Client, topic string, id [16]byte, offset int64) (int16, []int64) {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.MaxWaitMillis = -1, 1<<20, 0
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = offset, 1<<20, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := resp.Topics[0].Partitions[0]
+	var offs []int64
+	for b := sp.RecordBatches; len(b) > 0; {
+		var rb kmsg.RecordBatch
+		if err := rb.ReadFrom(b); err != nil {
+			t.Fatalf("fetch at %d: answer holds bytes that are not a record batch: %v", offset, err)
+		}
+		for i := int32(0); i < rb.NumRecords; i++ {
+			offs = append(offs, rb.FirstOffset+int64(i))
+		}
+		b = b[12+int(rb.Length):]
+	}
+	return sp.ErrorCode, offs
+}
+
+// TestDamagedMiddleSegmentServed cuts a middle segment of a real sluice
+// server's partition while it is stopped (the issue's fault: recovery used
+// to delete the four intact segments after it, 4,883 records, and reuse
+// their offsets). After a restart: the end offset is unchanged, a fetch in
+// the damaged range answers CORRUPT_MESSAGE with no records, fetches just
+// before and after it work, a consumer from after it gets every later
+// record, the next produce continues at the old end, and the range is on
+// /metrics, in the log and in `sluice topic describe`.
+func TestDamagedMiddleSegmentServed(t *testing.T) {
+	dir := t.TempDir()
+	c := startChild(t, dir, "--http", "127.0.0.1:0")
+	adm := kadm.NewClient(newClient(t, c.addr))
+	createTopic(t, adm, "mid", 1, map[string]*string{"segment.bytes": kadm.StringPtr("1048576")})
+	const n = 5000
+	produceNumbered(t, c.addr, "mid", n)
+	c.stop(t)
+	part := filepath.Join(dir, "topics", "mid-0")
+	logs := segmentFiles(t, part, ".log")
+	if len(logs) < 5 {
+		t.Fatalf("%d segments, want 5 or more", len(logs))
+	}
+	b, err := os.ReadFile(logs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logs[1], b[:len(b)/2+100], 0o644); err != nil { // cut inside a batch
+		t.Fatal(err)
+	}
+
+	c2 := startChild(t, dir, "--http", "127.0.0.1:0")
+	cl := newClient(t, c2.addr)
+	td, err := kadm.NewClient(cl).ListTopics(testCtx(t), "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := td["mid"].ID
+	if end := endOffsets(t, c2.addr, "mid")[0]; end != n {
+		t.Fatalf("end offset %d after the restart, want %d", end, n)
+	}
+	first, last := int64(-1), int64(-1)
+	for off := int64(0); off < n; {
+		code, offs := fetchAt(t, cl, "mid", id, off)
+		if code == kerr.CorruptMessage.Code {
+			if first < 0 {
+				first = off
+			} else if last != off-1 {
+				t.Fatalf("two damaged ranges: %d-%d and %d", first, last, off)
+			}
+			last = off
+			off++
+			continue
+		}
+		if code != 0 || len(offs) == 0 || offs[0] > off {
+			t.Fatalf("fetch at %d: error %d, offsets from %v", off, code, offs[:min(len(offs), 1)])
+		}
+		off = offs[len(offs)-1] + 1
+	}
+	if first < 0 {
+		t.Fatal("no fetch answered CORRUPT_MESSAGE")
+	}
+	t.Logf("offsets %d-%d answer CORRUPT_MESSAGE", first, last)
+	checkNumbered(t, consumeAll(t, c2.addr, "mid", last+1, int(n-last-1)), last+1)
+	res := newClient(t, c2.addr).ProduceSync(testCtx(t), &kgo.Record{Topic: "mid", Partition: 0, Value: []byte(numbered(n))})
+	if r, err := res.First(); err != nil || r.Offset != n {
+		t.Fatalf("produce after the restart: offset %v, %v; want %d", r, err, n)
+	}
+	if v := c2.metric(t, `sluice_partition_damaged_ranges{partition="0",topic="mid"}`); v != 1 {
+		t.Errorf("sluice_partition_damaged_ranges = %v, want 1", v)
+	}
+	if v := c2.metric(t, `sluice_partition_damaged_offsets{partition="0",topic="mid"}`); v != float64(last-first+1) {
+		t.Errorf("sluice_partition_damaged_offsets = %v, want %d", v, last-first+1)
+	}
+	if !strings.Contains(c2.stderr.String(), "damaged bytes in a sealed segment") || strings.Contains(c2.stderr.String(), "deleting segment") {
+		t.Errorf("want the damage logged and no segment deleted:\n%s", c2.stderr.String())
+	}
+	out, err := exec.Command(buildSluice(t), "topic", "describe", "--brokers", c2.addr, "mid").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice topic describe: %v\n%s", err, out)
+	}
+	row := regexp.MustCompile(fmt.Sprintf(`(?m)^0 +\d+ +%s +\d+-\d+ +%d-%d +open +`, filepath.Base(logs[1]), first, last))
+	if !strings.Contains(string(out), "Damaged data") || !row.Match(out) {
+		t.Errorf("sluice topic describe does not show the range %d-%d of %s:\n%s", first, last, filepath.Base(logs[1]), out)
+	}
+}
+
+// TestDescribeLogDirs is Kafka's per-partition disk state as kadm (and
+// kafka-log-dirs.sh) read it: one log dir, each partition's size, unknown
+// topics left out, a partition named twice answered once.
+func TestDescribeLogDirs(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	createTopic(t, adm, "dirs", 2, nil)
+	produceNumbered(t, b.Addr(), "dirs", 3)
+	all, err := adm.DescribeAllLogDirs(testCtx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := all[0]
+	if len(dirs) != 1 {
+		t.Fatalf("%d log dirs, want 1: %v", len(dirs), dirs)
+	}
+	p0, ok := dirs.LookupPartition("dirs", 0)
+	if !ok || p0.Size == 0 {
+		t.Fatalf("partition 0: %+v %v", p0, ok)
+	}
+	if p1, ok := dirs.LookupPartition("dirs", 1); !ok || p1.Size != 0 {
+		t.Fatalf("partition 1 (empty): %+v %v", p1, ok)
+	}
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	for _, topic := range []string{"dirs", "dirs", "nope"} {
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0, 0, 7}
+		req.Topics = append(req.Topics, rt)
+	}
+	kresp, err := cl.SeedBrokers()[0].Request(testCtx(t), req) // straight to it: kgo would route by partition
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kresp.(*kmsg.DescribeLogDirsResponse)
+	if n := len(resp.Dirs); n != 1 || len(resp.Dirs[0].Topics) != 1 || len(resp.Dirs[0].Topics[0].Partitions) != 1 {
+		t.Fatalf("want one dir with topic dirs partition 0 once, got %+v", resp.Dirs)
+	}
+	if d := resp.Dirs[0]; d.TotalBytes <= 0 || d.UsableBytes <= 0 || d.UsableBytes > d.TotalBytes {
+		t.Errorf("total %d, usable %d bytes", d.TotalBytes, d.UsableBytes)
+	}
 }

@@ -33,6 +33,7 @@ var apis = []api{
 	{key: kmsg.OffsetForLeaderEpoch, min: 2, max: 4, handle: handleOffsetForLeaderEpoch},
 	{key: kmsg.DescribeConfigs, min: 1, max: 4, handle: handleDescribeConfigs},
 	{key: kmsg.AlterConfigs, min: 0, max: 2, handle: handleAlterConfigs},
+	{key: kmsg.DescribeLogDirs, min: 1, max: 4, handle: handleDescribeLogDirs},
 	{key: kmsg.CreatePartitions, min: 0, max: 3, handle: handleCreatePartitions},
 	{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 	{key: kmsg.DescribeCluster, min: 0, max: 1, handle: handleDescribeCluster},

@@ -111,7 +111,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.bytesIn, m.recsIn, m.bytesOut, m.recsOut, m.requests, m.latency, m.unsupported,
-		logSize, &partitionSizes{s: s})
+		logSize, &partitionSizes{s: s}, &partitionDamage{s: s})
 	return m
 }
 

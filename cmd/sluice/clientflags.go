@@ -90,22 +90,34 @@ func (f *clientFlags) newAdmin() (*kadm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.adminFor(cl), nil
+}
+
+// adminFor wraps cl in an admin client whose requests carry --timeout.
+func (f *clientFlags) adminFor(cl *kgo.Client) *kadm.Client {
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(f.timeout / time.Millisecond))
-	return adm, nil
+	return adm
 }
 
 // withAdmin runs fn with an admin client and a context bounded by --timeout,
 // closing the client afterwards.
 func (f *clientFlags) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client) error) error {
-	adm, err := f.newAdmin()
+	return f.withClients(ctx, func(ctx context.Context, _ *kgo.Client, adm *kadm.Client) error { return fn(ctx, adm) })
+}
+
+// withClients is withAdmin that also gives the client under the admin
+// client, for requests kadm does not make.
+func (f *clientFlags) withClients(ctx context.Context, fn func(context.Context, *kgo.Client, *kadm.Client) error) error {
+	cl, err := f.newClient()
 	if err != nil {
 		return err
 	}
+	adm := f.adminFor(cl)
 	defer adm.Close()
 	ctx, cancel := f.withTimeout(ctx)
 	defer cancel()
-	return fn(ctx, adm)
+	return fn(ctx, cl, adm)
 }
 
 // withTimeout bounds one request to --timeout.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -116,11 +117,13 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 		Long: "For each topic: its ID, the configs whose source is not Kafka's default\n" +
 			"(set on the topic or on the broker), and one row per partition with\n" +
 			"leader, leader epoch, replicas, in-sync replicas, log start offset and\n" +
-			"high watermark.",
+			"high watermark. On Sluice, partitions with damaged data on disk are\n" +
+			"listed after the table: the segment, its damaged bytes and the offsets\n" +
+			"they held, which consumers get CORRUPT_MESSAGE for (seek past them).",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
-				return describeTopics(ctx, cf, adm, cmd.OutOrStdout(), args)
+			return cf.withClients(cmd.Context(), func(ctx context.Context, cl *kgo.Client, adm *kadm.Client) error {
+				return describeTopics(ctx, cf, cl, adm, cmd.OutOrStdout(), args)
 			})
 		},
 	}
@@ -128,7 +131,7 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 
 // describeTopics prints every named topic; a missing topic is an error that
 // names it, the others are still printed.
-func describeTopics(ctx context.Context, cf *clientFlags, adm *kadm.Client, w io.Writer, names []string) error {
+func describeTopics(ctx context.Context, cf *clientFlags, cl *kgo.Client, adm *kadm.Client, w io.Writer, names []string) error {
 	topics, err := adm.ListTopics(ctx, names...)
 	if err != nil {
 		return cf.requestErr("describe topics", err)
@@ -156,6 +159,7 @@ func describeTopics(ctx context.Context, cf *clientFlags, adm *kadm.Client, w io
 	// Offsets are informative; a failure to list them leaves "-" columns.
 	starts, _ := adm.ListStartOffsets(ctx, found...)
 	ends, _ := adm.ListEndOffsets(ctx, found...)
+	damage := describeDamage(ctx, cl, topics, found)
 
 	for i, name := range found {
 		if i > 0 {
@@ -185,6 +189,9 @@ func describeTopics(ctx context.Context, cf *clientFlags, adm *kadm.Client, w io
 				listedOffset(starts, name, p.Partition), listedOffset(ends, name, p.Partition), perr)
 		}
 		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if err := writeDamage(w, damage[name]); err != nil {
 			return err
 		}
 	}
