@@ -189,7 +189,7 @@ func TestHTTPConnectionsBounded(t *testing.T) {
 	}
 	held[0].nc.Close()
 	// Until the broker sees that close, a scrape may be refused too.
-	eventually(t, 30*time.Second, "the refused --http connection was not counted", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the refused --http connection was not counted", func() bool {
 		n, err := tryScrapeMetric(b.HTTPAddr(), `sluice_connections_rejected_total{reason="http_connections"}`)
 		return err == nil && n >= 1
 	})
