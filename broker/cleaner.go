@@ -4,6 +4,11 @@ package broker
 // includes compact (broker/log.Cleaner), run by the server every
 // log.cleaner.backoff.ms while log.cleaner.enable is on.
 //
+// A batch the cleaner cannot read (data that does not decompress, or more
+// than max.decompressed.message.bytes or 64 times max.message.bytes, as an
+// older data dir may hold) is kept as it is, logged once and counted in
+// sluice_log_cleaner_uncleanable_batches_total; it never fails the round.
+//
 // The server runs it through maintainAndClean beside maintain, and
 // logConfig sets log.Config.Compact from cleanup.policy (which also lets
 // log recovery accept compaction's offset gaps).
@@ -60,6 +65,12 @@ func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 			continue
 		}
 		res, err := cleaner.Compact(ctx, p.log, s.now(), s.compactConfig(img, t))
+		for _, u := range res.Uncleanable {
+			// Each batch once: the cleaner remembers what it reported.
+			s.log.Warn("log cleaner keeps a batch it cannot read as it is", "topic", p.topic, "partition", p.index,
+				"segment", u.Segment, "position", u.Position, "offset", u.Offset, "err", u.Err)
+			s.metrics.uncleanable.WithLabelValues(p.topic).Inc()
+		}
 		if errors.Is(err, context.Canceled) {
 			return
 		}

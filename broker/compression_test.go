@@ -3,8 +3,16 @@ package broker_test
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -68,4 +76,78 @@ func TestProduceCompressionBomb(t *testing.T) {
 	if len(recs[1].Value) != 1<<20 {
 		t.Errorf("consumed a value of %d bytes, want 1 MiB", len(recs[1].Value))
 	}
+}
+
+// TestCleanerKeepsBombOnDisk: a compacted partition whose data dir already
+// holds a zstd bomb (written by a version that accepted it) is cleaned
+// without failing: the bomb is kept as it is, logged once and counted in
+// sluice_log_cleaner_uncleanable_batches_total. Before, every round failed
+// with the whole log uncleaned (or decompressed the bomb whole).
+func TestCleanerKeepsBombOnDisk(t *testing.T) {
+	settings := []brokertest.Option{brokertest.WithSetting("log.cleaner.backoff.ms", "50")}
+	b := brokertest.Start(t, settings...)
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("compacted"))
+	createTopic(t, kadmClient(t, cl), "compacted", 1, map[string]*string{"cleanup.policy": strp("compact"), "segment.ms": strp("1")})
+	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Key: []byte("a"), Value: []byte("old")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	b.Stop()
+
+	// Append the bomb at offset 1 of the active segment, behind the broker's back.
+	dir := filepath.Join(b.Dir, "topics", "compacted-0")
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	slices.Sort(segs)
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(logtest.ZstdBomb(1, 200, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	os.Remove(filepath.Join(dir, "clean-shutdown"))
+
+	b = brokertest.Start(t, append(settings, brokertest.WithDir(b.Dir))...)
+	cl = newClient(t, b.Addr(), kgo.DefaultProduceTopic("compacted"))
+	for _, v := range []string{"new", "newer"} {
+		if err := cl.ProduceSync(testCtx(t), &kgo.Record{Key: []byte("a"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	for {
+		if v := metricValue(t, b.HTTPAddr(), `sluice_log_cleaner_uncleanable_batches_total\{topic="compacted"\}`); v == 1 {
+			break
+		} else if v > 1 {
+			t.Fatalf("bomb counted %v times", v)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the cleaner never reported the bomb")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// The broker still takes writes to the partition.
+	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Key: []byte("b"), Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metricValue scrapes /metrics and returns the sample matching re (a
+// regexp of the name and labels), or -1 if there is none.
+func metricValue(t *testing.T, httpAddr, re string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + re + ` (\S+)$`).FindStringSubmatch(string(body))
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
 }

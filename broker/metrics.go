@@ -18,6 +18,7 @@ type metrics struct {
 	requests                           *prometheus.CounterVec
 	latency                            *prometheus.HistogramVec
 	unsupported                        prometheus.Counter
+	uncleanable                        *prometheus.CounterVec // batches the log cleaner keeps as they are
 
 	// Connections and request memory (limits.go, reqmem.go).
 	connsAccepted prometheus.Counter
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		unsupported: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_requests_unsupported_total", Help: "Requests for an API key or version this broker does not serve.",
 		}),
+		uncleanable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_log_cleaner_uncleanable_batches_total",
+			Help: "Batches of compacted topics the log cleaner keeps as they are because it cannot read their records (undecompressable, or over the decompressed limits), or damaged batches whose segment it does not clean; each counted once per broker run.",
+		}, []string{"topic"}),
 	}
 	m.connsAccepted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sluice_connections_accepted_total", Help: "Kafka connections accepted and admitted.",
@@ -110,7 +115,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}
 		return float64(n)
 	})
-	reg.MustRegister(m.bytesIn, m.recsIn, m.bytesOut, m.recsOut, m.requests, m.latency, m.unsupported,
+	reg.MustRegister(m.bytesIn, m.recsIn, m.bytesOut, m.recsOut, m.requests, m.latency, m.unsupported, m.uncleanable,
 		logSize, &partitionSizes{s: s}, &partitionDamage{s: s})
 	return m
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
 // Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it:
@@ -31,10 +29,18 @@ import (
 //   - Offsets never change: batches keep their records' offsets and
 //     timestamps, leaving gaps (Config.Compact makes recovery accept them).
 //     Each segment's last record is kept, so no segment ends in a gap or
-//     becomes empty (see cleanSegment).
+//     becomes empty (see cleanPolicy.keep).
 //     Rewritten batches are uncompressed, one per run of consecutive kept
-//     offsets (a batch's record count must match its offset span);
-//     idempotent producer fields are kept, sequences moved with the offsets.
+//     offsets (a batch's record count must match its offset span) and at
+//     most about max.message.bytes each; idempotent producer fields are
+//     kept, sequences moved with the offsets.
+//   - Memory is bounded: records are streamed one batch at a time and the
+//     replacement is written as it is produced (compact_segment.go). A
+//     batch whose records cannot be read (undecompressable, over
+//     max.decompressed.message.bytes or 64 times max.message.bytes) is
+//     copied as it is and reported once in CompactResult.Uncleanable; a
+//     segment with a damaged batch is left uncleaned and reported. Neither
+//     fails the log's cleaning.
 //
 // Crash safety: a segment's replacement is written and fsynced as
 // "<base>.log.cleaned" (with its indexes as "*.cleaned"; Open removes such
@@ -66,6 +72,10 @@ type CompactResult struct {
 	BytesBefore    int64   // bytes of the rewritten segments before
 	BytesAfter     int64   // and after
 	RecordsRemoved int64
+	// Uncleanable lists the batches found this call that the cleaner keeps
+	// as they are (records it cannot read) or that stopped it cleaning a
+	// segment (damage); each is reported by one call only.
+	Uncleanable []UncleanableBatch
 }
 
 // Cleaner compacts logs. It remembers, per log, where the last clean ended
@@ -76,11 +86,25 @@ type Cleaner struct {
 	mu         sync.Mutex
 	firstDirty map[*Log]int64
 	busy       map[*Log]bool
+	// reported holds, per log, the base offsets of the uncleanable
+	// batches already reported; only the log's one Compact call at a
+	// time uses its map.
+	reported map[*Log]map[int64]bool
 }
 
 // NewCleaner returns a cleaner with no history.
 func NewCleaner() *Cleaner {
-	return &Cleaner{firstDirty: map[*Log]int64{}, busy: map[*Log]bool{}}
+	return &Cleaner{firstDirty: map[*Log]int64{}, busy: map[*Log]bool{}, reported: map[*Log]map[int64]bool{}}
+}
+
+// reportedLocked returns l's set of reported batches, creating it.
+func (c *Cleaner) reportedLocked(l *Log) map[int64]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported[l] == nil {
+		c.reported[l] = map[int64]bool{}
+	}
+	return c.reported[l]
 }
 
 // Retain forgets every log not in live (closed or deleted logs).
@@ -89,6 +113,11 @@ func (c *Cleaner) Retain(live map[*Log]bool) {
 	for l := range c.firstDirty {
 		if !live[l] {
 			delete(c.firstDirty, l)
+		}
+	}
+	for l := range c.reported {
+		if !live[l] {
+			delete(c.reported, l)
 		}
 	}
 	c.mu.Unlock()
@@ -101,8 +130,7 @@ var ErrNotCompacted = errors.New("log: cleanup.policy does not include compact")
 // Compact cleans l if it is due. It reads and writes segment files without
 // holding the log's append lock, which it takes only to install each
 // rewritten segment.
-func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc CompactConfig) (CompactResult, error) {
-	var res CompactResult
+func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc CompactConfig) (res CompactResult, err error) {
 	if !l.cfg.Load().Compact {
 		return res, ErrNotCompacted
 	}
@@ -159,26 +187,21 @@ func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc Compact
 		return res, nil
 	}
 
+	round := &cleanRound{lim: l.cfg.Load().recordLimits(), reported: c.reportedLocked(l)}
+	defer func() { res.Uncleanable = round.found }()
+
 	// Map every key of the dirty part to its latest offset.
 	latest := map[string]int64{}
 	for i, s := range cleanable {
 		if segs[i+1].base <= firstDirty || len(l.damageIn(s.base)) > 0 {
 			continue
 		}
-		err := eachBatch(ctx, s, func(_ []byte, _ BatchHeader, recs []Record) error {
-			for _, r := range recs {
-				if r.Key != nil && r.Offset >= firstDirty {
-					latest[string(r.Key)] = r.Offset
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := keyOffsets(ctx, s, firstDirty, latest, round); err != nil {
 			return res, fmt.Errorf("log: compact %s: map keys of %s: %w", l.dir, s.name(), err)
 		}
 	}
 
-	deleteHorizon := now.Add(-cc.DeleteRetention).UnixMilli()
+	policy := &cleanPolicy{latest: latest, deleteHorizon: now.Add(-cc.DeleteRetention).UnixMilli()}
 	for i, s := range cleanable {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -189,7 +212,7 @@ func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc Compact
 			continue
 		}
 		before := s.size.Load()
-		replaced, removed, err := l.cleanSegment(ctx, s, segs[i+1].base, latest, deleteHorizon, now)
+		replaced, removed, err := l.cleanSegment(ctx, s, segs[i+1].base, policy, round, now)
 		if err != nil {
 			return res, fmt.Errorf("log: compact %s: %w", l.dir, err)
 		}
@@ -207,124 +230,6 @@ func (c *Cleaner) Compact(ctx context.Context, l *Log, now time.Time, cc Compact
 	return res, nil
 }
 
-// eachBatch calls fn with every batch of a closed segment, decoded.
-func eachBatch(ctx context.Context, s *segment, fn func(raw []byte, h BatchHeader, recs []Record) error) error {
-	size := s.size.Load()
-	hdr := make([]byte, batchHeaderLen)
-	for pos := int64(0); pos < size; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if _, err := s.log.ReadAt(hdr, pos); err != nil {
-			return fmt.Errorf("read at %d: %w", pos, err)
-		}
-		h, err := ParseBatchHeader(hdr)
-		if err != nil {
-			return fmt.Errorf("batch at %d: %w", pos, err)
-		}
-		raw := make([]byte, h.TotalSize())
-		if _, err := s.log.ReadAt(raw, pos); err != nil {
-			return fmt.Errorf("read batch at %d: %w", pos, err)
-		}
-		var recs []Record
-		if h.Attributes&attrControl == 0 {
-			if _, recs, err = DecodeBatch(raw); err != nil {
-				return fmt.Errorf("batch at %d: %w", pos, err)
-			}
-		}
-		if err := fn(raw, h, recs); err != nil {
-			return err
-		}
-		pos += h.TotalSize()
-	}
-	return nil
-}
-
-// cleanSegment rewrites s without superseded records and installs the
-// result. It returns nil if nothing in s was removable.
-func (l *Log) cleanSegment(ctx context.Context, s *segment, next int64, latest map[string]int64, deleteHorizon int64, now time.Time) (*segment, int64, error) {
-	var out [][]byte
-	var removed int64
-	// The segment's last record is always kept, so that a segment never
-	// ends in an offset gap nor becomes empty: a read for an offset in such
-	// a gap would continue into the next segment below its base offset,
-	// which the sparse index lookup does not handle.
-	var last struct {
-		h        BatchHeader
-		recs     []Record
-		kept     []Record
-		outStart int
-	}
-	err := eachBatch(ctx, s, func(raw []byte, h BatchHeader, recs []Record) error {
-		last.h, last.recs, last.kept, last.outStart = h, nil, nil, len(out)
-		if h.Attributes&attrControl != 0 {
-			out = append(out, raw)
-			return nil
-		}
-		kept := recs[:0:0]
-		for _, r := range recs {
-			switch off, ok := latest[string(r.Key)]; {
-			case r.Key == nil, ok && off > r.Offset:
-				removed++ // no key, or superseded by a later record
-			case r.Value == nil && r.Timestamp < deleteHorizon:
-				removed++ // a tombstone past delete.retention.ms
-			default:
-				kept = append(kept, r)
-			}
-		}
-		last.recs, last.kept = recs, kept
-		switch {
-		case len(kept) == len(recs):
-			out = append(out, raw)
-		case len(kept) > 0:
-			out = append(out, encodeRuns(h, kept)...)
-		}
-		return nil
-	})
-	if n := len(last.recs); n > 0 && (len(last.kept) == 0 || last.kept[len(last.kept)-1].Offset != last.recs[n-1].Offset) {
-		keep := append(last.kept, last.recs[n-1])
-		removed--
-		if len(keep) == n {
-			keep = last.recs
-		}
-		out = append(out[:last.outStart], encodeRuns(last.h, keep)...)
-	}
-	if err != nil || removed == 0 {
-		return nil, 0, err
-	}
-	ns, err := l.writeCleaned(s, next, out)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := l.installCleaned(s, ns, now); err != nil {
-		ns.close()
-		l.removeCleaned(s.base)
-		return nil, 0, err
-	}
-	return ns, removed, nil
-}
-
-// encodeRuns writes kept records as one batch per run of consecutive
-// offsets: a batch's record count must match its offset span (appends and
-// recovery check it), so gaps fall between batches, never inside one. An
-// idempotent producer's sequence numbers move with each run's first offset.
-func encodeRuns(h BatchHeader, kept []Record) [][]byte {
-	var out [][]byte
-	for start := 0; start < len(kept); {
-		end := start + 1
-		for end < len(kept) && kept[end].Offset == kept[end-1].Offset+1 {
-			end++
-		}
-		rh := h
-		if h.ProducerID >= 0 && h.BaseSequence >= 0 {
-			rh.BaseSequence = addSequence(h.BaseSequence, int32(kept[start].Offset-h.BaseOffset))
-		}
-		out = append(out, EncodeBatch(rh, kept[start:end]))
-		start = end
-	}
-	return out
-}
-
 func cleanedName(dir string, base int64, suffix string) string {
 	return fileName(dir, base, suffix) + ".cleaned"
 }
@@ -335,72 +240,6 @@ func (l *Log) removeCleaned(base int64) {
 			l.logger.Warn("remove cleaned file", "dir", l.dir, "err", err)
 		}
 	}
-}
-
-// writeCleaned writes batches as the replacement of old under *.cleaned
-// names, builds its indexes and fsyncs it.
-func (l *Log) writeCleaned(old *segment, next int64, batches [][]byte) (*segment, error) {
-	ns := &segment{base: old.base, dir: old.dir, nextOffset: old.base, lastTimeEntryTs: math.MinInt64,
-		closedAt: old.closedAt, synced: true}
-	ns.maxTs.Store(-1)
-	ns.maxTsBatch.Store(-1)
-	var err error
-	fail := func(err error) (*segment, error) {
-		ns.close()
-		l.removeCleaned(old.base)
-		return nil, err
-	}
-	if ns.log, err = l.fs.Create(cleanedName(l.dir, old.base, logSuffix)); err != nil {
-		return fail(err)
-	}
-	if of, ok := ns.log.(vfs.OSFiler); ok {
-		ns.osFile = of.OSFile()
-	}
-	oi, err := l.fs.Create(cleanedName(l.dir, old.base, indexSuffix))
-	if err != nil {
-		return fail(err)
-	}
-	ns.offIdx = &sparseIndex{entryLen: offsetIndexEntryLen, file: oi, inMem: true}
-	ti, err := l.fs.Create(cleanedName(l.dir, old.base, timeIndexSuffix))
-	if err != nil {
-		return fail(err)
-	}
-	ns.timeIdx = &sparseIndex{entryLen: timeIndexEntryLen, file: ti, inMem: true}
-	var buf []byte
-	for _, b := range batches {
-		buf = append(buf, b...)
-		if len(buf) >= 1<<20 {
-			if _, err := ns.log.Write(buf); err != nil {
-				return fail(err)
-			}
-			buf = buf[:0]
-		}
-	}
-	if _, err := ns.log.Write(buf); err != nil {
-		return fail(err)
-	}
-	// Build the indexes exactly as recovery would, then write them out.
-	truncated, _, err := l.recoverSegment(ns, next, -1)
-	if err != nil {
-		return fail(err)
-	}
-	if truncated {
-		return fail(fmt.Errorf("cleaned copy of %s does not verify", old.name()))
-	}
-	ns.nextOffset = next
-	ns.sealTimeIndex()
-	if err := ns.offIdx.release(); err != nil {
-		return fail(err)
-	}
-	if err := ns.timeIdx.release(); err != nil {
-		return fail(err)
-	}
-	for _, f := range []vfs.File{ns.log, ns.offIdx.file, ns.timeIdx.file} {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-	}
-	return ns, nil
 }
 
 // installCleaned replaces old by ns on disk and in the segment list, if

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,18 +48,30 @@ func TestEncodeDecodeBatch(t *testing.T) {
 	}
 	// Runs of consecutive offsets make batches that pass the append and
 	// recovery checks (record count matches the offset span).
-	runs := encodeRuns(BatchHeader{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 100, BaseOffset: 10}, recs)
-	if len(runs) != 2 {
-		t.Fatalf("%d runs, want 2", len(runs))
-	}
-	for i, r := range runs {
-		h, err := validateBatch(r, 0)
-		if err != nil {
-			t.Fatalf("run %d: %v", i, err)
+	// A run is also cut at maxBytes of keys and values.
+	var out bytes.Buffer
+	rw := runWriter{h: BatchHeader{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 100, BaseOffset: 10}, w: &out, maxBytes: 2}
+	for _, r := range append(recs, Record{Offset: 15, Timestamp: 1000, Key: []byte("c"), Value: []byte("3")}) {
+		if err := rw.add(r); err != nil {
+			t.Fatal(err)
 		}
+	}
+	if err := rw.flush(); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := ValidateBatches(out.Bytes(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []int64
+	for i, h := range hs {
+		bases = append(bases, h.BaseOffset)
 		if want := int32(100 + (h.BaseOffset - 10)); h.BaseSequence != want {
 			t.Errorf("run %d: base sequence %d, want %d", i, h.BaseSequence, want)
 		}
+	}
+	if fmt.Sprint(bases) != "[10 13 15]" || hs[1].NumRecords != 2 {
+		t.Errorf("batches at %v (second of %d records), want at [10 13 15], the second holding 13 and 14", bases, hs[1].NumRecords)
 	}
 }
 

@@ -93,7 +93,11 @@
 //
 // # Compaction
 //
-// The cleaner (issue 3) is not here, but the log leaves room for it:
+// The cleaner (Cleaner, compact.go and compact_segment.go) rewrites closed
+// segments of compacted logs in bounded memory, streaming one batch's
+// records at a time; a batch it cannot read is kept as it is and reported
+// once (CompactResult.Uncleanable), never retried as a failure. The log
+// leaves room for it:
 // Segments lists closed segments; readers and recovery accept offset gaps
 // between batches when Config.Compact is set (otherwise recovery requires
 // contiguous offsets, because the base offset is not covered by the CRC);

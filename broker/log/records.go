@@ -421,15 +421,23 @@ func (r *recordReader) field(end int64, what string, keep, nullable bool) (b []b
 	return nil, false, s.skip(n)
 }
 
+// unreadValue stands for a value that was skipped: empty but not nil, so
+// that only a tombstone has a nil Value.
+var unreadValue = []byte{}
+
 // record turns rec into a Record with its absolute offset and timestamp.
+// A value that was not kept (fieldsKey) is empty, or nil for a tombstone.
 func (r *recordReader) record(rec *rawRecord) Record {
 	ts := r.h.FirstTimestamp + rec.tsDelta
 	if r.h.IsLogAppendTime() {
 		ts = r.h.MaxTimestamp
 	}
 	out := Record{Offset: r.h.BaseOffset + int64(rec.offDelta), Timestamp: ts, Key: rec.key, Value: rec.value, Headers: rec.headers}
-	if rec.valueNull {
+	switch {
+	case rec.valueNull:
 		out.Value = nil
+	case out.Value == nil:
+		out.Value = unreadValue
 	}
 	return out
 }
