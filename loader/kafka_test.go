@@ -1,0 +1,303 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/pipelines"
+)
+
+// In-process tests of the Kafka side of the loader (kafka.go, follow.go)
+// against a real broker: a consumer-group rebalance in the middle of
+// loading, a broker restart during a run, and two owners of one pipeline.
+// Each checks what the sink holds: every offset landed exactly once.
+
+// kafkaEnv is a real broker with one topic and a producer.
+type kafkaEnv struct {
+	b     *brokertest.Broker
+	addr  string
+	topic string
+	parts int
+	cl    *kgo.Client
+	sent  int // records produced to each partition so far
+}
+
+func newKafkaEnv(t *testing.T, topic string, parts int, opts ...brokertest.Option) *kafkaEnv {
+	t.Helper()
+	b := brokertest.Start(t, opts...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(parts), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	return &kafkaEnv{b: b, addr: b.Addr(), topic: topic, parts: parts, cl: cl}
+}
+
+// produce sends n more JSON records to every partition.
+func (e *kafkaEnv) produce(t *testing.T, n int) {
+	t.Helper()
+	ts := time.Now().Truncate(time.Hour)
+	var recs []*kgo.Record
+	for p := range e.parts {
+		for i := range n {
+			v := fmt.Sprintf(`{"user_id":%d,"event":"click"}`, e.sent+i)
+			recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(p), Value: []byte(v), Timestamp: ts})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e.sent += n
+}
+
+// spec is a JSON pipeline over the topic into sink, rolling every 200 rows.
+func (e *kafkaEnv) spec(t *testing.T, name, sink string) *pipelines.Spec {
+	t.Helper()
+	y := fmt.Sprintf(`name: %s
+source: {brokers: ["%s"], topics: [%s]}
+format:
+  type: json
+  json: {schema: [{name: user_id, type: int64, required: true}, {name: event, type: string}]}
+sink: {url: %s, roll: {records: 200}, success_grace: 0s}
+`, name, e.addr, e.topic, sink)
+	spec, err := pipelines.LoadBytes(name+".yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// landedSpans returns, per partition, the offset ranges of the data files
+// published under root, sorted.
+func landedSpans(t *testing.T, root string) map[TopicPartition][][2]int64 {
+	t.Helper()
+	spans := map[TopicPartition][][2]int64{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if n, ok := ParseFileName(d.Name()); ok && !strings.Contains(path, "/"+errorsDir+"/") {
+			spans[n.TopicPartition] = append(spans[n.TopicPartition], [2]int64{n.First, n.Last})
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, s := range spans {
+		sort.Slice(s, func(i, j int) bool { return s[i][0] < s[j][0] })
+	}
+	return spans
+}
+
+// coverage says whether the files under root hold offsets 0..n-1 of each
+// partition, and reports an overlap (a record landed twice) at once.
+func (e *kafkaEnv) coverage(t *testing.T, root string, n int64) bool {
+	t.Helper()
+	spans := landedSpans(t, root)
+	complete := true
+	for p := range e.parts {
+		tp := TopicPartition{e.topic, int32(p)}
+		next := int64(0)
+		for _, s := range spans[tp] {
+			if s[0] < next {
+				t.Fatalf("%s: offsets %d..%d landed twice (a file starts at %d)", tp, s[0], next-1, s[0])
+			}
+			if s[0] > next {
+				break // a gap: not landed yet
+			}
+			next = s[1] + 1
+		}
+		if next < n {
+			complete = false
+		}
+		if next > n {
+			t.Fatalf("%s: offsets up to %d landed, only %d produced", tp, next-1, n)
+		}
+	}
+	return complete
+}
+
+// assertNoTemporaries fails if a temporary file is left in the sink.
+func assertNoTemporaries(t *testing.T, root string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(root, tmpDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// follower runs `sluice load --follow` in the background until stopped.
+type followerRun struct {
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+func startFollower(t *testing.T, spec *pipelines.Spec) *followerRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &followerRun{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		_, err := Run(ctx, Config{Spec: spec, Follow: true, Progress: quietProgress(), RetryBackoff: 10 * time.Millisecond})
+		f.done <- err
+	}()
+	t.Cleanup(func() { f.stop(t) })
+	return f
+}
+
+// stop stops the follower (once) and checks that it ended without an
+// error.
+func (f *followerRun) stop(t *testing.T) {
+	f.once.Do(func() {
+		f.cancel()
+		select {
+		case err := <-f.done:
+			if err != nil {
+				t.Errorf("follower ended with %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("follower did not stop within 60s of being cancelled")
+		}
+	})
+}
+
+// Two followers share a pipeline: the second joins while the first is
+// loading (a rebalance mid-batch), then the first leaves (its partitions
+// move to the second). Every record lands exactly once.
+func TestFollowRebalanceMidBatch(t *testing.T) {
+	e := newKafkaEnv(t, "follow", 4)
+	sink := filepath.Join(t.TempDir(), "lake")
+	spec := e.spec(t, "follow", sink)
+	e.produce(t, 2000)
+	a := startFollower(t, spec)
+	testutil.Eventually(t, 60*time.Second, "the first follower publishes files", func() bool {
+		return len(landedSpans(t, sink)) > 0
+	})
+	b := startFollower(t, spec)
+	e.produce(t, 2000)
+	testutil.Eventually(t, 120*time.Second, "both followers land the first 4000 records of each partition", func() bool {
+		return e.coverage(t, sink, int64(e.sent))
+	})
+	a.stop(t)
+	e.produce(t, 1000)
+	testutil.Eventually(t, 120*time.Second, "the second follower lands the rest after the first left", func() bool {
+		return e.coverage(t, sink, int64(e.sent))
+	})
+	b.stop(t)
+	e.coverage(t, sink, int64(e.sent))
+	assertNoTemporaries(t, sink)
+}
+
+// A batch run whose broker restarts under it retries and finishes, landing
+// every record once.
+func TestRunSurvivesBrokerRestart(t *testing.T) {
+	e := newKafkaEnv(t, "restart", 2)
+	sink := filepath.Join(t.TempDir(), "lake")
+	spec := e.spec(t, "restart", sink)
+	e.produce(t, 5000)
+	restarted := make(chan struct{})
+	var once sync.Once
+	prog := &publishHook{Progress: quietProgress(), onPublish: func() {
+		once.Do(func() {
+			go func() {
+				defer close(restarted)
+				dir, addr := e.b.Dir, e.addr
+				e.b.Stop()
+				e.b = brokertest.Start(t, brokertest.WithDir(dir), brokertest.WithListen(addr))
+			}()
+		})
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	sum, err := Run(ctx, Config{Spec: spec, Progress: prog, RetryBackoff: 50 * time.Millisecond})
+	<-restarted
+	if err != nil {
+		t.Fatalf("run across a broker restart: %v", err)
+	}
+	if got := sum.Totals().Records; got != int64(2*e.sent) {
+		t.Errorf("run reports %d records, want %d", got, 2*e.sent)
+	}
+	if !e.coverage(t, sink, int64(e.sent)) {
+		t.Errorf("not every record landed: %v", landedSpans(t, sink))
+	}
+	assertNoTemporaries(t, sink)
+}
+
+// publishHook calls onPublish after each published file.
+type publishHook struct {
+	Progress
+	onPublish func()
+}
+
+func (p *publishHook) Published(tp TopicPartition, path string, rows, bytes int64) {
+	p.Progress.Published(tp, path, rows, bytes)
+	p.onPublish()
+}
+
+// Two batch runs of one pipeline at once (two cron hosts, a manual run
+// beside a scheduled one): the sink's owner epochs fence the older owner of
+// each partition, and nothing lands twice.
+func TestTwoOwnersAreFenced(t *testing.T) {
+	e := newKafkaEnv(t, "owners", 3)
+	sink := filepath.Join(t.TempDir(), "lake")
+	e.produce(t, 4000)
+	m := NewMetrics(nil)
+	errs := make(chan error, 2)
+	for range 2 {
+		spec := e.spec(t, "owners", sink)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			_, err := Run(ctx, Config{Spec: spec, Progress: quietProgress(), Metrics: m, RetryBackoff: 10 * time.Millisecond})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, ErrFenced) {
+			t.Errorf("a run failed with %v; want success or ErrFenced", err)
+		}
+	}
+	if !e.coverage(t, sink, int64(e.sent)) {
+		// A fenced run stops; a second run after both finishes the rest.
+		if _, err := Run(context.Background(), Config{Spec: e.spec(t, "owners", sink), Progress: quietProgress()}); err != nil {
+			t.Fatal(err)
+		}
+		if !e.coverage(t, sink, int64(e.sent)) {
+			t.Fatalf("after a third run not every record landed: %v", landedSpans(t, sink))
+		}
+	}
+	assertNoTemporaries(t, sink)
+}
+
+func quietProgress() Progress { return NewLogProgress(slog.New(slog.DiscardHandler)) }
