@@ -8,23 +8,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// mountTmpfs mounts a tmpfs of size (mount's -o size=) on a fresh folder
-// and unmounts it when the test ends. It skips, loudly, where mounting is
-// impossible (not root, no mount namespace).
-func mountTmpfs(t *testing.T, size string) string {
+// mountTmpfs mounts a tmpfs with mount options opts ("size=8m") on a
+// fresh folder and unmounts it when the test ends. It skips, loudly, where
+// mounting is impossible (not root, no mount namespace).
+func mountTmpfs(t *testing.T, opts string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("SKIPPED %s: cannot mount a %s tmpfs to fill (this test needs root): %v: %s", t.Name(), size, err, strings.TrimSpace(string(out)))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("SKIPPED %s: cannot mount a tmpfs (%s) to fill (this test needs root): %v: %s", t.Name(), opts, err, strings.TrimSpace(string(out)))
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
 	}
@@ -70,6 +72,107 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// fullDisk is a real `sluice server` on a small tmpfs, with a producer.
+type fullDisk struct {
+	mnt, data, filler string
+	c                 *child
+	cl                *kgo.Client
+	adm               *kadm.Client
+}
+
+// brokerOnTmpfs mounts an 8 MiB tmpfs holding a 1 MiB filler file (to free
+// later) and starts a broker on it that probes read-only stores every
+// 100-400ms, with a topic "fill" and an idempotent acks=all producer.
+func brokerOnTmpfs(t *testing.T) *fullDisk {
+	t.Helper()
+	mnt := mountTmpfs(t, "size=8m")
+	d := &fullDisk{mnt: mnt, data: filepath.Join(mnt, "data"), filler: filepath.Join(mnt, "filler")}
+	if err := os.WriteFile(d.filler, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start(t)
+	createTopic(t, d.adm, "fill", 1, nil)
+	return d
+}
+
+// start (re)starts the broker on the tmpfs and connects the clients.
+func (d *fullDisk) start(t *testing.T) {
+	t.Helper()
+	d.c = startChild(t, d.data, "--http", "127.0.0.1:0",
+		"--set", "log.segment.bytes=1048576", // rolls (index, snapshot writes) on the way
+		"--set", "log.dir.failure.retry.backoff.ms=100", "--set", "log.dir.failure.retry.backoff.max.ms=400")
+	d.cl = newClient(t, d.c.addr, kgo.DefaultProduceTopic("fill"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordRetries(2),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }), fastMetadata)
+	d.adm = kadmClient(t, d.cl)
+}
+
+// fill produces 16 KiB records until the broker answers
+// KAFKA_STORAGE_ERROR, returning the acknowledged values and the refused one.
+func (d *fullDisk) fill(t *testing.T) (acked []string, refused string) {
+	t.Helper()
+	pad := strings.Repeat("p", 16<<10)
+	for i := 0; refused == ""; i++ {
+		if i > 1000 {
+			t.Fatalf("%d records of 16 KiB fit on an 8 MiB disk", i)
+		}
+		v := fmt.Sprintf("r%06d-%s", i, pad)
+		err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(v)}).FirstErr()
+		switch {
+		case err == nil:
+			acked = append(acked, v)
+		case errors.Is(err, kerr.KafkaStorageError):
+			refused = v
+		default:
+			t.Fatalf("produce %d: %v, want success or KAFKA_STORAGE_ERROR", i, err)
+		}
+	}
+	t.Logf("disk full after %d acknowledged records", len(acked))
+	return acked, refused
+}
+
+// free removes the filler and top-up files.
+func (d *fullDisk) free(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{d.filler, filepath.Join(d.mnt, "topup")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// produceUntilResumed retries v until it is acknowledged, failing the test
+// on any error but KAFKA_STORAGE_ERROR or after 30s; it returns how long
+// that took.
+func (d *fullDisk) produceUntilResumed(t *testing.T, v string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(v)}).FirstErr()
+		if err == nil {
+			return time.Since(start)
+		}
+		if !errors.Is(err, kerr.KafkaStorageError) && !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Since(start) > 30*time.Second {
+			t.Fatalf("produce after freeing space: %v\n%s", err, d.c.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the resume
+	}
+}
+
+// checkRecords asserts that "fill" holds exactly acked, in order.
+func (d *fullDisk) checkRecords(t *testing.T, acked []string, when string) {
+	t.Helper()
+	got := consumeN(t, d.c.addr, "fill", len(acked), fastMetadata)
+	for i, r := range got {
+		if string(r.Value) != acked[i] {
+			t.Fatalf("%s: record %d = %.8s, want %.8s", when, i, r.Value, acked[i])
+		}
+	}
+	if end := endOffsets(t, d.c.addr, "fill")[0]; end != int64(len(acked)) {
+		t.Fatalf("%s: end offset %d, want %d (a record stored twice or lost)", when, end, len(acked))
+	}
+}
+
 // TestFullDiskResumesWithoutRestart fills a real 8 MiB tmpfs under a real
 // `sluice server` with an idempotent acks=all producer until the broker
 // answers KAFKA_STORAGE_ERROR, creates topics until the metadata journal
@@ -79,40 +182,9 @@ func httpGet(t *testing.T, url string) (int, string) {
 // present exactly once and in order (also after a restart), the refused
 // record retried by the client once, and each state change logged once.
 func TestFullDiskResumesWithoutRestart(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
-	filler := filepath.Join(mnt, "filler")
-	if err := os.WriteFile(filler, make([]byte, 1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(mnt, "data")
-	c := startChild(t, data, "--http", "127.0.0.1:0",
-		"--set", "log.segment.bytes=1048576", // rolls (index, snapshot writes) on the way
-		"--set", "log.dir.failure.retry.backoff.ms=100", "--set", "log.dir.failure.retry.backoff.max.ms=400")
-	cl := newClient(t, c.addr, kgo.DefaultProduceTopic("fill"), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordRetries(2),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }), fastMetadata)
-	adm := kadmClient(t, cl)
-	createTopic(t, adm, "fill", 1, nil)
-
-	pad := strings.Repeat("p", 16<<10)
-	value := func(i int) string { return fmt.Sprintf("r%06d-%s", i, pad) }
-	var acked []string
-	var refused string
-	for i := 0; refused == ""; i++ {
-		if i > 1000 {
-			t.Fatalf("%d records of 16 KiB fit on an 8 MiB disk", i)
-		}
-		err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(value(i))}).FirstErr()
-		switch {
-		case err == nil:
-			acked = append(acked, value(i))
-		case errors.Is(err, kerr.KafkaStorageError):
-			refused = value(i)
-		default:
-			t.Fatalf("produce %d: %v, want success or KAFKA_STORAGE_ERROR", i, err)
-		}
-	}
-	t.Logf("disk full after %d acknowledged records", len(acked))
+	d := brokerOnTmpfs(t)
+	c, cl, adm, mnt := d.c, d.cl, d.adm, d.mnt
+	acked, refused := d.fill(t)
 
 	// The metadata path: each creation writes a journal entry; some may fit
 	// in the journal's last page, but the disk is full, so one fails.
@@ -171,24 +243,8 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 	}
 
 	// Free space: writes resume by themselves.
-	for _, f := range []string{filler, filepath.Join(mnt, "topup")} {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	freed := time.Now()
-	deadline := freed.Add(30 * time.Second)
-	for {
-		err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(refused)}).FirstErr()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kerr.KafkaStorageError) || time.Now().After(deadline) {
-			t.Fatalf("produce after freeing space: %v\n%s", err, c.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the resume
-	}
-	t.Logf("produce resumed %v after space was freed", time.Since(freed).Round(time.Millisecond))
+	d.free(t)
+	t.Logf("produce resumed %v after space was freed", d.produceUntilResumed(t, refused).Round(time.Millisecond))
 	acked = append(acked, refused)
 	for i := 0; i < 3; i++ {
 		v := fmt.Sprintf("after-%d", i)
@@ -197,6 +253,7 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 		}
 		acked = append(acked, v)
 	}
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := adm.CreateTopics(testCtx(t), 1, 1, nil, "after-full")
 		if err != nil {
@@ -223,18 +280,10 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 		}
 	}
 
-	check := func(addr, when string) {
+	check := func(when string) {
 		t.Helper()
-		got := consumeN(t, addr, "fill", len(acked), fastMetadata)
-		for i, r := range got {
-			if string(r.Value) != acked[i] {
-				t.Fatalf("%s: record %d = %.8s, want %.8s", when, i, r.Value, acked[i])
-			}
-		}
-		if end := endOffsets(t, addr, "fill")[0]; end != int64(len(acked)) {
-			t.Fatalf("%s: end offset %d, want %d (a record stored twice or lost)", when, end, len(acked))
-		}
-		topics, err := kadmClient(t, newClient(t, addr)).ListTopics(testCtx(t))
+		d.checkRecords(t, acked, when)
+		topics, err := kadmClient(t, newClient(t, d.c.addr)).ListTopics(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,9 +293,73 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 			}
 		}
 	}
-	check(c.addr, "after resume")
-	c.kill(t)
-	c2 := startChild(t, data)
-	check(c2.addr, "after a restart")
-	c2.kill(t)
+	check("after resume")
+	d.c.kill(t)
+	d.start(t)
+	check("after a restart")
+}
+
+// TestNoInodesTopicOpensLater: with the file system out of inodes (as
+// ext4 fails a mkdir when it has no free block), a topic is created in the
+// metadata but its partition folder cannot be: it is not served, shows on
+// /healthz, and a restart while the disk is still full starts anyway (it
+// used to fail, refusing to start on its own data dir). Once inodes are
+// freed the storage prober opens the topic, without a restart.
+func TestNoInodesTopicOpensLater(t *testing.T) {
+	mnt := mountTmpfs(t, "size=8m,nr_inodes=200")
+	d := &fullDisk{mnt: mnt, data: filepath.Join(mnt, "data")}
+	d.start(t)
+	createTopic(t, d.adm, "fill", 1, nil)
+	if err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	hog := filepath.Join(mnt, "hog")
+	if err := os.Mkdir(hog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(hog, strconv.Itoa(i)))
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+		f.Close()
+	}
+	resp, err := d.adm.CreateTopics(testCtx(t), 1, 1, nil, "late")
+	if err != nil || resp["late"].Err != nil {
+		t.Fatalf("create topic with no inodes left: %v %v (the journal entry fits the journal's page)", err, resp["late"].Err)
+	}
+	health := func(want int, has string) {
+		t.Helper()
+		code, body := httpGet(t, "http://"+d.c.http+"/healthz")
+		if code != want || !strings.Contains(body, has) {
+			t.Fatalf("/healthz = %d, want %d with %q:\n%s", code, want, has, body)
+		}
+	}
+	health(http.StatusServiceUnavailable, "\npartition late (not open): no_space since ")
+	d.c.kill(t)
+	d.start(t) // still no inodes
+	health(http.StatusServiceUnavailable, "\npartition late (not open): no_space since ")
+	d.checkRecords(t, []string{"before"}, "after a restart with no inodes")
+	if err := os.RemoveAll(hog); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Topic: "late", Value: []byte("late works")}).FirstErr()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Since(start) > 30*time.Second {
+			t.Fatalf("produce to late after freeing inodes: %v\n%s", err, d.c.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the prober
+	}
+	t.Logf("topic opened %v after inodes were freed", time.Since(start).Round(time.Millisecond))
+	health(http.StatusOK, "ok")
+	if n := strings.Count(d.c.stderr.String(), "topic opened after an earlier failure"); n != 1 {
+		t.Fatalf("reopen logged %d times, want once:\n%s", n, d.c.stderr.String())
+	}
 }

@@ -111,6 +111,15 @@ type Server struct {
 		sync.RWMutex
 		parts map[meta.TopicID][]*partition // by topic ID
 	}
+	// openMu serialises opening partition logs (openTopic): New, the
+	// metadata applier and the storage prober.
+	openMu sync.Mutex
+	// openFailed holds the topics whose logs could not all be opened
+	// (storage.go); the storage prober retries them.
+	openFailed struct {
+		sync.Mutex
+		m map[meta.TopicID]*openFailure
+	}
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -153,6 +162,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.groupState.loaded = make(chan struct{})
 	s.mu.parts = make(map[meta.TopicID][]*partition)
+	s.openFailed.m = make(map[meta.TopicID]*openFailure)
 	reg := opts.Registry
 	s.gatherer = opts.Gatherer
 	if reg == nil {
@@ -206,10 +216,16 @@ func (s *Server) open() error {
 		return fmt.Errorf("metadata: %w", err)
 	}
 	img := s.meta.Image()
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
 	for _, t := range img.Topics() {
-		if err := s.openTopic(img, t); err != nil {
+		err := s.openTopic(img, t)
+		if err != nil && !spaceProblem(err) {
 			return err
 		}
+		// A full disk (recovery rewrites indexes) does not stop the
+		// start: the storage prober opens the topic once it can.
+		s.noteOpen(t, err)
 	}
 	s.meta.Subscribe(s.onMetadata)
 	return nil

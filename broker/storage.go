@@ -6,12 +6,15 @@ package broker
 // or the metadata journal that fails a write turns read-only and says so
 // once in the log (broker/log, broker/meta): reads go on, and writes are
 // answered with KAFKA_STORAGE_ERROR, which clients retry. The producer-id
-// file (producer_ids.go) fails per request and logs once too. The storage
+// file (producer_ids.go) fails per request and logs once too; a topic whose
+// logs cannot be opened (at creation or at start) is not served. The storage
 // prober here probes each read-only store log.dir.failure.retry.backoff.ms
 // after its failure, doubling the wait after each failed probe up to
 // log.dir.failure.retry.backoff.max.ms: a probe writes to the disk and, once
 // that works, recovers the store's tail as after a crash, and writes resume
-// without a restart (logged once).
+// without a restart (logged once); a topic that failed to open is opened
+// again. A full disk at start does not stop the broker: the topics that
+// cannot be opened are reported and retried the same way.
 //
 // While any store is read-only, /healthz answers 503 with one line per
 // store (kind, name, reason, since, error), and /metrics has
@@ -28,6 +31,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/broker/meta"
 )
 
 // Kinds of store, the kind label of the storage metrics.
@@ -57,6 +62,75 @@ func storageReason(err error) string {
 	return "other"
 }
 
+// spaceProblem reports a failure that freeing space or remounting cures.
+func spaceProblem(err error) bool {
+	switch storageReason(err) {
+	case "no_space", "quota", "read_only_fs":
+		return true
+	}
+	return false
+}
+
+// openFailure is a topic whose partition logs could not all be opened (a
+// full disk fails the folder or file creation, or recovery's index
+// rewrite); the storage prober retries it.
+type openFailure struct {
+	name  string
+	since time.Time
+	err   error
+	probe probeSchedule // only the storage prober uses it
+}
+
+// noteOpen records the outcome of opening t's logs: a first failure is
+// logged and kept for the prober, a success after one is logged and
+// forgotten.
+func (s *Server) noteOpen(t *meta.Topic, err error) {
+	s.openFailed.Lock()
+	defer s.openFailed.Unlock()
+	f := s.openFailed.m[t.ID]
+	switch {
+	case err != nil && f == nil:
+		s.openFailed.m[t.ID] = &openFailure{name: t.Name, since: s.now(), err: err}
+		s.log.Error("opening topic failed; its partitions are not served until the storage prober opens them", "topic", t.Name, "err", err)
+	case err != nil:
+		f.err = err
+	case f != nil:
+		delete(s.openFailed.m, t.ID)
+		s.log.Info("topic opened after an earlier failure", "topic", t.Name, "failed_for", s.now().Sub(f.since).Round(time.Millisecond))
+		s.prober.recoveries.WithLabelValues(kindPartition).Inc()
+	}
+}
+
+func (s *Server) forgetOpenFailure(id meta.TopicID) {
+	s.openFailed.Lock()
+	delete(s.openFailed.m, id)
+	s.openFailed.Unlock()
+}
+
+// retryOpens opens again the topics whose logs failed to open, when due.
+func (s *Server) retryOpens(now time.Time) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	img := s.meta.Image()
+	s.openFailed.Lock()
+	var due []*meta.Topic
+	for id, f := range s.openFailed.m {
+		t, ok := img.TopicByID(id)
+		if !ok {
+			delete(s.openFailed.m, id)
+			continue
+		}
+		if f.probe.due(now, f.since, s.prober.initial) {
+			f.probe.failed(now, s.prober.most) // the next retry, if this one fails
+			due = append(due, t)
+		}
+	}
+	s.openFailed.Unlock()
+	for _, t := range due {
+		s.noteOpen(t, s.openTopic(img, t))
+	}
+}
+
 // storageFailure is one store refusing writes.
 type storageFailure struct {
 	kind, name string
@@ -72,6 +146,11 @@ func (s *Server) storageFailures() []storageFailure {
 			out = append(out, storageFailure{kindPartition, fmt.Sprintf("%s-%d", p.topic, p.index), since, err})
 		}
 	}
+	s.openFailed.Lock()
+	for _, f := range s.openFailed.m {
+		out = append(out, storageFailure{kindPartition, f.name + " (not open)", f.since, f.err})
+	}
+	s.openFailed.Unlock()
 	if m := s.meta; m != nil {
 		if since, err := m.Failure(); err != nil {
 			out = append(out, storageFailure{kindMetadata, "metadata journal", since, err})
@@ -169,6 +248,7 @@ func (s *Server) probeStorage(now time.Time) {
 	if since, err := s.pids.failure(); err != nil {
 		probe(kindProducerIDs, &sp.pids, since, s.pids.recover)
 	}
+	s.retryOpens(now)
 }
 
 // storageCollector reports sluice_storage_failed_logs at scrape time.

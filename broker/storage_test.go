@@ -186,3 +186,65 @@ func TestStorageProberResumesWithoutRealTime(t *testing.T) {
 		t.Fatalf("producer id after resume: %v", err)
 	}
 }
+
+// TestTopicThatFailedToOpenIsRetried: a topic whose partition folder
+// cannot be created (here a file is in the way; a full disk fails the same
+// mkdir) is created in the metadata but not served; it shows on /healthz,
+// and the storage prober opens it once the obstacle is gone, without a
+// restart.
+func TestTopicThatFailedToOpenIsRetried(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	var logs bytes.Buffer
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Listen, cfg.HTTP = t.TempDir(), "127.0.0.1:0", ""
+	srv, err := New(cfg, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.closeStorage() })
+	handler := srv.httpHandler()
+	blocker := srv.partitionDir("blocked", 0)
+	if err := os.MkdirAll(filepath.Dir(blocker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.meta.Apply(t.Context(), &meta.CreateTopic{Name: "blocked", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, kerr := srv.partition("blocked", 0); kerr == nil {
+		t.Fatal("partition served although its folder could not be created")
+	}
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "\npartition blocked (not open): other since ") {
+		t.Fatalf("/healthz = %d %q", rec.Code, rec.Body.String())
+	}
+	srv.probeStorage(now.Add(time.Second)) // still blocked
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	srv.probeStorage(now.Add(2 * time.Second)) // not due: the wait doubled
+	if _, kerr := srv.partition("blocked", 0); kerr == nil {
+		t.Fatal("retried before the doubled wait")
+	}
+	srv.probeStorage(now.Add(3 * time.Second))
+	p, kerr := srv.partition("blocked", 0)
+	if kerr != nil {
+		t.Fatalf("partition still not served: %v\n%s", kerr, logs.String())
+	}
+	if _, err := p.log.Append(log.EncodeBatch(log.NewBatchHeader(), []log.Record{{Value: []byte("v")}})); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/healthz after opening = %d %q", rec.Code, rec.Body.String())
+	}
+	for _, line := range []string{"opening topic failed", "topic opened after an earlier failure"} {
+		if n := strings.Count(logs.String(), line); n != 1 {
+			t.Fatalf("%q logged %d times, want once:\n%s", line, n, logs.String())
+		}
+	}
+}

@@ -41,8 +41,11 @@ func (s *Server) topicNameByID(id [16]byte) (string, bool) {
 // onMetadata brings the set of open partition logs in line with a new
 // metadata image: it opens logs of new topics and partitions, closes and
 // deletes those of deleted topics, and applies config changes. It runs in
-// the metadata applier, after the change is durable.
+// the metadata applier, after the change is durable. A topic whose logs
+// cannot be opened (a full disk) is retried by the storage prober.
 func (s *Server) onMetadata(old, img *meta.Image) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
 	d := meta.Diff(old, img)
 	for _, t := range d.Deleted {
 		s.deleteTopic(t)
@@ -53,9 +56,7 @@ func (s *Server) onMetadata(old, img *meta.Image) {
 		changed = img.Topics()
 	}
 	for _, t := range changed {
-		if err := s.openTopic(img, t); err != nil {
-			s.log.Error("opening topic", "topic", t.Name, "err", err)
-		}
+		s.noteOpen(t, s.openTopic(img, t))
 	}
 }
 
@@ -67,8 +68,8 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 		return fmt.Errorf("topic %s: %w", t.Name, err)
 	}
 	// Opening a log reads its files (recovery): do it outside s.mu so that
-	// produce and fetch on other partitions never wait for it. Only the
-	// metadata applier (or New, before it subscribes) calls openTopic.
+	// produce and fetch on other partitions never wait for it. Callers
+	// hold openMu (the metadata applier, the storage prober, New).
 	s.mu.RLock()
 	ps := s.mu.parts[t.ID]
 	s.mu.RUnlock()
@@ -97,6 +98,7 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 }
 
 func (s *Server) deleteTopic(t *meta.Topic) {
+	s.forgetOpenFailure(t.ID)
 	s.mu.Lock()
 	ps := s.mu.parts[t.ID]
 	delete(s.mu.parts, t.ID)
