@@ -38,6 +38,14 @@ type kafkaEnv struct {
 
 func newKafkaEnv(t *testing.T, topic string, parts int, opts ...brokertest.Option) *kafkaEnv {
 	t.Helper()
+	b, cl := startBrokerWithTopics(t, map[string]int{topic: parts}, opts...)
+	return &kafkaEnv{b: b, addr: b.Addr(), topic: topic, parts: parts, cl: cl}
+}
+
+// startBrokerWithTopics starts a test broker, creates topics (name ->
+// partitions) and returns a client producing to explicit partitions.
+func startBrokerWithTopics(t *testing.T, topics map[string]int, opts ...brokertest.Option) (*brokertest.Broker, *kgo.Client) {
+	t.Helper()
 	b := brokertest.Start(t, opts...)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -46,14 +54,16 @@ func newKafkaEnv(t *testing.T, topic string, parts int, opts ...brokertest.Optio
 	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(parts), 1, nil, topic)
-	if err == nil {
-		err = resp.Err
+	for topic, parts := range topics {
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(parts), 1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create topic %s: %v", topic, err)
+		}
 	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	return &kafkaEnv{b: b, addr: b.Addr(), topic: topic, parts: parts, cl: cl}
+	return b, cl
 }
 
 // produce sends n more JSON records to every partition.

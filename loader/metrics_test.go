@@ -14,10 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/broker/brokertest"
 	"github.com/sluicehq/sluice/loader/fs"
 	"github.com/sluicehq/sluice/loader/fs/faultfs"
 	"github.com/sluicehq/sluice/pipelines"
@@ -33,23 +31,7 @@ type metricsBroker struct {
 
 func startMetricsBroker(t *testing.T, topics map[string]int) *metricsBroker {
 	t.Helper()
-	b := brokertest.Start(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for topic, parts := range topics {
-		resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(parts), 1, nil, topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatalf("create topic %s: %v", topic, err)
-		}
-	}
+	b, cl := startBrokerWithTopics(t, topics)
 	return &metricsBroker{addr: b.Addr(), cl: cl, sent: map[TopicPartition]int{}}
 }
 
