@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -242,6 +243,28 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 		t.Errorf("%d error lines while full, want 2 (one per read-only store):\n%s", n, logs)
 	}
 
+	// Group offsets live in __consumer_offsets, which cannot be created
+	// now: commits fail (retriable), logged once, and work after the free.
+	commit := func(within time.Duration, at int64) error {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: "fill", Partition: 0, At: at, LeaderEpoch: -1})
+		resp, err := adm.CommitOffsets(ctx, "g", offs)
+		if err == nil {
+			err = resp.Error()
+		}
+		return err
+	}
+	for range 2 {
+		if err := commit(time.Second, 5); err == nil {
+			t.Fatal("offset commit succeeded while __consumer_offsets cannot be created")
+		}
+	}
+	if n := strings.Count(c.stderr.String(), "group coordinator cannot start"); n != 1 {
+		t.Errorf("coordinator start failure logged %d times, want once:\n%s", n, c.stderr.String())
+	}
+
 	// Free space: writes resume by themselves.
 	d.free(t)
 	t.Logf("produce resumed %v after space was freed", d.produceUntilResumed(t, refused).Round(time.Millisecond))
@@ -267,6 +290,14 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling for the journal's resume
 	}
 	created = append(created, "after-full")
+	if err := commit(30*time.Second, 7); err != nil {
+		t.Fatalf("offset commit after freeing space: %v", err)
+	}
+	if fetched, err := adm.FetchOffsets(testCtx(t), "g"); err != nil || fetched.Error() != nil {
+		t.Fatalf("fetch offsets: %v %v", err, fetched.Error())
+	} else if o, _ := fetched.Lookup("fill", 0); o.At != 7 {
+		t.Fatalf("committed offset %d after resume, want 7", o.At)
+	}
 	if code, body := httpGet(t, "http://"+c.http+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz after resume = %d %q", code, body)
 	}
