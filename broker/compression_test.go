@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/batchcodec/batchtest"
 	"github.com/sluicehq/sluice/broker/brokertest"
-	"github.com/sluicehq/sluice/broker/log/logtest"
 )
 
 // TestProduceUnknownCodec: a batch whose attributes name codec 7 is
@@ -61,7 +61,7 @@ func TestProduceCompressionBomb(t *testing.T) {
 	b := brokertest.Start(t)
 	cl := newClient(t, b.Addr())
 	createTopic(t, kadmClient(t, cl), "compacted", 1, map[string]*string{"cleanup.policy": strp("compact")})
-	bomb := logtest.ZstdBomb(0, 200, 1<<20)
+	bomb := batchtest.ZstdBomb(0, 200, 1<<20)
 	sp := producePartition(t, cl, "compacted", bomb)
 	if sp.ErrorCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("bomb of %d bytes: %v, want MESSAGE_TOO_LARGE", len(bomb), kerr.ErrorForCode(sp.ErrorCode))
@@ -69,7 +69,7 @@ func TestProduceCompressionBomb(t *testing.T) {
 	if sp.ErrorMessage == nil || !strings.Contains(*sp.ErrorMessage, "64 times max.message.bytes") {
 		t.Errorf("bomb: message %v does not name the limit", sp.ErrorMessage)
 	}
-	if code := produceRaw(t, cl, "compacted", logtest.ZstdBomb(0, 2, 1<<20)); code != 0 {
+	if code := produceRaw(t, cl, "compacted", batchtest.ZstdBomb(0, 2, 1<<20)); code != 0 {
 		t.Fatalf("2 MiB of zeros in one batch: %v", kerr.ErrorForCode(code))
 	}
 	recs := consumeN(t, b.Addr(), "compacted", 2, kgo.FetchMaxBytes(8<<20))
@@ -102,7 +102,7 @@ func TestCleanerKeepsBombOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(logtest.ZstdBomb(1, 200, 1<<20)); err != nil {
+	if _, err := f.Write(batchtest.ZstdBomb(1, 200, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/broker/log/logtest"
+	"github.com/sluicehq/sluice/batchcodec/batchtest"
 )
 
 // heapDuring runs fn and returns the bytes it allocated in all and the
@@ -109,9 +109,9 @@ func TestCleanerKeepsBombAsIs(t *testing.T) {
 	l, cfg := openCompacted(t)
 	ts := time.Now().UnixMilli()
 	appendKeyed(t, l, ts, keyed{"a", "old-a"}, keyed{"b", "old-b"})
-	bomb := logtest.ZstdBomb(l.EndOffset(), 200, 1<<20)
+	bomb := batchtest.ZstdBomb(l.EndOffset(), 200, 1<<20)
 	l = writeRaw(t, l, cfg, bomb)
-	garbage := logtest.Batch(l.EndOffset(), codecGzip, []byte("this is not gzip data"), 1)
+	garbage := batchtest.Batch(l.EndOffset(), codecGzip, []byte("this is not gzip data"), 1)
 	l = writeRaw(t, l, cfg, garbage)
 	appendKeyed(t, l, ts, keyed{"a", "new-a"}, keyed{"c", "c"})
 	roll(t, l)

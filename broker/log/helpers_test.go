@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/batchcodec/batchtest"
 	"github.com/sluicehq/sluice/broker/log/vfs/errorfs"
 )
 
@@ -77,32 +74,10 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 func compressRecords(t testing.TB, codec int, recs []byte) ([]byte, int) {
 	t.Helper()
 	switch codec {
-	case 1:
-		var buf bytes.Buffer
-		w := gzip.NewWriter(&buf)
-		w.Write(recs)
-		w.Close()
-		recs = buf.Bytes()
-	case 2:
-		recs = snappy.Encode(nil, recs)
+	case 1, 2, 3, 4:
+		recs = batchtest.Compress(codec, recs)
 	case 5: // snappy with the xerial framing of Kafka's Java client, 2 blocks
-		half := len(recs) / 2
-		out := append([]byte(nil), xerialMagic...)
-		out = binary.BigEndian.AppendUint32(out, 1)
-		out = binary.BigEndian.AppendUint32(out, 1)
-		for _, part := range [][]byte{recs[:half], recs[half:]} {
-			blk := snappy.Encode(nil, part)
-			out = binary.BigEndian.AppendUint32(out, uint32(len(blk)))
-			out = append(out, blk...)
-		}
-		recs = out
-		codec = 2
-	case 3:
-		var buf bytes.Buffer
-		w := lz4.NewWriter(&buf)
-		w.Write(recs)
-		w.Close()
-		recs = buf.Bytes()
+		recs, codec = batchtest.XerialSnappy(recs, 2), 2
 	case 12, 13: // franz-go's own snappy and lz4 compressors
 		kc := kgo.SnappyCompression()
 		if codec == 13 {
@@ -118,13 +93,6 @@ func compressRecords(t testing.TB, codec int, recs []byte) ([]byte, int) {
 			t.Fatal("franz-go did not compress")
 		}
 		recs, codec = bytes.Clone(out), int(typ)
-	case 4:
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = enc.EncodeAll(recs, nil)
-		enc.Close()
 	}
 	return recs, codec
 }

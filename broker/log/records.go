@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/batchcodec"
 )
 
 // Streaming the records of one batch in bounded memory.
@@ -267,12 +269,12 @@ func newRecordReader(batch []byte, h BatchHeader, lim recordLimits) (*recordRead
 	}
 	decodeSlots <- struct{}{}
 	r.slot = true
-	src, release, err := decompressor(c, data, lim.batch)
+	src, err := batchcodec.NewReader(c, data, lim.batch)
 	if err != nil {
 		r.close()
-		return nil, err
+		return nil, decodeError(c, err)
 	}
-	r.release = release
+	r.release = src.Close
 	r.s = recordStream{src: src, back: streamBufs.Get().(*[]byte), codec: c, limit: lim.batch}
 	return r, nil
 }

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicehq/sluice/broker/log/logtest"
+	"github.com/sluicehq/sluice/batchcodec/batchtest"
 )
 
 // rawRecord encodes one record with the given offset delta.
@@ -28,15 +27,6 @@ func recordsBatch(t testing.TB, codec int, recs []byte, n int32) []byte {
 	s := spec()
 	recs, s.codec = compressRecords(t, codec, recs)
 	return wrapRecords(s, recs, n, n-1, s.firstTs)
-}
-
-// allocatedDuring returns the bytes fn allocated on the heap in all.
-func allocatedDuring(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 var codecs = []struct {
@@ -134,12 +124,12 @@ func TestAppendRefusesCompressionBomb(t *testing.T) {
 	l := e.open(cfg)
 
 	// 200 records of 1 MiB of zeros: 200 MiB from a few KB of zstd.
-	bomb := logtest.ZstdBomb(0, 200, 1<<20)
+	bomb := batchtest.ZstdBomb(0, 200, 1<<20)
 	if len(bomb) > 256<<10 {
 		t.Fatalf("bomb is %d bytes, want a small one", len(bomb))
 	}
 	var err error
-	alloc := allocatedDuring(func() { _, err = l.Append(bomb) })
+	alloc := batchtest.Allocated(func() { _, err = l.Append(bomb) })
 	if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "64 times max.message.bytes") {
 		t.Fatalf("bomb of %d bytes: %v, want MESSAGE_TOO_LARGE naming the limit", len(bomb), err)
 	}
@@ -149,7 +139,7 @@ func TestAppendRefusesCompressionBomb(t *testing.T) {
 	}
 
 	// Within the limit, a batch that compresses very well is fine.
-	mustAppend(t, l, logtest.ZstdBomb(0, 4, 1<<20))
+	mustAppend(t, l, batchtest.ZstdBomb(0, 4, 1<<20))
 
 	// A frame that declares its size is refused from its header alone.
 	small := cfg
@@ -163,7 +153,7 @@ func TestAppendRefusesCompressionBomb(t *testing.T) {
 		if codec == codecSnappy {
 			b = recordsBatchOf(codecSnappy, s2.EncodeSnappy(nil, recs), 1)
 		}
-		alloc := allocatedDuring(func() { _, err = l.Append(b) })
+		alloc := batchtest.Allocated(func() { _, err = l.Append(b) })
 		if !errors.Is(err, ErrMessageTooLarge) {
 			t.Fatalf("%s frame declaring 5 MiB: %v, want MESSAGE_TOO_LARGE", codecName(codec), err)
 		}

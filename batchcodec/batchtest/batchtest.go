@@ -1,18 +1,67 @@
-// Package logtest builds hostile Kafka v2 record batches for tests of
-// anything that decodes batches: the broker's append checks and cleaner, and
-// consumers such as the loader. It depends on no Sluice package, so tests
-// of broker/log can use it too.
-package logtest
+// Package batchtest builds Kafka v2 record batches, hostile ones included, and
+// compressed record data for tests of anything that decodes batches: the
+// broker's append checks and cleaner, package batchcodec, and consumers
+// such as the loader. It depends on no Sluice package, so tests of
+// broker/log can use it too.
+package batchtest
 
 import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"runtime"
 	"strconv"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// Compress compresses data with codec 1 gzip, 2 snappy (a raw block, as
+// franz-go and librdkafka write it), 3 lz4 (a frame) or 4 zstd (a frame
+// that declares its size); 0 returns data as it is.
+func Compress(codec int, data []byte) []byte {
+	var buf bytes.Buffer
+	switch codec {
+	case 1:
+		w := gzip.NewWriter(&buf)
+		w.Write(data)
+		w.Close()
+	case 2:
+		return s2.EncodeSnappy(nil, data)
+	case 3:
+		w := lz4.NewWriter(&buf)
+		w.Write(data)
+		w.Close()
+	case 4:
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(err) // only for invalid options
+		}
+		defer enc.Close()
+		return enc.EncodeAll(data, nil)
+	default:
+		return data
+	}
+	return buf.Bytes()
+}
+
+// XerialSnappy compresses data as snappy in the xerial framing of Kafka's
+// Java client: magic, version and compatible version, then n
+// length-prefixed snappy blocks.
+func XerialSnappy(data []byte, n int) []byte {
+	out := []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+	out = binary.BigEndian.AppendUint32(out, 1)
+	out = binary.BigEndian.AppendUint32(out, 1)
+	for i := range n {
+		blk := s2.EncodeSnappy(nil, data[len(data)*i/n:len(data)*(i+1)/n])
+		out = binary.BigEndian.AppendUint32(out, uint32(len(blk)))
+		out = append(out, blk...)
+	}
+	return out
+}
 
 // ZstdBomb returns a zstd-compressed batch of n records, keyed "bomb-0",
 // "bomb-1", ..., whose values are size zero bytes each: a few KB that
@@ -70,4 +119,15 @@ func Batch(base int64, attributes int16, records []byte, n int32) []byte {
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
+}
+
+// Allocated returns the bytes fn allocated on the heap in all (TotalAlloc),
+// which does not depend on timing: a decoder that expands a bomb into
+// memory allocates at least what it expands to, however briefly.
+func Allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
