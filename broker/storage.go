@@ -120,7 +120,7 @@ func (s *Server) retryOpens(now time.Time) {
 			delete(s.openFailed.m, id)
 			continue
 		}
-		if f.probe.due(now, f.since, s.prober.initial) {
+		if f.probe.due(now, f.since, s.prober.initial, s.prober.most) {
 			f.probe.failed(now, s.prober.most) // the next retry, if this one fails
 			due = append(due, t)
 		}
@@ -173,16 +173,24 @@ func (s *Server) storageFailures() []storageFailure {
 // probeSchedule is when a read-only store is probed next. Only the storage
 // prober uses it.
 type probeSchedule struct {
-	since time.Time     // the failure being probed
-	next  time.Time     // the next probe
-	wait  time.Duration // the wait before next
+	since   time.Time     // the failure being probed
+	next    time.Time     // the next probe
+	wait    time.Duration // the wait before next
+	resumed time.Time     // when the last probe succeeded
 }
 
 // due reports whether a store read-only since since is to be probed at now:
-// the first probe comes initial after the failure.
-func (p *probeSchedule) due(now, since time.Time, initial time.Duration) bool {
+// the first probe comes initial after the failure, or, when the store
+// fails again within most of resuming (a disk with a little room left),
+// twice the last wait after it, so that a flapping store settles at one
+// probe (and one pair of log lines) per most.
+func (p *probeSchedule) due(now, since time.Time, initial, most time.Duration) bool {
 	if !p.since.Equal(since) {
-		*p = probeSchedule{since: since, next: since.Add(initial), wait: initial}
+		wait := initial
+		if !p.resumed.IsZero() && since.Sub(p.resumed) < most {
+			wait = min(2*p.wait, most)
+		}
+		*p = probeSchedule{since: since, next: since.Add(wait), wait: wait, resumed: p.resumed}
 	}
 	return !now.Before(p.next)
 }
@@ -192,6 +200,9 @@ func (p *probeSchedule) failed(now time.Time, most time.Duration) {
 	p.wait = min(2*p.wait, most)
 	p.next = now.Add(p.wait)
 }
+
+// succeeded notes that the probe at now resumed the store.
+func (p *probeSchedule) succeeded(now time.Time) { p.resumed = now }
 
 // storageProber is the prober's state: the backoff settings and the
 // schedules of the stores that are not partitions (each partition holds
@@ -227,7 +238,7 @@ func (s *Server) runStorageProber(ctx context.Context) {
 func (s *Server) probeStorage(now time.Time) {
 	sp := s.prober
 	probe := func(kind string, ps *probeSchedule, since time.Time, recover func() error) {
-		if !ps.due(now, since, sp.initial) {
+		if !ps.due(now, since, sp.initial, sp.most) {
 			return
 		}
 		if err := recover(); err != nil {
@@ -235,6 +246,7 @@ func (s *Server) probeStorage(now time.Time) {
 			s.log.Debug("storage probe failed; still read-only", "kind", kind, "next_probe_in", ps.wait, "err", err)
 			return
 		}
+		ps.succeeded(now)
 		sp.recoveries.WithLabelValues(kind).Inc()
 	}
 	for _, p := range s.allPartitions() {

@@ -25,11 +25,12 @@ func TestProbeSchedule(t *testing.T) {
 	var p probeSchedule
 	const initial, most = time.Second, 5 * time.Second
 	steps := []struct {
-		now    time.Duration
-		since  time.Duration
-		due    bool
-		failed bool // the probe at now fails
-		next   time.Duration
+		now       time.Duration
+		since     time.Duration
+		due       bool
+		failed    bool // the probe at now fails
+		succeeded bool // the probe at now resumes the store
+		next      time.Duration
 	}{
 		{now: 0, since: 0, due: false, next: time.Second},
 		{now: 999 * time.Millisecond, since: 0, due: false, next: time.Second},
@@ -38,16 +39,25 @@ func TestProbeSchedule(t *testing.T) {
 		{now: 3 * time.Second, since: 0, due: true, failed: true, next: 7 * time.Second},
 		{now: 7 * time.Second, since: 0, due: true, failed: true, next: 12 * time.Second}, // capped at 5s
 		{now: 12 * time.Second, since: 0, due: true, failed: true, next: 17 * time.Second},
-		// A new failure (it resumed and failed again) starts over.
-		{now: 20 * time.Second, since: 20 * time.Second, due: false, next: 21 * time.Second},
-		{now: 21 * time.Second, since: 20 * time.Second, due: true, failed: true, next: 23 * time.Second},
+		{now: 17 * time.Second, since: 0, due: true, succeeded: true, next: 17 * time.Second},
+		// A new failure long after resuming starts over.
+		{now: 30 * time.Second, since: 30 * time.Second, due: false, next: 31 * time.Second},
+		{now: 31 * time.Second, since: 30 * time.Second, due: true, failed: true, next: 33 * time.Second},
+		{now: 33 * time.Second, since: 30 * time.Second, due: true, succeeded: true, next: 33 * time.Second},
+		// Failing again soon after resuming (a flapping disk) keeps backing off.
+		{now: 34 * time.Second, since: 34 * time.Second, due: false, next: 38 * time.Second},
+		{now: 38 * time.Second, since: 34 * time.Second, due: true, succeeded: true, next: 38 * time.Second},
+		{now: 39 * time.Second, since: 39 * time.Second, due: false, next: 44 * time.Second},
 	}
 	for i, st := range steps {
-		if got := p.due(s(st.now), s(st.since), initial); got != st.due {
+		if got := p.due(s(st.now), s(st.since), initial, most); got != st.due {
 			t.Fatalf("step %d: due at %v = %v", i, st.now, got)
 		}
 		if st.failed {
 			p.failed(s(st.now), most)
+		}
+		if st.succeeded {
+			p.succeeded(s(st.now))
 		}
 		if !p.next.Equal(s(st.next)) {
 			t.Fatalf("step %d: next probe at %v, want %v", i, p.next.Sub(t0), st.next)
