@@ -80,7 +80,7 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 // long poll to wait on.
 func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, int64, []*partition) {
 	s := c.s
-	c.sections = c.sections[:0]
+	c.releaseSections() // of an earlier read while the fetch waited
 	c.fetched = c.fetched[:0]
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	var total int64
@@ -188,14 +188,16 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 		return 0, nil
 	}
 	if c.zeroCopy && chunk.File != nil {
-		sec, marker := newFileSection(chunk.File, chunk.Pos, chunk.Size)
+		sec, marker := newFileSection(chunk)
 		c.sections = append(c.sections, sec)
 		sp.RecordBatches = marker
 		c.fetched = append(c.fetched, fetchStat{p.topic, chunk.Size, countRecords(chunk.R, chunk.Pos, chunk.Size)})
 		return chunk.Size, nil
 	}
 	buf := make([]byte, chunk.Size)
-	if _, err := chunk.R.ReadAt(buf, chunk.Pos); err != nil {
+	_, err = chunk.R.ReadAt(buf, chunk.Pos)
+	chunk.Release()
+	if err != nil {
 		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		return 0, kerr.KafkaStorageError
 	}

@@ -252,6 +252,7 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 		if r := recover(); r != nil {
 			c.log.Error("handler panic", "api", api.name, "version", req.version, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error handling %s", api.name)
+			c.releaseSections()
 		}
 	}()
 	start := time.Now()
@@ -265,9 +266,8 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	// ApiVersions responses always use response header v0 (KIP-511).
 	flexHeader := resp.IsFlexible() && req.key != int16(kmsg.ApiVersions)
 	if len(c.sections) > 0 {
-		sections := c.sections
-		c.sections = nil
-		return c.writeFetch(req.correlationID, resp.(*kmsg.FetchResponse), sections, flexHeader)
+		defer c.releaseSections()
+		return c.writeFetch(req.correlationID, resp.(*kmsg.FetchResponse), c.sections, flexHeader)
 	}
 	return c.writeResponse(req.correlationID, resp, flexHeader)
 }

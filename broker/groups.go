@@ -252,7 +252,9 @@ func readLog(ctx context.Context, l *log.Log, fn func(log.Record) error) error {
 			return nil
 		}
 		buf := make([]byte, chunk.Size)
-		if _, err := chunk.R.ReadAt(buf, chunk.Pos); err != nil {
+		_, err = chunk.R.ReadAt(buf, chunk.Pos)
+		chunk.Release()
+		if err != nil {
 			return err
 		}
 		for len(buf) > 0 {

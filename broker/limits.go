@@ -15,8 +15,9 @@ package broker
 //     RLIMIT_NOFILE - connections.fd.reserve descriptors. The reserve (by
 //     default a quarter of the limit, at least 128 and at most half) is what
 //     logs, indexes, checkpoints, the metadata journal, the listeners and up
-//     to maxHTTPConns --http connections need; the partition log keeps a
-//     bounded number of files open, so a fixed reserve covers it. A
+//     to maxHTTPConns --http connections need; the partition logs keep at
+//     most log.open.files.max files open, by default the reserve less 64
+//     (log.SplitDescriptors), so the reserve covers them. A
 //     connection past the budget is accepted and closed at once, which the
 //     client sees as a closed connection (Kafka's clients retry with
 //     backoff). --http connections past maxHTTPConns are closed the same
@@ -40,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/broker/log"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -77,13 +79,10 @@ type connLimits struct {
 
 // fdReserve is the descriptors kept back from connections for a limit of
 // nofile: reserve if set, else a quarter of the limit, at least 128 and at
-// most half.
+// most half. It is log.SplitDescriptors' reserve, the same split that sizes
+// the log file cache (log.open.files.max) from it.
 func fdReserve(nofile uint64, reserve int32) uint64 {
-	if reserve >= 0 {
-		return uint64(reserve)
-	}
-	r := max(nofile/4, 128)
-	return min(r, nofile/2)
+	return uint64(log.SplitDescriptors(int(min(nofile, 1<<30)), int(reserve)).Reserve)
 }
 
 // connectionBudget is how many descriptors Kafka connections may hold: the

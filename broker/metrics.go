@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/broker/log"
 )
 
 // metrics is the broker's Prometheus instrumentation. It is registered on
@@ -116,8 +118,42 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.bytesIn, m.recsIn, m.bytesOut, m.recsOut, m.requests, m.latency, m.unsupported, m.uncleanable,
-		logSize, &partitionSizes{s: s}, &partitionDamage{s: s})
+		logSize, &partitionSizes{s: s}, &partitionDamage{s: s}, fileCacheCollector{s.files})
 	return m
+}
+
+// fileCacheCollector reports the log file cache's counters at scrape time.
+type fileCacheCollector struct{ c *log.FileCache }
+
+var (
+	openFilesDesc = prometheus.NewDesc("sluice_log_open_files",
+		"Segment and index files held open by the log file cache.", nil, nil)
+	openFilesMaxDesc = prometheus.NewDesc("sluice_log_open_files_max",
+		"The log file cache's capacity (log.open.files.max).", nil, nil)
+	fileOpensDesc = prometheus.NewDesc("sluice_log_file_opens_total",
+		"Segment and index files opened (a busy broker with more partitions than the cache holds reopens often).", nil, nil)
+	fileEvictionsDesc = prometheus.NewDesc("sluice_log_file_evictions_total",
+		"Idle files closed to make room in the log file cache.", nil, nil)
+	fileEvictionSyncsDesc = prometheus.NewDesc("sluice_log_file_eviction_syncs_total",
+		"Evicted files that were fsynced first because they held unsynced writes.", nil, nil)
+	fileOverflowsDesc = prometheus.NewDesc("sluice_log_file_cache_overflows_total",
+		"Files opened beyond the cache's capacity because every open file was in use.", nil, nil)
+)
+
+func (f fileCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{openFilesDesc, openFilesMaxDesc, fileOpensDesc, fileEvictionsDesc, fileEvictionSyncsDesc, fileOverflowsDesc} {
+		ch <- d
+	}
+}
+
+func (f fileCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := f.c.Stats()
+	ch <- prometheus.MustNewConstMetric(openFilesDesc, prometheus.GaugeValue, float64(st.Open))
+	ch <- prometheus.MustNewConstMetric(openFilesMaxDesc, prometheus.GaugeValue, float64(st.Capacity))
+	ch <- prometheus.MustNewConstMetric(fileOpensDesc, prometheus.CounterValue, float64(st.Opens))
+	ch <- prometheus.MustNewConstMetric(fileEvictionsDesc, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(fileEvictionSyncsDesc, prometheus.CounterValue, float64(st.EvictionSyncs))
+	ch <- prometheus.MustNewConstMetric(fileOverflowsDesc, prometheus.CounterValue, float64(st.Overflows))
 }
 
 func (m *metrics) observeRequest(api string, d time.Duration) {

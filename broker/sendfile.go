@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/log"
 )
 
 // fileSection is a partition's record batches left in their segment file,
@@ -21,18 +23,31 @@ import (
 // place of each such partition's records; writeFetch finds each marker in
 // the (small) encoded skeleton, replaces it with the real length prefix and
 // streams the file range in its place.
+//
+// A section holds its log chunk, and so the segment file open, until the
+// response is written (releaseSections).
 type fileSection struct {
 	marker [16]byte
 	file   *os.File
 	pos    int64
 	size   int64
+	chunk  log.Chunk
 }
 
 // newFileSection returns a section and the marker bytes to encode.
-func newFileSection(f *os.File, pos, size int64) (*fileSection, []byte) {
-	s := &fileSection{file: f, pos: pos, size: size}
+func newFileSection(chunk log.Chunk) (*fileSection, []byte) {
+	s := &fileSection{file: chunk.File, pos: chunk.Pos, size: chunk.Size, chunk: chunk}
 	rand.Read(s.marker[:])
 	return s, s.marker[:]
+}
+
+// releaseSections lets go of the segment files of the fetch response
+// being built or just written.
+func (c *conn) releaseSections() {
+	for _, s := range c.sections {
+		s.chunk.Release()
+	}
+	c.sections = c.sections[:0]
 }
 
 // writeFetch writes a fetch response whose record bytes partly live in

@@ -42,6 +42,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/broker/log"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -95,6 +96,8 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	meta     *meta.Store
 	pids     *producerIDs
+	// files is the open-file cache every partition log shares.
+	files *log.FileCache
 	// clusterID is generated once and kept in the data dir, as Kafka keeps
 	// it in meta.properties.
 	clusterID string
@@ -163,6 +166,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.groupState.loaded = make(chan struct{})
 	s.mu.parts = make(map[meta.TopicID][]*partition)
 	s.openFailed.m = make(map[meta.TopicID]*openFailure)
+	s.files = log.NewFileCache(s.openFilesMax())
 	reg := opts.Registry
 	s.gatherer = opts.Gatherer
 	if reg == nil {
@@ -211,7 +215,8 @@ func (s *Server) open() error {
 	if s.pids, err = openProducerIDs(filepath.Join(s.cfg.DataDir, "producer-ids"), s.log, s.now); err != nil {
 		return err
 	}
-	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.log, Now: s.now})
+	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.log, Now: s.now,
+		MaxPartitions: int64(s.settings.MaxBrokerPartitions)})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
@@ -229,6 +234,24 @@ func (s *Server) open() error {
 	}
 	s.meta.Subscribe(s.onMetadata)
 	return nil
+}
+
+// openFilesMax is the capacity of the log file cache: log.open.files.max,
+// or by default the log files' share of connections.fd.reserve
+// (log.SplitDescriptors), which a larger value is lowered to.
+func (s *Server) openFilesMax() int {
+	b := log.SplitDescriptors(log.DescriptorLimit(), int(s.settings.ConnectionsFDReserve))
+	n := int(s.settings.LogOpenFilesMax)
+	switch {
+	case n == 0:
+		n = b.LogFiles
+	case n > b.LogFiles:
+		s.log.Warn("log.open.files.max is above the log files' share of connections.fd.reserve; using that share (raise connections.fd.reserve for more)",
+			"log.open.files.max", n, "descriptor_limit", b.Limit, "connections.fd.reserve", b.Reserve, "using", b.LogFiles)
+		n = b.LogFiles
+	}
+	s.log.Info("log file cache", "descriptor_limit", b.Limit, "reserve", b.Reserve, "log_files", n)
+	return n
 }
 
 func (s *Server) listen() error {

@@ -110,6 +110,7 @@ func BenchmarkRead(b *testing.B) {
 			if _, err := c.R.ReadAt(buf[:c.Size], c.Pos); err != nil {
 				b.Fatal(err)
 			}
+			c.Release()
 			bytes += c.Size
 		}
 		b.StopTimer()

@@ -48,8 +48,9 @@ import (
 // index files (a segment without indexes is valid, read by scanning), then
 // renaming the .cleaned log over the old one (atomic), then renaming the
 // indexes. A crash at any point leaves either the old or the new segment,
-// both complete. Open file handles of the old segment are closed after the
-// file-delete delay, as for retention, so reads in flight finish.
+// both complete. The old segment's files are held open across the swap and
+// closed once the last reader's Chunk of them is released, as for retention,
+// so reads in flight finish.
 
 // CompactConfig holds a compacted topic's cleaner settings (Kafka's names).
 type CompactConfig struct {
@@ -244,7 +245,7 @@ func (l *Log) removeCleaned(base int64) {
 
 // installCleaned replaces old by ns on disk and in the segment list, if
 // old is still part of the log.
-func (l *Log) installCleaned(old, ns *segment, now time.Time) error {
+func (l *Log) installCleaned(old, ns *segment) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkWritableLocked(); err != nil {
@@ -260,15 +261,31 @@ func (l *Log) installCleaned(old, ns *segment, now time.Time) error {
 	if at < 0 {
 		return fmt.Errorf("segment %s was deleted while being cleaned", old.name())
 	}
+	// Hold old's files open across the renames: a reader that loaded the
+	// segment list before the swap reads the old content through them, and
+	// once retired they are never reopened by name (which then holds ns).
+	var held []*cachedFile
+	defer func() {
+		for _, h := range held {
+			h.release(false)
+		}
+	}()
+	for _, h := range old.files() {
+		if _, err := h.acquire(false); err != nil {
+			return fmt.Errorf("hold %s open: %w", old.name(), err)
+		}
+		held = append(held, h)
+	}
 	for _, sfx := range []string{indexSuffix, timeIndexSuffix} {
 		if err := l.fs.Remove(fileName(l.dir, old.base, sfx)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove old index of %s: %w", old.name(), err)
 		}
 	}
-	for _, sfx := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for i, sfx := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if err := l.fs.Rename(cleanedName(l.dir, old.base, sfx), fileName(l.dir, old.base, sfx)); err != nil {
 			return fmt.Errorf("install cleaned %s: %w", old.name(), err)
 		}
+		ns.files()[i].rename(fileName(l.dir, old.base, sfx))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.failLocked(fmt.Errorf("log: sync dir after cleaning %s: %w", old.name(), err))
@@ -276,6 +293,7 @@ func (l *Log) installCleaned(old, ns *segment, now time.Time) error {
 	segs := append([]*segment(nil), cur...)
 	segs[at] = ns
 	l.segs.Store(&segs)
-	l.mu.doomed = append(l.mu.doomed, doomedSegment{seg: old, closeAt: now.Add(fileDeleteDelay)})
+	// Closed once the deferred releases and every reader's Chunk let go.
+	old.close()
 	return nil
 }

@@ -59,6 +59,7 @@ func TestGapsInCompactedLogs(t *testing.T) {
 			}
 			buf := make([]byte, c.Size)
 			c.R.ReadAt(buf, c.Pos)
+			c.Release()
 			if r := decodeRecords(t, buf); r[0].offset != 10 {
 				t.Fatalf("read in a gap returned offset %d, want the next batch at 10", r[0].offset)
 			}

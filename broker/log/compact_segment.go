@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"time"
-
-	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
 // Cleaning one segment, in bounded memory.
@@ -240,7 +237,7 @@ func (l *Log) cleanSegment(ctx context.Context, s *segment, next int64, p *clean
 	if err := l.finishCleaned(s, ns, next); err != nil {
 		return nil, 0, err
 	}
-	if err := l.installCleaned(s, ns, now); err != nil {
+	if err := l.installCleaned(s, ns); err != nil {
 		ns.close()
 		l.removeCleaned(s.base)
 		return nil, 0, err
@@ -317,28 +314,23 @@ func (rw *runWriter) flush() error {
 
 // createCleaned creates the replacement of old under *.cleaned names.
 func (l *Log) createCleaned(old *segment) (*segment, error) {
-	ns := &segment{base: old.base, dir: old.dir, nextOffset: old.base, lastTimeEntryTs: math.MinInt64,
-		closedAt: old.closedAt, synced: true}
-	ns.maxTs.Store(-1)
-	ns.maxTsBatch.Store(-1)
+	ns := newSegment(old.dir, old.base)
+	ns.closedAt, ns.synced = old.closedAt, true
 	fail := func(err error) (*segment, error) {
 		ns.close()
 		l.removeCleaned(old.base)
 		return nil, err
 	}
 	var err error
-	if ns.log, err = l.fs.Create(cleanedName(l.dir, old.base, logSuffix)); err != nil {
+	if ns.log, err = l.openFile(cleanedName(l.dir, old.base, logSuffix), createFile, false); err != nil {
 		return fail(err)
 	}
-	if of, ok := ns.log.(vfs.OSFiler); ok {
-		ns.osFile = of.OSFile()
-	}
-	oi, err := l.fs.Create(cleanedName(l.dir, old.base, indexSuffix))
+	oi, err := l.openFile(cleanedName(l.dir, old.base, indexSuffix), createFile, false)
 	if err != nil {
 		return fail(err)
 	}
 	ns.offIdx = &sparseIndex{entryLen: offsetIndexEntryLen, file: oi, inMem: true}
-	ti, err := l.fs.Create(cleanedName(l.dir, old.base, timeIndexSuffix))
+	ti, err := l.openFile(cleanedName(l.dir, old.base, timeIndexSuffix), createFile, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -369,10 +361,8 @@ func (l *Log) finishCleaned(old, ns *segment, next int64) error {
 	if err := ns.timeIdx.release(); err != nil {
 		return fail(err)
 	}
-	for _, f := range []vfs.File{ns.log, ns.offIdx.file, ns.timeIdx.file} {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
+	if err := ns.sync(); err != nil {
+		return fail(err)
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ func readKeyed(t testing.TB, l *Log) []Record {
 		if _, err := c.R.ReadAt(buf, c.Pos); err != nil && err != io.EOF {
 			t.Fatal(err)
 		}
+		c.Release()
 		for len(buf) > 0 {
 			h, recs, err := DecodeBatch(buf)
 			if err != nil {

@@ -21,6 +21,20 @@
 // segment's index entries live in memory and reach the file on Flush, roll
 // and Close; closed segments' indexes are binary-searched with ReadAt.
 //
+// # Open files
+//
+// Segment and index files are opened on demand through a FileCache that
+// all logs of a broker share (Options.Files), not held open for the life of
+// the segment as Kafka does, so the partition count is bounded by disk and
+// memory rather than by the descriptor limit. Idle files are closed least
+// recently used first when the cache is full; a file in use (an append, an
+// index search, a Chunk not yet released) is never closed under its user,
+// and a file written since its last fsync is fsynced before it is closed
+// (a failure there fails the log like any failed fsync). A Chunk holds its
+// segment file open, even past the segment's deletion, until Release.
+// DescriptorLimit and SplitDescriptors give the broker's split of the
+// descriptor limit between log files and connections.
+//
 // # Appending and reading
 //
 // Append validates every batch (length fields, magic 2, CRC32C, record count,

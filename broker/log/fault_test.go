@@ -349,6 +349,7 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 				}
 				buf := make([]byte, c.Size)
 				c.R.ReadAt(buf, c.Pos)
+				c.Release()
 				if r := decodeRecords(t, buf); r[0].offset != off {
 					t.Fatalf("read %d gave %d", off, r[0].offset)
 				}

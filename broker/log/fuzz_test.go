@@ -110,6 +110,7 @@ func FuzzRecovery(f *testing.F) {
 			if _, err := c.R.ReadAt(buf, c.Pos); err != nil && err != io.EOF {
 				t.Fatal(err)
 			}
+			c.Release()
 			hs, err := ValidateBatches(buf, 0)
 			if err != nil {
 				t.Fatalf("served a bad batch: %v", err)

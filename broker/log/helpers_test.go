@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,6 +176,7 @@ func readAll(t testing.TB, l *Log, maxBytes int) []record {
 		if _, err := c.R.ReadAt(buf, c.Pos); err != nil && err != io.EOF {
 			t.Fatal(err)
 		}
+		c.Release()
 		recs := decodeRecords(t, buf)
 		for _, r := range recs {
 			if r.offset >= off {
@@ -238,14 +240,19 @@ type env struct {
 	dir   string
 	clock *clock
 	logs  *logBuffer
+	files *FileCache // nil: each log its own, unbounded
 }
 
 func newEnv(t testing.TB) *env {
-	return &env{t: t, fs: errorfs.New(), dir: "/data/topic-0", clock: newClock(), logs: &logBuffer{}}
+	e := &env{t: t, fs: errorfs.New(), dir: "/data/topic-0", clock: newClock(), logs: &logBuffer{}}
+	if n, err := strconv.Atoi(os.Getenv("SLUICE_TEST_OPEN_FILES")); err == nil {
+		e.files = NewFileCache(n)
+	}
+	return e
 }
 
 func (e *env) options() Options {
-	return Options{FS: e.fs, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	return Options{FS: e.fs, Now: e.clock.Now, Files: e.files, Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 }
 
 func (e *env) open(cfg Config) *Log {

@@ -32,7 +32,7 @@ const (
 type sparseIndex struct {
 	entryLen int
 	mu       sync.RWMutex // guards the fields below against concurrent readers
-	file     File
+	file     *cachedFile
 	mem      []byte // all entries while in memory; nil when served from file
 	inMem    bool
 	written  int // bytes of mem already written to file

@@ -29,11 +29,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now; tests drive time through it.
 	Now func() time.Time
+	// Files bounds the segment and index files held open; the logs of a
+	// broker share one. nil gives the log its own cache without a bound.
+	Files *FileCache
 }
-
-// fileDeleteDelay is how long the handles of a deleted segment stay open
-// for readers that still hold a Chunk of it (Kafka's file.delete.delay.ms).
-const fileDeleteDelay = time.Minute
 
 // Log is one partition's log. Appends are serialised by mu; reads use only
 // atomics and a copy-on-write segment list, so they never wait for I/O
@@ -41,6 +40,7 @@ const fileDeleteDelay = time.Minute
 type Log struct {
 	dir    string
 	fs     FS
+	files  *FileCache
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -58,6 +58,10 @@ type Log struct {
 	// reloading marks the throwaway Log that Recover loads the folder
 	// into: its failures are Recover's to report, not its own.
 	reloading bool
+	// fileErr is a failed fsync the file cache did before closing one of
+	// the log's files; the next append or flush fails the log with it.
+	// Shared with the Log that Recover reloads into, whose files l adopts.
+	fileErr *atomic.Pointer[error]
 
 	flushMu sync.Mutex // serialises Flush
 	mu      struct {
@@ -68,13 +72,7 @@ type Log struct {
 		recoveryPoint  int64
 		unflushed      int64     // records appended since the last flush
 		firstUnflushed time.Time // when the oldest unflushed append happened
-		doomed         []doomedSegment
 	}
-}
-
-type doomedSegment struct {
-	seg     *segment
-	closeAt time.Time
 }
 
 // AppendResult says where an append landed.
@@ -86,15 +84,23 @@ type AppendResult struct {
 	LogStartOffset int64
 }
 
-// Chunk is a byte range of one segment holding whole batches.
+// Chunk is a byte range of one segment holding whole batches. It holds the
+// segment file open (even if the segment is deleted meanwhile) until
+// Release, which the reader must call once it has read or sent the bytes.
 type Chunk struct {
 	// File is the segment file on the OS file system (for sendfile with
-	// explicit offsets); nil with another FS. Do not close it.
+	// explicit offsets); nil with another FS or when Size is 0. Do not
+	// close it; do not use it after Release.
 	File *os.File
-	// R reads the segment; always set.
+	// R reads the segment until Release; nil when Size is 0.
 	R         io.ReaderAt
 	Pos, Size int64
+	ref       *fileRef
 }
+
+// Release lets the file cache close the chunk's segment file again.
+// Calling it more than once, or on an empty chunk, does nothing.
+func (c Chunk) Release() { c.ref.release() }
 
 // Config returns the current configuration.
 func (l *Log) Config() Config { return *l.cfg.Load() }
@@ -140,6 +146,11 @@ func (l *Log) active() *segment {
 func (l *Log) checkWritableLocked() error {
 	if l.mu.closed {
 		return ErrClosed
+	}
+	if l.mu.err == nil {
+		if p := l.fileErr.Load(); p != nil {
+			l.failLocked(fmt.Errorf("log: %w", *p))
+		}
 	}
 	if l.mu.err != nil {
 		return fmt.Errorf("log %s is read-only after a failed write (until Recover finds the disk writable): %w", l.dir, l.mu.err)
@@ -284,7 +295,7 @@ func (l *Log) rollLocked() (*segment, error) {
 		// A missing snapshot only costs a longer scan on open.
 		l.logger.Warn("producer state snapshot failed", "dir", l.dir, "offset", end, "err", err)
 	}
-	s, err := openSegment(l.fs, l.dir, end, true)
+	s, err := openSegment(l, end, true, false)
 	if err != nil {
 		return nil, l.failLocked(fmt.Errorf("log: roll to %d: %w", end, err))
 	}
@@ -295,8 +306,20 @@ func (l *Log) rollLocked() (*segment, error) {
 }
 
 // Read returns whole batches starting with the one holding offset, up to
-// maxBytes but at least one batch.
+// maxBytes but at least one batch. The caller must Release the chunk.
 func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := l.read(offset, maxBytes)
+		if errors.Is(err, ErrSegmentGone) && attempt < 8 {
+			// The segment was deleted or replaced (compaction) after the
+			// segment list was loaded: look again in the new list.
+			continue
+		}
+		return c, err
+	}
+}
+
+func (l *Log) read(offset int64, maxBytes int) (Chunk, error) {
 	if l.done.Load() {
 		return Chunk{}, ErrClosed
 	}
@@ -304,8 +327,7 @@ func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
 	segs := *l.segs.Load()
 	start := l.start.Load()
 	if offset == end {
-		s := segs[len(segs)-1]
-		return Chunk{File: s.osFile, R: s.log, Pos: s.size.Load()}, nil
+		return Chunk{Pos: segs[len(segs)-1].size.Load()}, nil
 	}
 	if offset < start || offset > end {
 		return Chunk{}, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
@@ -332,12 +354,19 @@ func (l *Log) Read(offset int64, maxBytes int) (Chunk, error) {
 }
 
 // readSegment is Read within one segment (next is the following segment's
-// base offset, -1 for the active one). The chunk starts with a batch header
-// that parsed (length within the segment, magic 2) and whose last offset is
-// at or after offset, found from a checked index entry, and it ends before
-// any damaged range.
-func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (c Chunk, found bool, err error) {
+// base offset, -1 for the active one), holding its file open for the
+// chunk. The chunk starts with a batch header that parsed (length within
+// the segment, magic 2) and whose last offset is at or after offset, found
+// from a checked index entry, and it ends before any damaged range.
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (Chunk, bool, error) {
+	f, err := s.log.acquire(false)
+	if err != nil {
+		return Chunk{}, false, err
+	}
+	var c Chunk
+	found := false
 	err = l.checked(s, func() error {
+		c, found = Chunk{}, false
 		dmg := l.damageIn(s.base)
 		if r := holding(dmg, offset); r != nil {
 			return &DamagedError{Dir: l.dir, Offset: offset, Range: *r}
@@ -348,7 +377,6 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (c
 			return err
 		}
 		if !ok {
-			found = false
 			if limit == size && (next < 0 || !l.cfg.Load().Compact) {
 				// Only a cleaner leaves gaps, and never at a segment's end.
 				return &CorruptionError{Segment: s.name(), Position: size, Offset: offset,
@@ -360,10 +388,17 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (c
 		if err != nil {
 			return err
 		}
-		c, found = Chunk{File: s.osFile, R: s.log, Pos: pos, Size: endPos - pos}, true
+		c, found = Chunk{R: f, Pos: pos, Size: endPos - pos, ref: &fileRef{h: s.log}}, true
 		return nil
 	})
-	return c, found, err
+	if err != nil || !found {
+		s.log.release(false)
+		return Chunk{}, false, err
+	}
+	if of, ok := f.(vfs.OSFiler); ok {
+		c.File = of.OSFile()
+	}
+	return c, true, nil
 }
 
 // DeleteRecordsBefore advances the log start offset to offset (Kafka's
@@ -384,7 +419,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if err := l.setStartLocked(offset); err != nil {
 		return 0, err
 	}
-	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset }, l.now())
+	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset })
 	return offset, nil
 }
 
@@ -399,7 +434,7 @@ func (l *Log) setStartLocked(offset int64) error {
 
 // deleteSegmentsLocked removes leading closed segments while del holds,
 // advancing the start offset past them.
-func (l *Log) deleteSegmentsLocked(del func(s, next *segment) bool, now time.Time) int {
+func (l *Log) deleteSegmentsLocked(del func(s, next *segment) bool) int {
 	segs := *l.segs.Load()
 	n := 0
 	for n < len(segs)-1 && del(segs[n], segs[n+1]) {
@@ -418,10 +453,12 @@ func (l *Log) deleteSegmentsLocked(del func(s, next *segment) bool, now time.Tim
 	l.dropDamageLocked(func(base int64) bool { return base < rest[0].base })
 	for _, s := range segs[:n] {
 		l.logger.Info("deleting segment", "dir", l.dir, "segment", s.name(), "bytes", s.size.Load())
+		// Retired before the unlink, so the files are never reopened; a
+		// reader holding a Chunk keeps its descriptor until Release.
+		s.close()
 		if err := s.removeFiles(l.fs); err != nil {
 			l.logger.Warn("remove segment files", "dir", l.dir, "segment", s.name(), "err", err)
 		}
-		l.mu.doomed = append(l.mu.doomed, doomedSegment{seg: s, closeAt: now.Add(fileDeleteDelay)})
 	}
 	l.removeStaleSnapshots()
 	return n
@@ -452,7 +489,7 @@ func (l *Log) Maintain(now time.Time) error {
 				ts = s.closedAt.UnixMilli()
 			}
 			return ts < cutoff
-		}, now)
+		})
 	}
 	if cfg.RetentionBytes >= 0 {
 		excess := l.Size() - cfg.RetentionBytes
@@ -462,17 +499,8 @@ func (l *Log) Maintain(now time.Time) error {
 			}
 			excess -= s.size.Load()
 			return true
-		}, now)
+		})
 	}
-	keep := l.mu.doomed[:0]
-	for _, d := range l.mu.doomed {
-		if now.Before(d.closeAt) {
-			keep = append(keep, d)
-		} else if err := d.seg.close(); err != nil {
-			l.logger.Warn("close deleted segment", "dir", l.dir, "segment", d.seg.name(), "err", err)
-		}
-	}
-	l.mu.doomed = keep
 	needFlush := l.mu.recoveryPoint < l.active().base ||
 		(l.mu.unflushed > 0 && now.Sub(l.mu.firstUnflushed) >= cfg.FlushMs)
 	l.mu.Unlock()
@@ -497,9 +525,9 @@ func (l *Log) Flush() error {
 	if err != nil || toSync == nil {
 		return err
 	}
-	// fsync without the append lock: appends continue meanwhile. Segments
-	// deleted meanwhile keep their handles open (doomed list), and Close
-	// waits for flushMu.
+	// fsync without the append lock: appends continue meanwhile. A segment
+	// deleted meanwhile needs no fsync (its retired files skip it), and
+	// Close waits for flushMu.
 	err = l.syncAndCheckpoint(end, toSync)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -602,10 +630,6 @@ func (l *Log) Close() error {
 	for _, s := range *l.segs.Load() {
 		errs = append(errs, s.close())
 	}
-	for _, d := range l.mu.doomed {
-		errs = append(errs, d.seg.close())
-	}
-	l.mu.doomed = nil
 	return errors.Join(errs...)
 }
 

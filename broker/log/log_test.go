@@ -43,6 +43,7 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 		}
 		buf := make([]byte, c.Size)
 		c.R.ReadAt(buf, c.Pos)
+		c.Release()
 		recs := decodeRecords(t, buf)
 		if len(recs) != 3 || recs[0].offset != off/3*3 {
 			t.Fatalf("read(%d, 1): records %v, want the one batch from %d", off, recs, off/3*3)
@@ -54,6 +55,7 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 		c, _ := l.Read(off, 1)
 		buf := make([]byte, batchHeaderLen)
 		c.R.ReadAt(buf, c.Pos)
+		c.Release()
 		if h, _ := ParseBatchHeader(buf); h.PartitionLeaderEpoch != want {
 			t.Fatalf("batch at %d has leader epoch %d, want %d", off, h.PartitionLeaderEpoch, want)
 		}
@@ -117,6 +119,7 @@ func TestRollAndSparseIndexLookup(t *testing.T) {
 		}
 		buf := make([]byte, c.Size)
 		c.R.ReadAt(buf, c.Pos)
+		c.Release()
 		if recs := decodeRecords(t, buf); len(recs) != 1 || recs[0].offset != off || recs[0].value != val(int(off)) {
 			t.Fatalf("read(%d): %v", off, recs)
 		}
@@ -397,13 +400,11 @@ func TestChunkOfDeletedSegmentStaysReadable(t *testing.T) {
 	if recs := decodeRecords(t, buf); recs[0].value != val(0) {
 		t.Fatalf("chunk content %v", recs[0])
 	}
-	e.clock.Advance(2 * fileDeleteDelay)
-	if err := l.Maintain(e.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
+	c.Release()
 	if _, err := c.R.ReadAt(buf, c.Pos); err == nil {
-		t.Fatalf("chunk still readable after the delete delay; handle not closed")
+		t.Fatalf("chunk still readable after Release; the deleted segment's file was not closed")
 	}
+	c.Release() // a second Release does nothing
 }
 
 func TestDeleteRecordsBefore(t *testing.T) {

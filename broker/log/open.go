@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/log/vfs"
@@ -63,7 +64,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now}
+	if opts.Files == nil {
+		opts.Files = NewFileCache(0)
+	}
+	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, fileErr: new(atomic.Pointer[error]), logger: opts.Logger, now: opts.Now}
 	l.cfg.Store(&cfg)
 	if err := l.fs.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("log: create %s: %w", dir, err)
@@ -143,8 +147,11 @@ func (l *Log) load() ([]*segment, error) {
 
 	var segs []*segment
 	var found []DamagedRange
-	for _, b := range bases {
-		s, err := openSegment(l.fs, l.dir, b, false)
+	for i, b := range bases {
+		// After an unclean shutdown, what lies past the recovery point may
+		// never have been fsynced: the cache fsyncs it before closing it.
+		dirty := !clean && (i == len(bases)-1 || bases[i+1] > rp)
+		s, err := openSegment(l, b, false, dirty)
 		if err != nil {
 			return segs, fmt.Errorf("log: %s: %w", l.dir, err)
 		}
@@ -152,7 +159,7 @@ func (l *Log) load() ([]*segment, error) {
 	}
 	if len(segs) == 0 {
 		base := max(start, 0)
-		s, err := openSegment(l.fs, l.dir, base, true)
+		s, err := openSegment(l, base, true, false)
 		if err != nil {
 			return nil, fmt.Errorf("log: %s: %w", l.dir, err)
 		}
@@ -209,7 +216,7 @@ func (l *Log) load() ([]*segment, error) {
 		// Appends never go after damaged bytes: start a new segment at the
 		// end offset (which is past the damage).
 		act.sealTimeIndex()
-		s, err := openSegment(l.fs, l.dir, act.nextOffset, true)
+		s, err := openSegment(l, act.nextOffset, true, false)
 		if err != nil {
 			return segs, fmt.Errorf("log: %s: %w", l.dir, err)
 		}
@@ -241,7 +248,7 @@ func (l *Log) load() ([]*segment, error) {
 				return nil, fmt.Errorf("log: %w", err)
 			}
 		}
-		s, err := openSegment(l.fs, l.dir, start, true)
+		s, err := openSegment(l, start, true, false)
 		if err != nil {
 			return nil, fmt.Errorf("log: %s: %w", l.dir, err)
 		}
@@ -255,7 +262,7 @@ func (l *Log) load() ([]*segment, error) {
 		act.rollStart = l.now()
 	}
 	// Drop whole segments below the start (DeleteRecords before a crash).
-	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= start }, l.now())
+	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= start })
 	if err := l.loadProducerState(); err != nil {
 		return *l.segs.Load(), err
 	}

@@ -22,9 +22,10 @@ import (
 //     nothing past the last successful one is assumed durable or intact),
 //     torn bytes are truncated, indexes rebuilt, producer state reloaded
 //     from its snapshot and the batches after it. The new state replaces
-//     the old at once; the old segments' handles stay open for a minute
-//     for reads in flight, as for deleted segments, and the indexes of the
-//     segments being rescanned are served from memory meanwhile.
+//     the old at once; the old segments' files stay open for reads in
+//     flight until their Chunks are released, as for deleted segments, and
+//     the indexes of the segments being rescanned are served from memory
+//     meanwhile.
 
 // probeFile is the file Recover writes to test the disk; a leftover (a
 // crash mid-probe) is removed by Open like every *.tmp file.
@@ -83,12 +84,15 @@ func (l *Log) Recover() error {
 		return fmt.Errorf("log: %s stays read-only: recover: %w", l.dir, err)
 	}
 	now := l.now()
-	for _, s := range *l.segs.Load() {
-		l.mu.doomed = append(l.mu.doomed, doomedSegment{seg: s, closeAt: now.Add(fileDeleteDelay)})
-	}
-	l.mu.doomed = append(l.mu.doomed, nl.mu.doomed...)
+	old := *l.segs.Load()
 	l.start.Store(nl.start.Load())
 	l.segs.Store(nl.segs.Load())
+	// The old segments' files are retired: each closes once the last
+	// reader's Chunk of it is released, and a reader that loaded the old
+	// list reads again from the new one (ErrSegmentGone).
+	for _, s := range old {
+		s.close()
+	}
 	l.end.Store(nl.end.Load())
 	l.mu.producers = nl.mu.producers
 	l.mu.recoveryPoint = nl.mu.recoveryPoint
@@ -99,6 +103,7 @@ func (l *Log) Recover() error {
 	since, cause := l.Failure()
 	l.mu.err = nil
 	l.failed.Store(nil)
+	l.fileErr.Store(nil)
 	l.logger.Info("partition log writable again: tail recovered as after a crash", "dir", l.dir,
 		"read_only_for", now.Sub(since).Round(time.Millisecond), "start_offset", l.start.Load(),
 		"end_offset", l.end.Load(), "cause", cause)
@@ -149,7 +154,7 @@ func (l *Log) pinRescannedIndexesLocked() error {
 // reload opens the partition folder again as Open does, into a fresh Log
 // whose state Recover adopts; l itself is not touched.
 func (l *Log) reload() (*Log, error) {
-	nl := &Log{dir: l.dir, fs: l.fs, logger: l.logger, now: l.now, reloading: true}
+	nl := &Log{dir: l.dir, fs: l.fs, files: l.files, fileErr: l.fileErr, logger: l.logger, now: l.now, reloading: true}
 	nl.cfg.Store(l.cfg.Load())
 	segs, err := nl.load()
 	if err == nil && nl.mu.err != nil {
@@ -158,9 +163,6 @@ func (l *Log) reload() (*Log, error) {
 	if err != nil {
 		for _, s := range segs {
 			s.close()
-		}
-		for _, d := range nl.mu.doomed {
-			d.seg.close()
 		}
 		return nil, err
 	}

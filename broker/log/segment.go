@@ -48,13 +48,13 @@ func parseBaseName(name string) (base int64, suffix string, ok bool, err error) 
 	return 0, "", false, nil
 }
 
-// segment is one <base>.log file with its two indexes. Fields other than
-// the atomics are guarded by Log.mu.
+// segment is one <base>.log file with its two indexes. Its files are
+// opened on demand through the log's FileCache. Fields other than the
+// atomics are guarded by Log.mu.
 type segment struct {
 	base    int64
 	dir     string
-	log     vfs.File
-	osFile  *os.File
+	log     *cachedFile
 	offIdx  *sparseIndex
 	timeIdx *sparseIndex
 
@@ -74,34 +74,34 @@ type segment struct {
 
 func (s *segment) name() string { return filepath.Base(fileName(s.dir, s.base, logSuffix)) }
 
-// openSegment opens (create=false) or creates a segment's three files.
-func openSegment(fs vfs.FS, dir string, base int64, create bool) (*segment, error) {
+func newSegment(dir string, base int64) *segment {
 	s := &segment{base: base, dir: dir, nextOffset: base, lastTimeEntryTs: math.MinInt64}
 	s.maxTs.Store(-1)
 	s.maxTsBatch.Store(-1)
-	open := func(name string, mustExist bool) (vfs.File, error) {
-		if create {
-			return fs.Create(name)
-		}
-		f, err := fs.OpenAppend(name)
-		if err != nil && !mustExist && errors.Is(err, os.ErrNotExist) {
-			return fs.Create(name)
-		}
-		return f, err
+	return s
+}
+
+// openSegment opens (create=false) or creates a segment's three files
+// through the cache. dirty says the files may hold data never fsynced
+// (after an unclean shutdown), so they are fsynced before the cache closes
+// them. A missing index file is created empty (recovery rebuilds it).
+func openSegment(l *Log, base int64, create, dirty bool) (*segment, error) {
+	dir := l.dir
+	s := newSegment(dir, base)
+	logMode, idxMode := openExisting, openOrCreate
+	if create {
+		logMode, idxMode = createFile, createFile
 	}
 	var err error
-	if s.log, err = open(fileName(dir, base, logSuffix), true); err != nil {
+	if s.log, err = l.openFile(fileName(dir, base, logSuffix), logMode, dirty); err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	if of, ok := s.log.(vfs.OSFiler); ok {
-		s.osFile = of.OSFile()
-	}
-	oi, err := open(fileName(dir, base, indexSuffix), false)
+	oi, err := l.openFile(fileName(dir, base, indexSuffix), idxMode, dirty)
 	if err != nil {
 		s.log.Close()
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	ti, err := open(fileName(dir, base, timeIndexSuffix), false)
+	ti, err := l.openFile(fileName(dir, base, timeIndexSuffix), idxMode, dirty)
 	if err != nil {
 		s.log.Close()
 		oi.Close()
@@ -118,9 +118,29 @@ func openSegment(fs vfs.FS, dir string, base int64, create bool) (*segment, erro
 	return s, nil
 }
 
+// openFile opens one of the log's segment or index files through its cache.
+func (l *Log) openFile(name string, mode openMode, dirty bool) (*cachedFile, error) {
+	return l.files.openFile(l.fs, name, mode, dirty, l.fileErr)
+}
+
+// files are the segment's log, offset index and time index files; nil for
+// the ones not opened yet.
+func (s *segment) files() []*cachedFile {
+	out := []*cachedFile{s.log, nil, nil}
+	if s.offIdx != nil {
+		out[1] = s.offIdx.file
+	}
+	if s.timeIdx != nil {
+		out[2] = s.timeIdx.file
+	}
+	return out
+}
+
+// close retires the segment's files: each is closed once no reader holds
+// it, and never reopened.
 func (s *segment) close() error {
 	var errs []error
-	for _, f := range []vfs.File{s.log, s.offIdx.file, s.timeIdx.file} {
+	for _, f := range s.files() {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
@@ -352,7 +372,7 @@ func (s *segment) sealTimeIndex() {
 }
 
 func (s *segment) sync() error {
-	for _, f := range []vfs.File{s.log, s.offIdx.file, s.timeIdx.file} {
+	for _, f := range s.files() {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("sync %s: %w", s.name(), err)
 		}

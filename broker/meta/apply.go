@@ -51,6 +51,7 @@ func Apply(img *Image, rec Record) (*Image, error) {
 			return nil, err
 		}
 		next := img.clone()
+		next.partitions -= int64(t.Partitions)
 		next.topics.del(t.Name)
 		next.byID.del(t.ID)
 		next.collisions.del(collisionKey(t.Name))
@@ -101,6 +102,10 @@ func lookupID(img *Image, id TopicID) (*Topic, error) {
 // and ID.
 func replaceTopic(img *Image, t *Topic) *Image {
 	next := img.clone()
+	if old, ok := img.topics.get(t.Name); ok {
+		next.partitions -= int64(old.Partitions)
+	}
+	next.partitions += int64(t.Partitions)
 	next.topics.set(t.Name, t)
 	next.byID.set(t.ID, t)
 	return next

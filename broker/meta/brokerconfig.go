@@ -95,6 +95,10 @@ type BrokerConfig struct {
 	LogDirFailureRetryBackoffMs    int64 // log.dir.failure.retry.backoff.ms (Sluice's own)
 	LogDirFailureRetryBackoffMaxMs int64 // log.dir.failure.retry.backoff.max.ms (Sluice's own)
 
+	// Partition count and open files (issue 9).
+	MaxBrokerPartitions int32 // max.broker.partitions (KIP-578)
+	LogOpenFilesMax     int32 // log.open.files.max (Sluice's own)
+
 	// explicit records keys set through Set or ParseBrokerConfig, which
 	// DescribeConfigs reports as STATIC_BROKER_CONFIG even when they equal
 	// the default.
@@ -195,6 +199,19 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 	// failed log dir offline until a restart.
 	bk("log.dir.failure.retry.backoff.ms", ConfigLong, "1000", atLeast(1), "Sluice's own (Kafka takes a failed log dir offline until a restart): after a write to a partition log or the metadata journal fails (a full disk, an I/O error), it is read-only (reads go on, writes get KAFKA_STORAGE_ERROR) and the broker first probes whether the disk takes writes again this long after the failure; each failed probe doubles the wait up to log.dir.failure.retry.backoff.max.ms. A successful probe recovers the log's tail as after a crash and resumes writes, without a restart.", func(c *BrokerConfig) any { return &c.LogDirFailureRetryBackoffMs }),
 	bk("log.dir.failure.retry.backoff.max.ms", ConfigLong, "10000", atLeast(1), "Sluice's own: the longest wait between two probes of a read-only log (see log.dir.failure.retry.backoff.ms): writes resume at most about this long after space is freed.", func(c *BrokerConfig) any { return &c.LogDirFailureRetryBackoffMaxMs }),
+
+	// Partition count and open files (issue 9).
+	bk("max.broker.partitions", ConfigInt, "10000", atLeast(1),
+		"The most partitions this broker holds, internal topics included (the name KIP-578 proposed; Kafka has no such limit). "+
+			"CreateTopics, CreatePartitions and topic auto-creation that would go above it are refused with POLICY_VIOLATION. "+
+			"Partition files are opened on demand (log.open.files.max), so the limit is one of memory and disk, not descriptors. "+
+			"Lowering it below the partitions already held refuses new ones but never stops the broker from starting.",
+		func(c *BrokerConfig) any { return &c.MaxBrokerPartitions }),
+	bk("log.open.files.max", ConfigInt, "0", atLeast(0),
+		"Sluice's own: the most segment and index files held open across all partition logs (a least-recently-used cache; a file in use is never closed, "+
+			"and a file written since its last fsync is fsynced before it is closed). 0 means connections.fd.reserve less 64 (at most half of it) "+
+			"for the broker's other files, at least 8; a larger value is lowered to that, so raise connections.fd.reserve to hold more files open.",
+		func(c *BrokerConfig) any { return &c.LogOpenFilesMax }),
 })
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {

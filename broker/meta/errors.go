@@ -35,6 +35,9 @@ var (
 	// (INVALID_REQUEST), such as a dynamic broker config change to a key
 	// that cannot change at runtime or to a bad value, as Kafka answers.
 	ErrInvalidRequest = errors.New("meta: invalid request")
+	// ErrPolicyViolation: a change the broker's limits forbid, such as more
+	// partitions than max.broker.partitions (POLICY_VIOLATION).
+	ErrPolicyViolation = errors.New("meta: policy violation")
 	// ErrClosed: the Store or Journal was closed.
 	ErrClosed = errors.New("meta: closed")
 	// ErrStorage: the journal failed a write or fsync (a full disk, an I/O
@@ -63,6 +66,8 @@ func ErrorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, ErrPolicyViolation):
+		return kerr.PolicyViolation.Code
 	case errors.Is(err, ErrInvalidRecord), errors.Is(err, ErrInvalidRequest):
 		return kerr.InvalidRequest.Code
 	case errors.Is(err, ErrStorage):

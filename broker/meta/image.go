@@ -20,6 +20,8 @@ type Image struct {
 	// holding it, for Kafka's collision rule.
 	collisions cowMap[string, string]
 	brokers    map[int32]*Broker
+	// partitions is the sum of every topic's partition count.
+	partitions int64
 	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
 	// holds the cluster-wide defaults.
 	brokerConfigs map[int32]map[string]string
@@ -84,6 +86,9 @@ func (img *Image) Topics() []*Topic {
 
 // NumTopics returns the number of topics.
 func (img *Image) NumTopics() int { return img.topics.len() }
+
+// NumPartitions returns the number of partitions of all topics.
+func (img *Image) NumPartitions() int64 { return img.partitions }
 
 // Broker returns the registered broker with this node ID.
 func (img *Image) Broker(nodeID int32) (*Broker, bool) {

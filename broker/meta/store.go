@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,15 +25,21 @@ type Options struct {
 	// Journal replaces the local file journal (a Raft log, or a test
 	// journal). The store closes it on Close. When set, dir is not used.
 	Journal Journal
+	// MaxPartitions (max.broker.partitions) makes Apply and Validate
+	// refuse, with ErrPolicyViolation, a change that leaves more partitions
+	// than this and more than before. Replay never refuses: a data dir
+	// holding more stays usable. 0 means no limit.
+	MaxPartitions int64
 }
 
 // Store is the one applier of metadata changes: it validates records
 // against the current Image, appends them to the Journal, applies them and
 // publishes the new Image, all under one mutex. Image is lock-free.
 type Store struct {
-	logger *slog.Logger
-	now    func() time.Time
-	img    atomic.Pointer[Image]
+	logger        *slog.Logger
+	now           func() time.Time
+	maxPartitions int64
+	img           atomic.Pointer[Image]
 	// failed mirrors mu.failed for lock-free Failure calls.
 	failed atomic.Pointer[storeFailure]
 	mu     struct {
@@ -65,7 +72,7 @@ type subscriber struct {
 // into the Image. A record that does not decode or apply on replay fails
 // Open with an error naming its journal offset.
 func Open(dir string, opts Options) (*Store, error) {
-	s := &Store{logger: opts.Logger, now: opts.Now}
+	s := &Store{logger: opts.Logger, now: opts.Now, maxPartitions: opts.MaxPartitions}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,7 +158,7 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 		return fmt.Errorf("%w: read-only after a failed write (until the disk takes writes again): %w", ErrStorage, s.mu.failed)
 	}
 	old := s.img.Load()
-	next, err := applyAll(old, recs)
+	next, err := s.applyAll(old, recs)
 	if err != nil {
 		return err
 	}
@@ -218,8 +225,46 @@ func (s *Store) Recover() error {
 // Validate reports whether Apply would accept recs against the current
 // image, without changing anything (CreateTopics with validate_only).
 func (s *Store) Validate(recs ...Record) error {
-	_, err := applyAll(s.Image(), fillTopicIDs(recs))
+	_, err := s.applyAll(s.Image(), fillTopicIDs(recs))
 	return err
+}
+
+// applyAll applies recs to img and checks the store's limits.
+func (s *Store) applyAll(img *Image, recs []Record) (*Image, error) {
+	next, err := applyAll(img, recs)
+	if err != nil {
+		return nil, err
+	}
+	if n := next.NumPartitions(); s.maxPartitions > 0 && n > s.maxPartitions && n > img.NumPartitions() {
+		return nil, invalid(ErrPolicyViolation, "%s would bring this broker to %d partitions, above its limit max.broker.partitions=%d (it holds %d)",
+			describeGrowth(img, recs), n, s.maxPartitions, img.NumPartitions())
+	}
+	return next, nil
+}
+
+// describeGrowth names what recs add, for a limit's error message.
+func describeGrowth(img *Image, recs []Record) string {
+	var parts []string
+	for _, r := range recs {
+		r, err := deref(r)
+		if err != nil {
+			continue
+		}
+		switch r := r.(type) {
+		case CreateTopic:
+			parts = append(parts, fmt.Sprintf("creating topic %q with %d partitions", r.Name, r.Partitions))
+		case CreatePartitions:
+			name := r.ID.String()
+			if t, ok := img.TopicByID(r.ID); ok {
+				name = t.Name
+			}
+			parts = append(parts, fmt.Sprintf("growing topic %q to %d partitions", name, r.Count))
+		}
+	}
+	if len(parts) == 0 {
+		return "this change"
+	}
+	return strings.Join(parts, " and ")
 }
 
 func applyAll(img *Image, recs []Record) (*Image, error) {

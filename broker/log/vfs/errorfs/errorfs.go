@@ -44,6 +44,8 @@ type FS struct {
 	failSync  int   // fail the sync with this ordinal (1-based), 0 = never
 	torn      bool  // a failed write writes half its bytes first
 	capacity  int64 // bytes all files may hold; 0 = unlimited
+	openNow   int   // handles not closed
+	maxOpen   int   // the most handles open at once
 }
 
 // New returns an empty FS.
@@ -88,6 +90,14 @@ func (fs *FS) usedLocked() int64 {
 		n += int64(len(f.data))
 	}
 	return n
+}
+
+// OpenFiles returns how many handles are open now and the most that were
+// open at once.
+func (fs *FS) OpenFiles() (now, most int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.openNow, fs.maxOpen
 }
 
 // Counts returns how many writes and syncs were done.
@@ -168,6 +178,8 @@ func (fs *FS) open(name string, create, trunc, mustExist bool) (vfs.File, error)
 		n.data = n.data[:0:0]
 	}
 	_ = mustExist
+	fs.openNow++
+	fs.maxOpen = max(fs.maxOpen, fs.openNow)
 	return &file{fs: fs, n: n, name: name, writable: create || !mustExist}, nil
 }
 
@@ -354,5 +366,6 @@ func (f *file) Close() error {
 		return fmt.Errorf("errorfs: close %s: %w", f.name, os.ErrClosed)
 	}
 	f.closed = true
+	f.fs.openNow--
 	return nil
 }
