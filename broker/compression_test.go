@@ -5,10 +5,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,23 +89,8 @@ func TestCleanerKeepsBombOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	b.Stop()
-
-	// Append the bomb at offset 1 of the active segment, behind the broker's back.
-	dir := filepath.Join(b.Dir, "topics", "compacted-0")
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	slices.Sort(segs)
-	f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(batchtest.ZstdBomb(1, 200, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	os.Remove(filepath.Join(dir, "clean-shutdown"))
-
-	b = brokertest.Start(t, append(settings, brokertest.WithDir(b.Dir))...)
+	// The bomb at offset 1, behind the broker's back.
+	b = brokertest.AppendUnchecked(t, b, "compacted", 0, batchtest.ZstdBomb(1, 200, 1<<20), settings...)
 	cl = newClient(t, b.Addr(), kgo.DefaultProduceTopic("compacted"))
 	for _, v := range []string{"new", "newer"} {
 		if err := cl.ProduceSync(testCtx(t), &kgo.Record{Key: []byte("a"), Value: []byte(v)}).FirstErr(); err != nil {

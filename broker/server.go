@@ -493,6 +493,10 @@ func (s *Server) allPartitions() []*partition {
 	return out
 }
 
+// PartitionDir is the folder of one partition's log (for tests and tools
+// that look at the data dir).
+func (s *Server) PartitionDir(topic string, index int32) string { return s.partitionDir(topic, index) }
+
 // partitionDir is where one partition's log lives: Kafka's <topic>-<n>.
 func (s *Server) partitionDir(topic string, index int32) string {
 	return filepath.Join(s.cfg.DataDir, "topics", fmt.Sprintf("%s-%d", topic, index))

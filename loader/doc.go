@@ -67,6 +67,20 @@
 // never published twice or skipped, whichever step fails and however two
 // owners' steps interleave.
 //
+// # Compressed batches
+//
+// franz-go decompresses fetched batches before the loader sees their
+// records. Each partition's client decompresses through package batchcodec
+// with two bounds (decompress.go): one batch may expand to at most
+// Config.MaxDecompressedBatchBytes (128 MiB by default), and all batches
+// decompressed between two polls to twice that. A batch over the first
+// bound (a compression bomb from a foreign cluster) stops its partition's
+// run with an error naming the batch's offset; the second only makes the
+// client fetch the rest of a response again after the next poll. So a
+// worker holds at most about 256 MiB of decompressed records, whatever the
+// cluster serves. The decoders in package formats take each message's
+// bytes as they are and decompress nothing.
+//
 // # Metrics
 //
 // A process that runs pipelines makes one [Metrics] with [NewMetrics] on

@@ -19,17 +19,20 @@ import (
 type kafkaSource struct {
 	brokers []string
 	opts    []kgo.Opt
-	adm     *kadm.Client
-	cl      *kgo.Client
-	group   string
-	log     *slog.Logger
+	// maxBatch bounds what one fetched batch may decompress to
+	// (decompress.go).
+	maxBatch int64
+	adm      *kadm.Client
+	cl       *kgo.Client
+	group    string
+	log      *slog.Logger
 }
 
 // requestTimeout bounds one admin round trip (listing offsets), so an
 // unreachable cluster is an error, not a hang.
 const requestTimeout = 30 * time.Second
 
-func newKafkaSource(brokers []string, group string, log *slog.Logger) (*kafkaSource, error) {
+func newKafkaSource(brokers []string, group string, maxBatch int64, log *slog.Logger) (*kafkaSource, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DialTimeout(5 * time.Second),
@@ -41,7 +44,7 @@ func newKafkaSource(brokers []string, group string, log *slog.Logger) (*kafkaSou
 	if err != nil {
 		return nil, fmt.Errorf("source.brokers %v: %w", brokers, err)
 	}
-	return &kafkaSource{brokers: brokers, opts: opts, cl: cl, adm: kadm.NewClient(cl), group: group, log: log}, nil
+	return &kafkaSource{brokers: brokers, opts: opts, maxBatch: maxBatch, cl: cl, adm: kadm.NewClient(cl), group: group, log: log}, nil
 }
 
 func (k *kafkaSource) close() { k.cl.Close() }
@@ -128,7 +131,9 @@ func (k *kafkaSource) committed(ctx context.Context, tp TopicPartition) (int64, 
 }
 
 func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (recordSource, error) {
+	dec := &boundedDecompressor{maxBatch: k.maxBatch}
 	opts := append(append([]kgo.Opt(nil), k.opts...),
+		kgo.WithDecompressor(dec),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
 		// An offset deleted by retention is an error (a gap), never a
 		// silent jump.
@@ -142,7 +147,7 @@ func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (re
 	if err != nil {
 		return nil, fmt.Errorf("%s: consumer: %w", tp, err)
 	}
-	return &kafkaReader{cl: cl, tp: tp}, nil
+	return &kafkaReader{cl: cl, tp: tp, dec: dec}, nil
 }
 
 // commit records next as the group's committed offset of each partition,
@@ -168,25 +173,33 @@ func (k *kafkaSource) commit(ctx context.Context, next map[TopicPartition]int64)
 }
 
 type kafkaReader struct {
-	cl *kgo.Client
-	tp TopicPartition
+	cl  *kgo.Client
+	tp  TopicPartition
+	dec *boundedDecompressor
+	// pending is an error that came with records, returned by the next
+	// fetch (the partition may not be fetched again after it).
+	pending error
 }
 
 func (r *kafkaReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
+	if err := r.pending; err != nil {
+		r.pending = nil
+		return nil, err
+	}
 	fetches := r.cl.PollFetches(ctx)
+	r.dec.polled()
 	var ferr error
 	fetches.EachError(func(t string, p int32, err error) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || ferr != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errBudget) || ferr != nil {
 			return
 		}
-		if errors.Is(err, kerr.OffsetOutOfRange) {
-			ferr = fmt.Errorf("topic %q partition %d: %w (retention deleted records not yet loaded?)", t, p, err)
-			return
-		}
-		ferr = fmt.Errorf("topic %q partition %d: fetch: %w", t, p, err)
+		ferr = consumeError(t, p, err, r.dec.maxBatch)
 	})
 	recs := fetches.Records()
-	if ferr != nil && len(recs) == 0 {
+	if ferr != nil && len(recs) > 0 {
+		r.pending, ferr = ferr, nil
+	}
+	if ferr != nil {
 		return nil, ferr
 	}
 	if err := ctx.Err(); err != nil && len(recs) == 0 {
@@ -196,6 +209,20 @@ func (r *kafkaReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
 }
 
 func (r *kafkaReader) close() { r.cl.Close() }
+
+// consumeError explains a fetch error of one partition.
+func consumeError(topic string, partition int32, err error, maxBatch int64) error {
+	var tooLarge *kgo.ErrDecompressTooLarge
+	switch {
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		return fmt.Errorf("topic %q partition %d: %w (retention deleted records not yet loaded?)", topic, partition, err)
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("topic %q partition %d: the batch at offset %d decompresses to more than %d MiB, the most the loader decompresses per batch "+
+			"(a compression bomb, or a producer batch far beyond Kafka's defaults); loading of this partition stops before it: %w",
+			topic, partition, tooLarge.Offset, maxBatch>>20, err)
+	}
+	return fmt.Errorf("topic %q partition %d: fetch: %w", topic, partition, err)
+}
 
 // sortedTPs returns the keys of m in topic, partition order.
 func sortedTPs[V any](m map[TopicPartition]V) []TopicPartition {

@@ -49,6 +49,12 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Now is the clock (for roll ages and _ingest); nil means time.Now.
 	Now func() time.Time
+	// MaxDecompressedBatchBytes bounds what one fetched batch may
+	// decompress to (default DefaultMaxDecompressedBatchBytes, 128 MiB); a
+	// larger one stops its partition's run with an error naming its
+	// offset. All batches decompressed between two polls of one
+	// partition may take twice this (see decompress.go).
+	MaxDecompressedBatchBytes int64
 	// Metrics, if set, counts the run's work under its pipeline's name
 	// (see NewMetrics: one per process, shared by every run); nil means
 	// no metrics.
@@ -197,7 +203,11 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 	}
 	r.fsys = fsys
 	r.sink = NewSink(fsys, root)
-	r.src, err = newKafkaSource(spec.Source.Brokers, spec.Source.Group, r.log)
+	maxBatch := cfg.MaxDecompressedBatchBytes
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxDecompressedBatchBytes
+	}
+	r.src, err = newKafkaSource(spec.Source.Brokers, spec.Source.Group, maxBatch, r.log)
 	if err != nil {
 		fsys.Close()
 		return nil, err

@@ -5,8 +5,11 @@ package brokertest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,3 +97,35 @@ func Start(t testing.TB, opts ...Option) *Broker {
 
 // Stop shuts the broker down cleanly (flush, clean-shutdown marker).
 func (b *Broker) Stop() { b.stop() }
+
+// AppendUnchecked stops b, appends batch to the active segment of a
+// partition's log with none of the broker's checks (as a data dir written
+// by an older version may hold it: a compression bomb, an unknown codec),
+// and starts a broker on the same data dir and address with opts, whose
+// recovery takes the batch in. The batch's base offset must be the
+// partition's end offset and its CRC valid.
+func AppendUnchecked(t testing.TB, b *Broker, topic string, partition int32, batch []byte, opts ...Option) *Broker {
+	t.Helper()
+	dir, addr := b.PartitionDir(topic, partition), b.Addr()
+	b.Stop()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("brokertest: no segment in %s: %v", dir, err)
+	}
+	slices.Sort(segs)
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Without the clean-shutdown marker, recovery rescans the tail.
+	if err := os.Remove(filepath.Join(dir, "clean-shutdown")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return Start(t, append([]Option{WithDir(b.Dir), WithListen(addr)}, opts...)...)
+}
