@@ -287,3 +287,107 @@ func TestDescribeLogDirs(t *testing.T) {
 		t.Errorf("total %d, usable %d bytes", d.TotalBytes, d.UsableBytes)
 	}
 }
+
+var partitionMetadataFormat = regexp.MustCompile(`^version: 0\ntopic_id: [A-Za-z0-9_-]{22}\n$`)
+
+// TestTornJournalOrphanedDir cuts 3 bytes off the metadata journal of a
+// stopped sluice server, so that it forgets the last topic created while
+// that topic's data stays on disk (the issue's fault: re-creating the name
+// then adopted the old data). After a restart the journal's log line says
+// which record it dropped, the topic's folders are moved aside (not
+// deleted) and counted on /metrics, and the re-created topic starts empty.
+// A folder from before partition.metadata existed (the file removed) is
+// adopted and gets the file.
+func TestTornJournalOrphanedDir(t *testing.T) {
+	dir := t.TempDir()
+	c := startChild(t, dir)
+	adm := kadm.NewClient(newClient(t, c.addr))
+	createTopic(t, adm, "kept", 1, nil)
+	createTopic(t, adm, "lost", 2, nil)
+	produceNumbered(t, c.addr, "kept", 10)
+	produceNumbered(t, c.addr, "lost", 10)
+	c.stop(t)
+	topics := filepath.Join(dir, "topics")
+	for _, p := range []string{"kept-0", "lost-0", "lost-1"} {
+		b, err := os.ReadFile(filepath.Join(topics, p, "partition.metadata"))
+		if err != nil || !partitionMetadataFormat.Match(b) {
+			t.Fatalf("%s/partition.metadata: %q, %v; want Kafka's format", p, b, err)
+		}
+	}
+	journal := filepath.Join(dir, "meta", "journal.log")
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(journal, b[:len(b)-3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(topics, "kept-0", "partition.metadata")); err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := startChild(t, dir, "--http", "127.0.0.1:0")
+	logs := c2.stderr.String()
+	if !regexp.MustCompile(`truncating torn journal tail.*CreateTopic .*lost`).MatchString(logs) {
+		t.Errorf("the journal's log line does not name the dropped CreateTopic of lost:\n%s", logs)
+	}
+	stray, _ := filepath.Glob(filepath.Join(topics, "lost-*-stray"))
+	if len(stray) != 2 || strings.Count(logs, "moved aside, not deleted") != 2 {
+		t.Fatalf("stray folders %v, want lost-0 and lost-1 moved aside and logged:\n%s", stray, logs)
+	}
+	for _, s := range stray {
+		if segs := segmentFiles(t, s, ".log"); len(segs) == 0 {
+			t.Errorf("%s holds no segment: the old data was not kept", s)
+		}
+	}
+	if v := c2.metric(t, "sluice_stray_partition_dirs"); v != 2 {
+		t.Errorf("sluice_stray_partition_dirs = %v, want 2", v)
+	}
+	if b, err := os.ReadFile(filepath.Join(topics, "kept-0", "partition.metadata")); err != nil || !partitionMetadataFormat.Match(b) {
+		t.Errorf("kept-0/partition.metadata was not written back: %q, %v", b, err)
+	}
+	checkNumbered(t, consumeAll(t, c2.addr, "kept", 0, 10), 0)
+
+	adm2 := kadm.NewClient(newClient(t, c2.addr))
+	createTopic(t, adm2, "lost", 1, nil)
+	if end := endOffsets(t, c2.addr, "lost")[0]; end != 0 {
+		t.Fatalf("re-created topic lost has end offset %d, want 0: it adopted the old data", end)
+	}
+	produceNumbered(t, c2.addr, "lost", 1)
+	checkNumbered(t, consumeAll(t, c2.addr, "lost", 0, 1), 0)
+}
+
+// TestPartitionDirOfAnotherTopicMovedAside: a folder whose partition.metadata
+// names another topic ID is moved aside when the broker starts, and a
+// folder that is already there when a topic is created (without the file)
+// is moved aside rather than adopted; both topics start empty.
+func TestPartitionDirOfAnotherTopicMovedAside(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	createTopic(t, adm, "x", 1, nil)
+	produceNumbered(t, b.Addr(), "x", 5)
+	b.Stop()
+	topics := filepath.Join(b.Dir, "topics")
+	other := "AAAAAAAAAAAAAAAAAAAAAg"
+	if err := os.WriteFile(filepath.Join(topics, "x-0", "partition.metadata"), []byte("version: 0\ntopic_id: "+other+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b2 := brokertest.Start(t, brokertest.WithDir(b.Dir))
+	if end := endOffsets(t, b2.Addr(), "x")[0]; end != 0 {
+		t.Fatalf("x has end offset %d, want 0: it adopted a folder of topic ID %s", end, other)
+	}
+	if _, err := os.Stat(filepath.Join(topics, "x-0.00000000000000000000000000000002-stray", "00000000000000000000.log")); err != nil {
+		t.Fatalf("the other topic's folder was not kept aside: %v", err)
+	}
+	if err := os.CopyFS(filepath.Join(topics, "y-0"), os.DirFS(filepath.Join(topics, "x-0.00000000000000000000000000000002-stray"))); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(topics, "y-0", "partition.metadata"))
+	createTopic(t, kadm.NewClient(newClient(t, b2.Addr())), "y", 1, nil)
+	if end := endOffsets(t, b2.Addr(), "y")[0]; end != 0 {
+		t.Fatalf("new topic y has end offset %d, want 0: it adopted a folder that was there before it", end)
+	}
+	if stray, _ := filepath.Glob(filepath.Join(topics, "y-0.*-stray")); len(stray) != 1 {
+		t.Fatalf("y-0 not moved aside: %v", stray)
+	}
+}

@@ -118,7 +118,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.bytesIn, m.recsIn, m.bytesOut, m.recsOut, m.requests, m.latency, m.unsupported, m.uncleanable,
-		logSize, &partitionSizes{s: s}, &partitionDamage{s: s}, fileCacheCollector{s.files})
+		logSize, &partitionSizes{s: s}, &partitionDamage{s: s}, fileCacheCollector{s.files}, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_stray_partition_dirs",
+			Help: "Partition folders moved aside (<topic>-<n>.<id>-stray under topics/) because no known topic owns them; kept until an operator removes them.",
+		}, func() float64 { return float64(s.countStrayDirs()) }))
 	return m
 }
 

@@ -102,6 +102,9 @@ type Server struct {
 	// it in meta.properties.
 	clusterID string
 	lockFile  *os.File
+	// adoptable is each topic's partition count when the broker started:
+	// their folders may predate partition.metadata (partdir.go).
+	adoptable map[meta.TopicID]int32
 	// limits admits connections; reqMem and buffers bound request memory.
 	limits  *connLimits
 	reqMem  *requestMemory
@@ -223,6 +226,7 @@ func (s *Server) open() error {
 	img := s.meta.Image()
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
+	s.adoptable = adoptablePartitions(img)
 	for _, t := range img.Topics() {
 		err := s.openTopic(img, t)
 		if err != nil && !spaceProblem(err) {
@@ -231,6 +235,9 @@ func (s *Server) open() error {
 		// A full disk (recovery rewrites indexes) does not stop the
 		// start: the storage prober opens the topic once it can.
 		s.noteOpen(t, err)
+	}
+	if err := s.moveStrayDirs(img); err != nil {
+		return err
 	}
 	s.meta.Subscribe(s.onMetadata)
 	return nil

@@ -81,7 +81,12 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 	var opened []*partition
 	var openErr error
 	for i := int32(len(ps)); i < t.Partitions; i++ {
-		l, err := log.Open(s.partitionDir(t.Name, i), cfg, log.Options{Logger: s.log.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
+		dir := s.partitionDir(t.Name, i)
+		if err := s.claimPartitionDir(dir, t, i); err != nil {
+			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
+			break
+		}
+		l, err := log.Open(dir, cfg, log.Options{Logger: s.log.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
 		if err != nil {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break

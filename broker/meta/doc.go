@@ -25,8 +25,10 @@
 // The n-th frame in the file has journal offset n (starting at 0). A frame
 // that runs past the end of the file, a partial header, a last frame that
 // fails its CRC, or a bad frame after which only zero bytes follow, is a
-// torn write: it is truncated on open with a log line. A bad frame followed
-// by more data, or a length outside 1..64 MiB, is corruption: Open fails
+// torn write: it is truncated on open with a warning that names the byte
+// range cut and what it held, as far as it decodes (each record's type and
+// JSON body, marked where it is cut). A bad frame followed by more data,
+// or a length outside 1..64 MiB, is corruption: Open fails
 // with a *CorruptionError naming the file, byte position and offset, and
 // leaves the file as it is for an operator.
 //

@@ -99,7 +99,8 @@ func OpenFileJournal(path string, opts FileJournalOptions) (*FileJournal, error)
 		return nil, err
 	}
 	if valid < size {
-		logger.Warn("meta: truncating torn journal tail", "path", path, "pos", valid, "bytes", size-valid, "offset", n, "reason", reason)
+		logger.Warn("meta: truncating torn journal tail", "path", path, "pos", valid, "end", size, "bytes", size-valid,
+			"offset", n, "reason", reason, "dropped", describeTornTail(f, valid, size))
 		if err := f.Truncate(valid); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("meta: truncate torn journal tail of %s at byte %d: %w", path, valid, err)

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,6 +277,46 @@ func TestStoreTornTailOnOpen(t *testing.T) {
 	mustApply(t, s2, CreateTopic{Name: "b", Partitions: 1, ReplicationFactor: 1})
 	if s2.Image().Offset() != 1 {
 		t.Fatalf("offset after re-create = %d", s2.Image().Offset())
+	}
+}
+
+// TestStoreTornTailSaysWhatItDropped cuts the last entry (a CreateTopic
+// of "lost") at several points: the log line names the byte range cut and
+// as much of the dropped record as is left, so an operator knows which
+// topic the metadata forgot.
+func TestStoreTornTailSaysWhatItDropped(t *testing.T) {
+	for _, tc := range []struct {
+		cut  int    // bytes of the last frame kept
+		want string // in the log line
+	}{
+		{cut: -3, want: `CreateTopic {\"name\":\"lost\",\"id\":`}, // quoted by the text handler
+		{cut: 40, want: `CreateTopic {\"name\":\"lost\"`},
+		{cut: 8, want: "0 present: 0 bytes of an entry header"},
+		{cut: 4, want: "4 bytes of a frame header"},
+	} {
+		dir := t.TempDir()
+		s := openStore(t, dir)
+		mustApply(t, s, CreateTopic{Name: "kept", Partitions: 1, ReplicationFactor: 1})
+		path := filepath.Join(dir, JournalFileName)
+		before, _ := os.ReadFile(path)
+		mustApply(t, s, CreateTopic{Name: "lost", Partitions: 3, ReplicationFactor: 1})
+		_ = s.Close()
+		data, _ := os.ReadFile(path)
+		keep := len(before) + tc.cut
+		if tc.cut < 0 {
+			keep = len(data) + tc.cut
+		}
+		_ = os.WriteFile(path, data[:keep], 0o644)
+		logger, logs := newTestLogger()
+		s2, err := Open(dir, Options{Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s2.Close()
+		line := logs.String()
+		if !strings.Contains(line, tc.want) || !strings.Contains(line, fmt.Sprintf("pos=%d end=%d", len(before), keep)) {
+			t.Errorf("cut at %d: log line does not say %q and the byte range %d-%d:\n%s", tc.cut, tc.want, len(before), keep, line)
+		}
 	}
 }
 
