@@ -1,5 +1,3 @@
-// Package client is what the CLI's commands do, as a library the CLI and
-// the web console share. Jobs talks to a scheduler's admin API.
 package client
 
 import (

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,9 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/client"
 )
 
 // brokersEnv names the environment variable that sets the default of
@@ -48,104 +46,52 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 
 // seeds parses --brokers into a list of host:port seeds.
 func (f *clientFlags) seeds() ([]string, error) {
-	var out []string
-	for _, s := range strings.Split(f.brokers, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if !strings.Contains(s, ":") {
-			return nil, fmt.Errorf("--brokers: %q is not host:port", s)
-		}
-		out = append(out, s)
-	}
-	if len(out) == 0 {
+	seeds, err := client.ParseSeeds(f.brokers)
+	if errors.Is(err, client.ErrNoSeeds) {
 		return nil, fmt.Errorf("--brokers: no broker given (flag or %s)", brokersEnv)
 	}
-	return out, nil
+	if err != nil {
+		return nil, fmt.Errorf("--brokers: %w", err)
+	}
+	return seeds, nil
 }
 
-// newClient builds a franz-go client for the seeds plus extra options.
-func (f *clientFlags) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
+// cluster is the cluster the flags name.
+func (f *clientFlags) cluster() (client.Cluster, error) {
 	seeds, err := f.seeds()
-	if err != nil {
-		return nil, err
-	}
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(seeds...),
-		kgo.ClientID(f.clientID),
-		kgo.RetryTimeout(f.timeout),
-		kgo.DialTimeout(min(f.timeout, 10*time.Second)),
-	}, extra...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("brokers %s: %w", f.brokers, err)
-	}
-	return cl, nil
+	return client.Cluster{Seeds: seeds, ClientID: f.clientID, Timeout: f.timeout}, err
 }
 
-// newAdmin builds an admin client; close it with its Close method.
-func (f *clientFlags) newAdmin() (*kadm.Client, error) {
-	cl, err := f.newClient()
-	if err != nil {
-		return nil, err
-	}
-	return f.adminFor(cl), nil
-}
-
-// adminFor wraps cl in an admin client whose requests carry --timeout.
-func (f *clientFlags) adminFor(cl *kgo.Client) *kadm.Client {
-	adm := kadm.NewClient(cl)
-	adm.SetTimeoutMillis(int32(f.timeout / time.Millisecond))
-	return adm
-}
-
-// withAdmin runs fn with an admin client and a context bounded by --timeout,
-// closing the client afterwards.
-func (f *clientFlags) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client) error) error {
-	return f.withClients(ctx, func(ctx context.Context, _ *kgo.Client, adm *kadm.Client) error { return fn(ctx, adm) })
-}
-
-// withClients is withAdmin that also gives the client under the admin
-// client, for requests kadm does not make.
-func (f *clientFlags) withClients(ctx context.Context, fn func(context.Context, *kgo.Client, *kadm.Client) error) error {
-	cl, err := f.newClient()
+// withAdmin runs fn with an admin client of the cluster, closed afterwards.
+func (f *clientFlags) withAdmin(fn func(*client.Admin) error) error {
+	c, err := f.cluster()
 	if err != nil {
 		return err
 	}
-	adm := f.adminFor(cl)
+	adm, err := c.NewAdmin()
+	if err != nil {
+		return err
+	}
 	defer adm.Close()
-	ctx, cancel := f.withTimeout(ctx)
-	defer cancel()
-	return fn(ctx, cl, adm)
+	return fn(adm)
 }
 
-// withTimeout bounds one request to --timeout.
-func (f *clientFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, f.timeout)
-}
-
-// requestErr wraps an error from a whole request (not a per-topic result) so
-// that it names the brokers that could not answer.
-func (f *clientFlags) requestErr(what string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: brokers %s: no answer within --timeout %s: %w", what, f.brokers, f.timeout, err)
+// nameFlagsInErrors wraps the RunE of cmd and of every command under it so
+// that the errors of the client library name the flag to change: a request
+// that got no answer in time names --timeout.
+func nameFlagsInErrors(cmd *cobra.Command) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if re, ok := err.(*client.RequestError); ok && re.TimedOut() {
+				return fmt.Errorf("%s: brokers %s: no answer within --timeout %s: %w", re.Op, re.Brokers, re.Timeout, re.Err)
+			}
+			return err
+		}
 	}
-	return fmt.Errorf("%s: brokers %s: %w", what, f.brokers, err)
-}
-
-// topicErr formats a per-topic Kafka error as `topic "x": CODE: message`,
-// adding the broker's own error message when it sent one.
-func topicErr(topic string, err error, brokerMsg string) error {
-	if brokerMsg != "" && !strings.Contains(err.Error(), brokerMsg) {
-		return fmt.Errorf("topic %q: %w (%s)", topic, err, brokerMsg)
+	for _, sub := range cmd.Commands() {
+		nameFlagsInErrors(sub)
 	}
-	return fmt.Errorf("topic %q: %w", topic, err)
-}
-
-// isUnknownTopic reports whether err says a topic does not exist.
-func isUnknownTopic(err error) bool {
-	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
 }
 
 // parseKeyValues parses repeated key=value flags (-c, --set), in order, and

@@ -7,35 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
-// startBroker runs a real in-process sluice broker on 127.0.0.1:0 for the
-// client command tests and returns its address; it stops at test cleanup.
-func startBroker(t *testing.T) string {
+// startBroker runs a real in-process sluice broker (brokertest.Start) for
+// the client command tests and returns its address; it stops at cleanup.
+func startBroker(t testing.TB) string {
 	t.Helper()
-	return startBrokerTB(t)
-}
-
-// startBrokerTB is startBroker for tests and benchmarks.
-func startBrokerTB(t testing.TB) string {
-	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir, cfg.Listen, cfg.HTTP = t.TempDir(), "127.0.0.1:0", ""
-	srv, err := broker.New(cfg, broker.Options{})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker serve: %v", err)
-		}
-	})
-	return srv.Addr()
+	return brokertest.Start(t).Addr()
 }
 
 // runCLI runs the sluice command line with args and stdin, as a user would,
@@ -67,27 +47,17 @@ func mustCLI(t *testing.T, addr, stdin string, args ...string) string {
 	return out
 }
 
+// --brokers is parsed by client.ParseSeeds; its errors name the flag.
 func TestSeeds(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    []string
-		wantErr string
-	}{
-		{in: "127.0.0.1:9092", want: []string{"127.0.0.1:9092"}},
-		{in: " a:1, b:2 ,", want: []string{"a:1", "b:2"}},
-		{in: "", wantErr: "no broker given"},
-		{in: "localhost", wantErr: `"localhost" is not host:port`},
+	if got, err := (&clientFlags{brokers: " a:1, b:2 ,"}).seeds(); err != nil || strings.Join(got, ",") != "a:1,b:2" {
+		t.Errorf("seeds = %v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"":          "--brokers: no broker given (flag or " + brokersEnv + ")",
+		"localhost": `--brokers: "localhost" is not host:port`,
 	} {
-		f := &clientFlags{brokers: tc.in}
-		got, err := f.seeds()
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("seeds(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || strings.Join(got, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("seeds(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		if _, err := (&clientFlags{brokers: in}).seeds(); err == nil || err.Error() != want {
+			t.Errorf("seeds(%q) error = %v, want %q", in, err, want)
 		}
 	}
 }
@@ -141,5 +111,23 @@ func TestUnreachableBrokerNamed(t *testing.T) {
 	_, errOut, err := runCLI(t, "127.0.0.1:1", "a\nb\n", "produce", "t", "--timeout", "1s")
 	if err == nil || !strings.Contains(errOut, `line 1: topic "t": `) || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Errorf("produce against a closed port: error %v, stderr %q; want line 1 and the broker named", err, errOut)
+	}
+}
+
+// A request the brokers never answer names --timeout, the flag to change.
+func TestNoAnswerNamesTimeoutFlag(t *testing.T) {
+	addr := testutil.SilentListener(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "list"}, "list topics: brokers " + addr + ": no answer within --timeout 1s: "},
+		{[]string{"group", "list"}, "list groups: brokers " + addr + ": no answer within --timeout 1s: "},
+		{[]string{"consume", "t", "-e"}, "metadata: brokers " + addr + ": no answer within --timeout 1s: "},
+	} {
+		_, _, err := runCLI(t, addr, "", append(tc.args, "--timeout", "1s")...)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("sluice %v against a silent broker: error = %v, want it to start %q", tc.args, err, tc.want)
+		}
 	}
 }

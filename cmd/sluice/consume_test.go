@@ -8,78 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-func TestParseRecordFormat(t *testing.T) {
-	r := &kgo.Record{
-		Topic: "t", Partition: 3, Offset: 42, Key: []byte("k"), Value: []byte("v%1"),
-		Timestamp: time.UnixMilli(1700000000123),
-		Headers:   []kgo.RecordHeader{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}},
-	}
-	null := &kgo.Record{Topic: "t"}
-	for _, tc := range []struct {
-		format string
-		rec    *kgo.Record
-		want   string
-	}{
-		{"%v", r, "v%1\n"},
-		{"%s", r, "v%1\n"},
-		{`%t %p %o %k %v %T`, r, "t 3 42 k v%1 1700000000123\n"},
-		{`%K %S|%h`, r, "1 3|a=1,b=2\n"},
-		{`%K %S [%k] [%v]`, null, "-1 -1 [] []\n"},
-		{`100%% %v\n`, r, "100% v%1\n"},
-		{`%k\t%v\r\n`, r, "k\tv%1\r\n"},
-		{`a\\b`, r, "a\\b\n"},
-		{`no verbs`, r, "no verbs\n"},
-		{`%v\n\n`, r, "v%1\n\n"},
-	} {
-		f, err := parseRecordFormat(tc.format)
-		if err != nil {
-			t.Errorf("parseRecordFormat(%q): %v", tc.format, err)
-			continue
-		}
-		if got := string(f.append(nil, tc.rec)); got != tc.want {
-			t.Errorf("format %q = %q, want %q", tc.format, got, tc.want)
-		}
-	}
-	for _, tc := range []struct{ format, want string }{
-		{"%x", "unknown verb %x at byte 1"},
-		{"abc%", "% at the end"},
-		{`\q`, `unknown escape \q at byte 1`},
-		{`x\`, `\ at the end`},
-	} {
-		if _, err := parseRecordFormat(tc.format); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("parseRecordFormat(%q) error = %v, want %q", tc.format, err, tc.want)
-		}
-	}
-}
-
-func TestParseFrom(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want startSpec
-	}{
-		{"earliest", startSpec{kind: fromEarliest}},
-		{"beginning", startSpec{kind: fromEarliest}},
-		{"latest", startSpec{kind: fromLatest}},
-		{"0", startSpec{kind: fromOffset, n: 0}},
-		{"17", startSpec{kind: fromOffset, n: 17}},
-		{"-5", startSpec{kind: fromBackEnd, n: 5}},
-		{"@1700000000000", startSpec{kind: fromTime, n: 1700000000000}},
-	} {
-		got, err := parseFrom(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("parseFrom(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "first", "-0", "-x", "@", "@-1", "1.5"} {
-		if _, err := parseFrom(bad); err == nil || !strings.Contains(err.Error(), "--from") {
-			t.Errorf("parseFrom(%q) error = %v, want a --from error", bad, err)
-		}
-	}
-}
 
 // TestConsumeStartPositions checks --from, -n, -e and --partition on a
 // two-partition topic with known contents.

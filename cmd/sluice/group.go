@@ -1,23 +1,20 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"strconv"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/sluicehq/sluice/client"
 )
 
 // newGroupCmd builds `sluice group list|describe|reset-offsets|delete`,
-// consumer-group admin commands that work against any Kafka cluster
-// through kadm.
+// consumer-group admin commands that work against any Kafka cluster.
 func newGroupCmd() *cobra.Command {
 	cf := &clientFlags{}
 	cmd := &cobra.Command{
@@ -34,17 +31,6 @@ func newGroupCmd() *cobra.Command {
 	return cmd
 }
 
-// groupAdmin returns an admin client and a context bounded by --timeout;
-// call done when finished.
-func groupAdmin(cmd *cobra.Command, cf *clientFlags) (*kadm.Client, context.Context, func(), error) {
-	adm, err := cf.newAdmin()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := cf.withTimeout(cmd.Context())
-	return adm, ctx, func() { cancel(); adm.Close() }, nil
-}
-
 func newGroupListCmd(cf *clientFlags) *cobra.Command {
 	var states []string
 	cmd := &cobra.Command{
@@ -55,21 +41,18 @@ func newGroupListCmd(cf *clientFlags) *cobra.Command {
 			"PreparingRebalance, CompletingRebalance, Dead.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, ctx, done, err := groupAdmin(cmd, cf)
-			if err != nil {
-				return err
-			}
-			defer done()
-			listed, err := adm.ListGroups(ctx, states...)
-			if err != nil {
-				return cf.requestErr("list groups", err)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
-			for _, g := range listed.Sorted() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, g.ProtocolType)
-			}
-			return tw.Flush()
+			return cf.withAdmin(func(adm *client.Admin) error {
+				groups, err := adm.ListGroups(cmd.Context(), states...)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
+				for _, g := range groups {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, g.ProtocolType)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only groups in this state (repeatable)")
@@ -85,34 +68,23 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 			"offset, lag and the member consuming it.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, ctx, done, err := groupAdmin(cmd, cf)
-			if err != nil {
-				return err
-			}
-			defer done()
-			lags, err := adm.Lag(ctx, args...)
-			if err != nil {
-				return cf.requestErr("describe groups", err)
-			}
-			var errs []error
-			for i, name := range args {
-				if i > 0 {
-					fmt.Fprintln(cmd.OutOrStdout())
-				}
-				l, ok := lags[name]
-				if !ok {
-					errs = append(errs, fmt.Errorf("group %q: no answer", name))
-					continue
-				}
-				if err := l.Error(); err != nil {
-					errs = append(errs, fmt.Errorf("group %q: %w", name, err))
-					continue
-				}
-				if err := printGroup(cmd.OutOrStdout(), l); err != nil {
+			return cf.withAdmin(func(adm *client.Admin) error {
+				groups, err := adm.DescribeGroups(cmd.Context(), args...)
+				if groups == nil {
 					return err
 				}
-			}
-			return errors.Join(errs...)
+				for i, name := range args {
+					if i > 0 {
+						fmt.Fprintln(cmd.OutOrStdout())
+					}
+					if l, ok := groups[name]; ok {
+						if err := printGroup(cmd.OutOrStdout(), l); err != nil {
+							return err
+						}
+					}
+				}
+				return err
+			})
 		},
 	}
 }
@@ -136,11 +108,11 @@ func printGroup(w io.Writer, l kadm.DescribedGroupLag) error {
 		if ml.Err == nil && ml.Lag >= 0 {
 			lag = strconv.FormatInt(ml.Lag, 10)
 		}
-		member, client, host := "-", "-", "-"
+		member, clientID, host := "-", "-", "-"
 		if ml.Member != nil {
-			member, client, host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
+			member, clientID, host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, committed, end, lag, member, client, host)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, committed, end, lag, member, clientID, host)
 	}
 	for _, m := range l.Members {
 		if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) == 0 {
@@ -148,33 +120,6 @@ func printGroup(w io.Writer, l kadm.DescribedGroupLag) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// resetTarget is where reset-offsets moves a group: the start or end of
-// each partition, an offset, or the first offset at or after a time.
-type resetTarget struct {
-	kind   string // earliest, latest, offset, time
-	offset int64
-	millis int64
-}
-
-func parseResetTarget(s string) (resetTarget, error) {
-	switch s {
-	case "earliest", "latest":
-		return resetTarget{kind: s}, nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return resetTarget{}, fmt.Errorf("--to %q: an offset must not be negative", s)
-		}
-		return resetTarget{kind: "offset", offset: n}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return resetTarget{kind: "time", millis: t.UnixMilli()}, nil
-		}
-	}
-	return resetTarget{}, fmt.Errorf("--to %q: want earliest, latest, an offset, or a date-time such as 2026-01-02T15:04:05Z (UTC unless a zone is given)", s)
 }
 
 func newGroupResetOffsetsCmd(cf *clientFlags) *cobra.Command {
@@ -200,16 +145,34 @@ func newGroupResetOffsetsCmd(cf *clientFlags) *cobra.Command {
 			if topic == "" {
 				return errors.New("--topic is required")
 			}
-			target, err := parseResetTarget(to)
+			target, err := client.ParseResetTo(to)
 			if err != nil {
-				return err
+				return fmt.Errorf("--to %q: %w", to, err)
 			}
-			adm, ctx, done, err := groupAdmin(cmd, cf)
-			if err != nil {
-				return err
-			}
-			defer done()
-			return resetOffsets(ctx, cmd.OutOrStdout(), cf, adm, group, topic, partitions, target, dryRun)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				plan, err := adm.PlanOffsetReset(cmd.Context(), group, topic, partitions, target)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TOPIC\tPARTITION\tOLD\tNEW")
+				for _, p := range plan.Partitions {
+					old := "-"
+					if p.Old >= 0 {
+						old = strconv.FormatInt(p.Old, 10)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", plan.Topic, p.Partition, old, p.New)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if dryRun {
+					fmt.Fprintln(w, "dry run: nothing committed")
+					return nil
+				}
+				return adm.CommitOffsetReset(cmd.Context(), plan)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&topic, "topic", "", "the topic whose offsets to reset (required)")
@@ -220,120 +183,15 @@ func newGroupResetOffsetsCmd(cf *clientFlags) *cobra.Command {
 	return cmd
 }
 
-func resetOffsets(ctx context.Context, w io.Writer, cf *clientFlags, adm *kadm.Client, group, topic string,
-	partitions []int32, target resetTarget, dryRun bool) error {
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return cf.requestErr("describe group", err)
-	}
-	if g, ok := described[group]; ok && g.Err == nil && g.State != "Empty" && g.State != "Dead" {
-		return fmt.Errorf("group %q is %s with %d members: stop its consumers before resetting offsets", group, g.State, len(g.Members))
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return cf.requestErr("list offsets", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return cf.requestErr("list offsets", err)
-	}
-	if err := ends.Error(); err != nil {
-		if isUnknownTopic(err) {
-			return topicErr(topic, err, "")
-		}
-		return fmt.Errorf("topic %q: %w", topic, err)
-	}
-	var byTime kadm.ListedOffsets
-	if target.kind == "time" {
-		if byTime, err = adm.ListOffsetsAfterMilli(ctx, target.millis, topic); err != nil {
-			return cf.requestErr("list offsets by time", err)
-		}
-	}
-	current, err := adm.FetchOffsetsForTopics(ctx, group, topic)
-	if err != nil {
-		return cf.requestErr("fetch offsets", err)
-	}
-	all := make([]int32, 0, len(ends[topic]))
-	for p := range ends[topic] {
-		all = append(all, p)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	if len(partitions) == 0 {
-		partitions = all
-	}
-	next := kadm.Offsets{}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOLD\tNEW")
-	for _, p := range partitions {
-		if !slices.Contains(all, p) {
-			return fmt.Errorf("topic %q has no partition %d (it has %d)", topic, p, len(all))
-		}
-		start, end := starts[topic][p].Offset, ends[topic][p].Offset
-		var at int64
-		switch target.kind {
-		case "earliest":
-			at = start
-		case "latest":
-			at = end
-		case "offset":
-			at = min(max(target.offset, start), end)
-		case "time":
-			at = end
-			if o := byTime[topic][p]; o.Err == nil && o.Offset >= 0 {
-				at = o.Offset
-			}
-		}
-		old := "-"
-		if c, ok := current.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
-			old = strconv.FormatInt(c.At, 10)
-		}
-		next.AddOffset(topic, p, at, -1)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", topic, p, old, at)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if dryRun {
-		fmt.Fprintln(w, "dry run: nothing committed")
-		return nil
-	}
-	resps, err := adm.CommitOffsets(ctx, group, next)
-	if err != nil {
-		return cf.requestErr("commit offsets", err)
-	}
-	var errs []error
-	resps.Each(func(r kadm.OffsetResponse) {
-		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("group %q topic %q partition %d: %w", group, r.Topic, r.Partition, r.Err))
-		}
-	})
-	return errors.Join(errs...)
-}
-
 func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete GROUP...",
 		Short: "Delete empty groups and their committed offsets",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, ctx, done, err := groupAdmin(cmd, cf)
-			if err != nil {
-				return err
-			}
-			defer done()
-			resps, err := adm.DeleteGroups(ctx, args...)
-			if err != nil {
-				return cf.requestErr("delete groups", err)
-			}
-			var errs []error
-			for _, g := range args {
-				if r, ok := resps[g]; !ok {
-					errs = append(errs, fmt.Errorf("group %q: no answer", g))
-				} else if r.Err != nil {
-					errs = append(errs, fmt.Errorf("group %q: %w", g, r.Err))
-				}
-			}
-			return errors.Join(errs...)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				return adm.DeleteGroups(cmd.Context(), args...)
+			})
 		},
 	}
 }

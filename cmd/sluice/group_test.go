@@ -10,33 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestParseResetTarget(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want resetTarget
-		bad  bool
-	}{
-		{in: "earliest", want: resetTarget{kind: "earliest"}},
-		{in: "latest", want: resetTarget{kind: "latest"}},
-		{in: "42", want: resetTarget{kind: "offset", offset: 42}},
-		{in: "2026-01-02T03:04:05Z", want: resetTarget{kind: "time", millis: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()}},
-		{in: "2026-01-02", want: resetTarget{kind: "time", millis: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixMilli()}},
-		{in: "-1", bad: true},
-		{in: "yesterday", bad: true},
-	} {
-		got, err := parseResetTarget(c.in)
-		if c.bad {
-			if err == nil || !strings.Contains(err.Error(), "--to") {
-				t.Errorf("%q: error %v, want one naming --to", c.in, err)
-			}
-			continue
-		}
-		if err != nil || got != c.want {
-			t.Errorf("%q: %+v %v, want %+v", c.in, got, err, c.want)
-		}
-	}
-}
-
 // TestGroupCommands drives `sluice group` against a real broker: a group
 // commits offsets, describe shows lag, reset-offsets is refused while a
 // member is active and rewinds once it left, delete removes the group.
@@ -112,4 +85,21 @@ func mustClient(t *testing.T, addr string) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// Bad flags of reset-offsets are refused before connecting, naming the flag.
+func TestGroupResetOffsetsRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--to", "yesterday", "--topic", "t"}, `--to "yesterday": want earliest, latest, an offset, or a date-time`},
+		{[]string{"--to", "-1", "--topic", "t"}, `--to "-1": an offset must not be negative`},
+		{[]string{"--to", "earliest"}, "--topic is required"},
+	} {
+		_, _, err := runCLI(t, "127.0.0.1:1", "", append([]string{"group", "reset-offsets", "g"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("reset-offsets %v: error = %v, want %q", tc.args, err, tc.want)
+		}
+	}
 }

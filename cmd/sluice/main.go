@@ -1,8 +1,9 @@
 // Command sluice is a Kafka-compatible broker and a parallel loader that
 // lands topics in HDFS or local folders as Parquet.
 //
-// Each subcommand lives in its own file and only parses flags; the work is
-// done by the packages under broker/, loader/, pipelines/ and jobs/.
+// Each subcommand lives in its own file and only parses flags and prints;
+// the work is done by the packages under broker/, loader/, pipelines/,
+// jobs/ and client/ (what topic, produce, consume and group do).
 package main
 
 import (
@@ -38,5 +39,6 @@ func newRootCmd() *cobra.Command {
 		newPipelineCmd(),
 		newJobsCmd(),
 	)
+	nameFlagsInErrors(root)
 	return root
 }

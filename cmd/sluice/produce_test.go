@@ -138,7 +138,7 @@ func TestProduceFlagErrors(t *testing.T) {
 // BenchmarkProduceLines measures `sluice produce` end to end (stdin parsing,
 // batching, acks=all) against an in-process broker, 100-byte lines.
 func BenchmarkProduceLines(b *testing.B) {
-	addr := startBrokerTB(b)
+	addr := startBroker(b)
 	line := strings.Repeat("x", 99) + "\n"
 	input := []byte(strings.Repeat(line, b.N))
 	cf := &clientFlags{brokers: addr, clientID: "bench", timeout: time.Minute}

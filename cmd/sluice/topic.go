@@ -1,23 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/client"
 )
 
 // newTopicCmd builds `sluice topic create|list|describe|delete|alter-config`,
-// admin commands that work against any Kafka cluster through kadm.
+// admin commands that work against any Kafka cluster.
 func newTopicCmd() *cobra.Command {
 	cf := &clientFlags{}
 	cmd := &cobra.Command{
@@ -57,16 +56,13 @@ func newTopicCreateCmd(cf *clientFlags) *cobra.Command {
 			for _, kv := range kvs {
 				cfgs[kv[0]] = kadm.StringPtr(kv[1])
 			}
-			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
-				resps, err := adm.CreateTopics(ctx, partitions, replication, cfgs, args...)
-				if err != nil {
-					return cf.requestErr("create topics", err)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				created, err := adm.CreateTopics(cmd.Context(), partitions, replication, cfgs, args...)
+				for _, r := range created {
+					fmt.Fprintf(cmd.OutOrStdout(), "created topic %s (partitions %d, replication factor %d)\n",
+						r.Topic, r.NumPartitions, r.ReplicationFactor)
 				}
-				return eachTopicResult(args, "CreateTopics", func(name string) (topicResult, bool) {
-					r, ok := resps[name]
-					return topicResult{r.Err, r.ErrMessage, fmt.Sprintf("created topic %s (partitions %d, replication factor %d)",
-						name, r.NumPartitions, r.ReplicationFactor)}, ok
-				}, cmd.OutOrStdout())
+				return err
 			})
 		},
 	}
@@ -84,18 +80,14 @@ func newTopicListCmd(cf *clientFlags) *cobra.Command {
 		Short: "List topics with their partition count and replication factor",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
-				list := adm.ListTopics
-				if internal {
-					list = adm.ListTopicsWithInternal
-				}
-				topics, err := list(ctx)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				topics, err := adm.ListTopics(cmd.Context(), internal)
 				if err != nil {
-					return cf.requestErr("list topics", err)
+					return err
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tPARTITIONS\tREPLICAS")
-				for _, t := range topics.Sorted() {
+				for _, t := range topics {
 					if t.Err != nil {
 						fmt.Fprintf(tw, "%s\t-\t-\t%v\n", t.Topic, t.Err)
 						continue
@@ -122,132 +114,70 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 			"they held, which consumers get CORRUPT_MESSAGE for (seek past them).",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withClients(cmd.Context(), func(ctx context.Context, cl *kgo.Client, adm *kadm.Client) error {
-				return describeTopics(ctx, cf, cl, adm, cmd.OutOrStdout(), args)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				topics, err := adm.DescribeTopics(cmd.Context(), args...)
+				for i, t := range topics {
+					if i > 0 {
+						fmt.Fprintln(cmd.OutOrStdout())
+					}
+					if err := printTopic(cmd.OutOrStdout(), t); err != nil {
+						return err
+					}
+				}
+				return err
 			})
 		},
 	}
 }
 
-// describeTopics prints every named topic; a missing topic is an error that
-// names it, the others are still printed.
-func describeTopics(ctx context.Context, cf *clientFlags, cl *kgo.Client, adm *kadm.Client, w io.Writer, names []string) error {
-	topics, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return cf.requestErr("describe topics", err)
+// printTopic prints one described topic: its header, the configs not at
+// Kafka's defaults, a row per partition and its damaged ranges.
+func printTopic(w io.Writer, t client.TopicDescription) error {
+	fmt.Fprintf(w, "Topic: %s\nID: %s\nPartitions: %d\nReplication factor: %d\n",
+		t.Topic, base64.RawURLEncoding.EncodeToString(t.ID[:]), len(t.Partitions), t.Partitions.NumReplicas())
+	if t.ConfigErr == nil {
+		printConfigs(w, t.Configs)
 	}
-	var errs []error
-	var found []string
-	for _, name := range names {
-		t, ok := topics[name]
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("topic %q: missing from the metadata response", name))
-		case t.Err != nil:
-			errs = append(errs, topicErr(name, t.Err, ""))
-		default:
-			found = append(found, name)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tHIGH-WATERMARK\tERROR")
+	for _, p := range t.Partitions.Sorted() {
+		perr := ""
+		if p.Err != nil {
+			perr = p.Err.Error()
 		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch,
+			int32List(p.Replicas), int32List(p.ISR),
+			offsetText(t.LogStart, p.Partition), offsetText(t.HighWatermark, p.Partition), perr)
 	}
-	if len(found) == 0 {
-		return errors.Join(errs...)
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	configs, err := adm.DescribeTopicConfigs(ctx, found...)
-	if err != nil {
-		return cf.requestErr("describe topic configs", err)
-	}
-	// Offsets are informative; a failure to list them leaves "-" columns.
-	starts, _ := adm.ListStartOffsets(ctx, found...)
-	ends, _ := adm.ListEndOffsets(ctx, found...)
-	damage := describeDamage(ctx, cl, topics, found)
-
-	for i, name := range found {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		t := topics[name]
-		fmt.Fprintf(w, "Topic: %s\nID: %s\nPartitions: %d\nReplication factor: %d\n",
-			name, base64.RawURLEncoding.EncodeToString(t.ID[:]), len(t.Partitions), t.Partitions.NumReplicas())
-		rc, cerr := configs.On(name, nil)
-		switch {
-		case cerr != nil:
-			errs = append(errs, topicErr(name, fmt.Errorf("configs: %w", cerr), ""))
-		case rc.Err != nil:
-			errs = append(errs, topicErr(name, fmt.Errorf("configs: %w", rc.Err), rc.ErrMessage))
-		default:
-			writeNonDefaultConfigs(w, rc.Configs)
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tHIGH-WATERMARK\tERROR")
-		for _, p := range t.Partitions.Sorted() {
-			perr := ""
-			if p.Err != nil {
-				perr = p.Err.Error()
-			}
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch,
-				int32List(p.Replicas), int32List(p.ISR),
-				listedOffset(starts, name, p.Partition), listedOffset(ends, name, p.Partition), perr)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if err := writeDamage(w, damage[name]); err != nil {
-			return err
-		}
-	}
-	return errors.Join(errs...)
+	return writeDamage(w, t.Damage)
 }
 
-// writeNonDefaultConfigs prints the configs that do not come from Kafka's
-// built-in defaults, sorted by key, with where each one is set.
-func writeNonDefaultConfigs(w io.Writer, cfgs []kadm.Config) {
-	var set []kadm.Config
-	for _, c := range cfgs {
-		if c.Source != kmsg.ConfigSourceDefaultConfig && c.Source != kmsg.ConfigSourceUnknown {
-			set = append(set, c)
-		}
-	}
-	if len(set) == 0 {
+// printConfigs prints configs, sorted by key, with where each one is set.
+func printConfigs(w io.Writer, cfgs []kadm.Config) {
+	if len(cfgs) == 0 {
 		fmt.Fprintln(w, "Configs: (all defaults)")
 		return
 	}
-	slices.SortFunc(set, func(a, b kadm.Config) int { return strings.Compare(a.Key, b.Key) })
 	fmt.Fprintln(w, "Configs:")
-	for _, c := range set {
+	for _, c := range cfgs {
 		v := c.MaybeValue()
 		if c.Sensitive {
 			v = "(sensitive)"
 		}
-		fmt.Fprintf(w, "  %s=%s (%s)\n", c.Key, v, configSourceName(c.Source))
+		fmt.Fprintf(w, "  %s=%s (%s)\n", c.Key, v, client.ConfigSourceName(c.Source))
 	}
 }
 
-// configSourceName names a config source the way kafka-configs does.
-func configSourceName(s kmsg.ConfigSource) string {
-	switch s {
-	case kmsg.ConfigSourceDynamicTopicConfig:
-		return "topic"
-	case kmsg.ConfigSourceDynamicBrokerConfig:
-		return "dynamic broker"
-	case kmsg.ConfigSourceDynamicDefaultBrokerConfig:
-		return "dynamic default broker"
-	case kmsg.ConfigSourceStaticBrokerConfig:
-		return "static broker"
-	case kmsg.ConfigSourceDynamicBrokerLoggerConfig:
-		return "broker logger"
-	case kmsg.ConfigSourceGroupConfig:
-		return "group"
-	default:
-		return strings.ToLower(s.String())
-	}
-}
-
-func listedOffset(l kadm.ListedOffsets, topic string, partition int32) string {
-	o, ok := l.Lookup(topic, partition)
-	if !ok || o.Err != nil {
+// offsetText is partition's offset in offsets, or "-" if it is unknown.
+func offsetText(offsets map[int32]int64, partition int32) string {
+	o, ok := offsets[partition]
+	if !ok {
 		return "-"
 	}
-	return fmt.Sprint(o.Offset)
+	return strconv.FormatInt(o, 10)
 }
 
 func int32List(xs []int32) string {
@@ -264,15 +194,12 @@ func newTopicDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short: "Delete topics and all their records",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
-				resps, err := adm.DeleteTopics(ctx, args...)
-				if err != nil {
-					return cf.requestErr("delete topics", err)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				deleted, err := adm.DeleteTopics(cmd.Context(), args...)
+				for _, name := range deleted {
+					fmt.Fprintln(cmd.OutOrStdout(), "deleted topic "+name)
 				}
-				return eachTopicResult(args, "DeleteTopics", func(name string) (topicResult, bool) {
-					r, ok := resps[name]
-					return topicResult{r.Err, r.ErrMessage, "deleted topic " + name}, ok
-				}, cmd.OutOrStdout())
+				return err
 			})
 		},
 	}
@@ -293,15 +220,12 @@ func newTopicAlterConfigCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cf.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
-				resps, err := adm.AlterTopicConfigs(ctx, alters, args...)
-				if err != nil {
-					return cf.requestErr("alter topic configs", err)
+			return cf.withAdmin(func(adm *client.Admin) error {
+				altered, err := adm.AlterTopicConfigs(cmd.Context(), alters, args...)
+				for _, name := range altered {
+					fmt.Fprintln(cmd.OutOrStdout(), "altered topic "+name)
 				}
-				return eachTopicResult(args, "IncrementalAlterConfigs", func(name string) (topicResult, bool) {
-					r, err := resps.On(name, nil)
-					return topicResult{r.Err, r.ErrMessage, "altered topic " + name}, err == nil
-				}, cmd.OutOrStdout())
+				return err
 			})
 		},
 	}
@@ -342,31 +266,4 @@ func buildAlterConfigs(sets, deletes []string) ([]kadm.AlterConfig, error) {
 		out = append(out, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
 	return out, nil
-}
-
-// topicResult is one topic's outcome in an admin response: its error (with
-// the broker's message) or the line to print on success.
-type topicResult struct {
-	err    error
-	errMsg string
-	okLine string
-}
-
-// eachTopicResult prints the success line of every named topic and joins
-// the errors of the others, each naming its topic; api names the request
-// for a topic the response left out.
-func eachTopicResult(names []string, api string, lookup func(string) (topicResult, bool), w io.Writer) error {
-	var errs []error
-	for _, name := range names {
-		r, ok := lookup(name)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("topic %q: missing from the %s response", name, api))
-		case r.err != nil:
-			errs = append(errs, topicErr(name, r.err, r.errMsg))
-		default:
-			fmt.Fprintln(w, r.okLine)
-		}
-	}
-	return errors.Join(errs...)
 }

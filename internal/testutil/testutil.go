@@ -1,7 +1,8 @@
 // Package testutil holds the helpers that tests in several packages share:
 // polling for a condition with a deadline (tests never sleep a fixed time
-// and never assert on speed) and the process's CPU time (for benchmarks that
-// report CPU per unit of work).
+// and never assert on speed), the process's CPU time (for benchmarks that
+// report CPU per unit of work) and a listener that never answers (for
+// clients' timeouts).
 package testutil
 
 import (
