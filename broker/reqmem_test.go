@@ -38,7 +38,11 @@ func declareRequest(t *testing.T, addr string, size int, key kmsg.Key) *rawConn 
 }
 
 // vmRSS is a process's resident set size, from /proc.
-func vmRSS(t *testing.T, pid int) float64 {
+func vmRSS(t *testing.T, pid int) float64 { return procStatusBytes(t, pid, "VmRSS") }
+
+// procStatusBytes is a size field of /proc/<pid>/status (VmRSS, VmHWM for
+// the peak resident set, ...), in bytes.
+func procStatusBytes(t *testing.T, pid int, field string) float64 {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -47,15 +51,15 @@ func vmRSS(t *testing.T, pid int) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			if err != nil {
-				t.Fatalf("VmRSS %q: %v", rest, err)
+				t.Fatalf("%s %q: %v", field, rest, err)
 			}
 			return kb * 1024
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 

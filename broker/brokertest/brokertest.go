@@ -99,15 +99,25 @@ func Start(t testing.TB, opts ...Option) *Broker {
 func (b *Broker) Stop() { b.stop() }
 
 // AppendUnchecked stops b, appends batch to the active segment of a
-// partition's log with none of the broker's checks (as a data dir written
-// by an older version may hold it: a compression bomb, an unknown codec),
-// and starts a broker on the same data dir and address with opts, whose
-// recovery takes the batch in. The batch's base offset must be the
-// partition's end offset and its CRC valid.
+// partition's log with none of the broker's checks (AppendToSegment), and
+// starts a broker on the same data dir and address with opts, whose
+// recovery takes the batch in.
 func AppendUnchecked(t testing.TB, b *Broker, topic string, partition int32, batch []byte, opts ...Option) *Broker {
 	t.Helper()
 	dir, addr := b.PartitionDir(topic, partition), b.Addr()
 	b.Stop()
+	AppendToSegment(t, dir, batch)
+	return Start(t, append([]Option{WithDir(b.Dir), WithListen(addr)}, opts...)...)
+}
+
+// AppendToSegment appends batch to the active (last) segment of the
+// stopped partition log in dir, as a data dir written by an older version
+// may hold it (a compression bomb, an unknown codec), and removes the
+// clean-shutdown marker so that the next start's recovery rescans the tail
+// and takes the batch in. The batch's base offset must be the partition's
+// end offset and its CRC valid.
+func AppendToSegment(t testing.TB, dir string, batch []byte) {
+	t.Helper()
 	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("brokertest: no segment in %s: %v", dir, err)
@@ -123,9 +133,7 @@ func AppendUnchecked(t testing.TB, b *Broker, topic string, partition int32, bat
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Without the clean-shutdown marker, recovery rescans the tail.
 	if err := os.Remove(filepath.Join(dir, "clean-shutdown")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	return Start(t, append([]Option{WithDir(b.Dir), WithListen(addr)}, opts...)...)
 }
