@@ -46,34 +46,6 @@ import (
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
-// Config is a broker's configuration. Broker settings use Kafka's names in
-// Settings (num.partitions, auto.create.topics.enable, log.segment.bytes,
-// ...); the fields are the server's own wiring.
-type Config struct {
-	DataDir            string // where logs and metadata live
-	Listen             string // host:port for the Kafka protocol; port 0 picks one
-	AdvertisedListener string // host:port clients are told to use; default: the bound address (the hostname if that is 0.0.0.0 or ::)
-	NodeID             int32
-	HTTP               string // host:port for /metrics and /healthz; empty disables
-	// PProf also serves Go's profiles at /debug/pprof/ on the HTTP
-	// listener. Off by default: profiles expose internals and cost CPU.
-	PProf bool
-	// Settings holds Kafka-named broker settings layered over Kafka's defaults.
-	Settings map[string]string
-	// ShutdownTimeout bounds how long Serve waits for in-flight requests.
-	ShutdownTimeout time.Duration
-}
-
-// DefaultConfig returns the configuration `sluice server` starts with.
-func DefaultConfig() Config {
-	return Config{
-		DataDir:         "./data",
-		Listen:          "127.0.0.1:9092",
-		HTTP:            "127.0.0.1:9644",
-		ShutdownTimeout: 10 * time.Second,
-	}
-}
-
 // Options carries what a server is given rather than configured with.
 type Options struct {
 	Logger   *slog.Logger
@@ -152,10 +124,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
-	}
-	settings, err := meta.ParseBrokerConfig(cfg.Settings)
+	cfg, settings, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}

@@ -526,13 +526,12 @@ func (s *Scheduler) start(runs []Run) {
 		s.log.Info("run started", "run", r.ID, "pipeline", r.Pipeline, "trigger", r.Trigger, "attempt", r.Attempt)
 		a := s.active[r.ID]
 		go func() {
-			sum, err := loader.Run(a.ctx, loader.Config{
-				Spec:     a.entry.Spec,
-				Dir:      filepath.Dir(a.entry.File),
-				Logger:   s.log.With("run", r.ID, "pipeline", r.Pipeline),
-				Progress: loader.NewLogProgress(slog.New(slog.DiscardHandler)),
-				Metrics:  s.lm,
-			})
+			lcfg := loader.DefaultConfig(a.entry.Spec)
+			lcfg.Dir = filepath.Dir(a.entry.File)
+			lcfg.Logger = s.log.With("run", r.ID, "pipeline", r.Pipeline)
+			lcfg.Progress = loader.NewLogProgress(slog.New(slog.DiscardHandler))
+			lcfg.Metrics = s.lm
+			sum, err := loader.Run(a.ctx, lcfg)
 			res := runResult{id: r.ID, err: err, landed: newLanded(sum)}
 			// The lag after the run, measured here rather than on the
 			// scheduler's loop, which other runs' ends must not wait for.

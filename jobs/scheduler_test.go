@@ -516,9 +516,10 @@ func TestTimeoutThenResumeExactlyOnce(t *testing.T) {
 	}
 	e.pipeline("slow", "schedule: \"@every 1s\"\nhistory: {keep: 100000}\nsink:\n  url: "+filepath.Join(e.lake, "slow")+"\n  roll: {records: 2000}")
 	// history.keep is raised above: the records of every run are summed,
-	// and on a loaded machine landing n takes more runs than the default
-	// 200 kept (the oldest, which landed the most, were pruned: the test
-	// then waited forever for a total it could not see).
+	// so none may be pruned. (This test also caught a run cut off by its
+	// timeout just after a batch's commit point reporting that batch as
+	// failed, so no run counted it: TestCancelAfterCommitPointCountsTheBatch
+	// in loader.)
 	var total int64
 	testutil.Eventually(t, 120*time.Second, "everything landed", func() bool {
 		runs := a.runs(t, "slow")

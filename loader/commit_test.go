@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,5 +166,44 @@ func TestCommitRetries(t *testing.T) {
 			}
 			assertExactlyOnce(t, sinkContents(t, fs.NewLocal(), root), testTPs, testRecords)
 		})
+	}
+}
+
+// cancelAtCommitFS cancels a context right after the rename that commits
+// a batch (prepared -> .intent).
+type cancelAtCommitFS struct {
+	fs.FS
+	cancel context.CancelFunc
+}
+
+func (c *cancelAtCommitFS) Rename(ctx context.Context, from, to string) error {
+	err := c.FS.Rename(ctx, from, to)
+	if err == nil && strings.HasSuffix(to, ".intent") {
+		c.cancel()
+	}
+	return err
+}
+
+// A run cancelled (by its timeout) just after a batch's commit point
+// reports that batch as landed: the sink holds it, so the run's stats must
+// count it. Before, the rest of the commit saw the cancelled context and
+// failed, and the batch was counted by no run.
+func TestCancelAfterCommitPointCountsTheBatch(t *testing.T) {
+	root := t.TempDir()
+	src := testSource()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := testConfig(t, &cancelAtCommitFS{FS: fs.NewLocal(), cancel: cancel}, root, src)
+	w := newWorker(cfg, testTPs[0])
+	err := w.run(ctx, testRecords)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run: %v, want it cancelled", err)
+	}
+	landed := len(sinkContents(t, fs.NewLocal(), root)[testTPs[0]])
+	if landed == 0 {
+		t.Fatal("nothing landed before the cancel")
+	}
+	if got := w.stats.Records + w.stats.DeadLetters; got != int64(landed) {
+		t.Errorf("stats say %d records landed (%d rows, %d dead letters), the sink holds %d", got, w.stats.Records, w.stats.DeadLetters, landed)
 	}
 }

@@ -179,7 +179,9 @@ func startFollower(t *testing.T, spec *pipelines.Spec) *followerRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &followerRun{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		_, err := Run(ctx, Config{Spec: spec, Follow: true, Progress: quietProgress(), RetryBackoff: 10 * time.Millisecond})
+		cfg := DefaultConfig(spec)
+		cfg.Follow, cfg.Progress, cfg.RetryBackoff = true, quietProgress(), 10*time.Millisecond
+		_, err := Run(ctx, cfg)
 		f.done <- err
 	}()
 	t.Cleanup(func() { f.stop(t) })
@@ -250,7 +252,9 @@ func TestRunSurvivesBrokerRestart(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	sum, err := Run(ctx, Config{Spec: spec, Progress: prog, RetryBackoff: 50 * time.Millisecond})
+	cfg := DefaultConfig(spec)
+	cfg.Progress, cfg.RetryBackoff = prog, 50*time.Millisecond
+	sum, err := Run(ctx, cfg)
 	<-restarted
 	if err != nil {
 		t.Fatalf("run across a broker restart: %v", err)
@@ -289,7 +293,9 @@ func TestTwoOwnersAreFenced(t *testing.T) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
-			_, err := Run(ctx, Config{Spec: spec, Progress: quietProgress(), Metrics: m, RetryBackoff: 10 * time.Millisecond})
+			cfg := DefaultConfig(spec)
+			cfg.Progress, cfg.Metrics, cfg.RetryBackoff = quietProgress(), m, 10*time.Millisecond
+			_, err := Run(ctx, cfg)
 			errs <- err
 		}()
 	}

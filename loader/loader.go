@@ -43,9 +43,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Progress hears progress; nil logs one line per published file.
 	Progress Progress
-	// Retries per partition (see DefaultRetries); negative means none.
+	// Retries per partition: how many times a worker recovers from the sink
+	// and starts over after an error that retrying can fix; 0 means none
+	// (DefaultConfig has DefaultRetries).
 	Retries int
-	// RetryBackoff is the first wait before a retry (doubling); default 1s.
+	// RetryBackoff is the first wait before a retry (doubling); more than
+	// 0 (DefaultConfig has 1s).
 	RetryBackoff time.Duration
 	// Now is the clock (for roll ages and _ingest); nil means time.Now.
 	Now func() time.Time
@@ -155,6 +158,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return sum, err
 }
 
+// DefaultConfig returns a run's defaults, for spec: DefaultRetries retries
+// a second apart (doubling), progress logged, the wall clock.
+func DefaultConfig(spec *pipelines.Spec) Config {
+	return Config{Spec: spec, Retries: DefaultRetries, RetryBackoff: time.Second}
+}
+
 // Validate checks the run options. The spec is taken as pipelines.Load
 // (or Spec.Validate) left it, parsed values included: it is not parsed or
 // validated again here.
@@ -165,10 +174,17 @@ func (c Config) Validate() error {
 	if c.Spec.Compiled() == nil {
 		return fmt.Errorf("loader: pipeline %q has not been validated (use pipelines.Load or Spec.Validate)", c.Spec.Name)
 	}
+	var errs []error
 	if (c.Spec.Source.TLS != nil && c.Spec.Source.TLS.Enabled) || c.Spec.Source.SASL != nil {
-		return errors.New("source.tls and source.sasl are not supported by the loader yet")
+		errs = append(errs, errors.New("source.tls and source.sasl are not supported by the loader yet"))
 	}
-	return nil
+	if c.Retries < 0 {
+		errs = append(errs, fmt.Errorf("retries %d: must be 0 (none) or more", c.Retries))
+	}
+	if c.RetryBackoff <= 0 && c.Retries > 0 {
+		errs = append(errs, fmt.Errorf("retry backoff %v: must be more than 0 when retrying", c.RetryBackoff))
+	}
+	return errors.Join(errs...)
 }
 
 func newRun(ctx context.Context, cfg Config) (*run, error) {
@@ -187,14 +203,6 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 		cfg.Now = time.Now
 	}
 	retries := cfg.Retries
-	if retries == 0 {
-		retries = DefaultRetries
-	} else if retries < 0 {
-		retries = 0
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = time.Second
-	}
 	parsed := spec.Compiled()
 	layout, loc, codec := parsed.Layout, parsed.Zone, parsed.Codec
 	fsys, root, err := fs.Open(ctx, spec.Sink.URL)

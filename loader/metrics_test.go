@@ -115,7 +115,7 @@ func load(spec *pipelines.Spec, m *Metrics) (*Summary, *fileCounter, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	fc := &fileCounter{Progress: NewLogProgress(slog.New(slog.DiscardHandler))}
-	sum, err := Run(ctx, Config{Spec: spec, Progress: fc, Retries: -1, Metrics: m})
+	sum, err := Run(ctx, Config{Spec: spec, Progress: fc, Metrics: m}) // no retries
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline %s: %w", spec.Name, err)
 	}

@@ -223,6 +223,11 @@ func (s *Sink) commit(ctx context.Context, b *batch) error {
 		// else withdraws it.
 		return fmt.Errorf("%s: commit intent %s: %w", b.TP, intent, err)
 	}
+	// Committed: the files are the sink's now, whatever happens to ctx.
+	// Finish the renames (as recovery would) rather than report a
+	// committed batch as failed: a run cut off by its timeout here used to
+	// leave its last batch counted by no run at all.
+	ctx = context.WithoutCancel(ctx)
 	if err := s.replay(ctx, b); err != nil {
 		return err
 	}

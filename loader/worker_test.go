@@ -448,3 +448,32 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("a config without a spec validated")
 	}
 }
+
+// A Config is used as given: DefaultConfig holds the defaults, and Validate
+// refuses what cannot run (there is no "0 means the default" any more, so
+// `sluice load --retries 0` needs no workaround to mean none).
+func TestConfigDefaultsAndValidate(t *testing.T) {
+	spec, err := pipelines.LoadBytes("d.yaml", []byte("name: d\nsource: {brokers: [\"127.0.0.1:9092\"], topics: [t]}\nsink: {url: /tmp/d}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig(spec)
+	if c.Retries != DefaultRetries || c.RetryBackoff != time.Second {
+		t.Errorf("DefaultConfig = %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("DefaultConfig does not validate: %v", err)
+	}
+	c.Retries = 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("no retries: %v", err)
+	}
+	c.Retries, c.RetryBackoff = 3, 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "retry backoff") {
+		t.Errorf("retries without a backoff: %v", err)
+	}
+	c.Retries = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "retries -1") {
+		t.Errorf("negative retries: %v", err)
+	}
+}

@@ -66,18 +66,12 @@ published file (--progress bars|log|none overrides).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if retries == 0 {
-				retries = -1 // Config: 0 means the default
+			lcfg := loader.DefaultConfig(spec)
+			lcfg.Dir, lcfg.Follow, lcfg.Logger, lcfg.Progress, lcfg.Retries, lcfg.Balancer = filepath.Dir(args[0]), follow, log, prog, retries, bal
+			if err := lcfg.Validate(); err != nil {
+				return fmt.Errorf("--retries: %w", err)
 			}
-			sum, err := loader.Run(ctx, loader.Config{
-				Spec:     spec,
-				Dir:      filepath.Dir(args[0]),
-				Follow:   follow,
-				Logger:   log,
-				Progress: prog,
-				Retries:  retries,
-				Balancer: bal,
-			})
+			sum, err := loader.Run(ctx, lcfg)
 			if sum != nil && len(sum.Partitions) > 0 {
 				if werr := sum.WriteTable(cmd.OutOrStdout()); werr != nil && err == nil {
 					err = werr

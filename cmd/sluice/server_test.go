@@ -5,39 +5,59 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sluicehq/sluice/broker"
 )
 
 func TestServerConfigFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "server.yaml")
-	os.WriteFile(path, []byte("data-dir: /var/lib/sluice\nlisten: 127.0.0.1:19999\nnode-id: 3\nnum.partitions: 6\nlog.retention.hours: 24\nlisteners: [PLAINTEXT://127.0.0.1:19999]\n"), 0o644)
-	kv, err := readServerConfig(path)
+	os.WriteFile(path, []byte("data-dir: /var/lib/sluice\nnode-id: 3\nnum.partitions: 6\nlog.retention.hours: 24\nlisteners: [PLAINTEXT://127.0.0.1:19999]\nhttp: 127.0.0.1:0\n"), 0o644)
+	sc, err := gatherServerSettings(path, []string{"log.segment.bytes=1048576"}, map[string]string{"advertised-listener": "kafka.example:9092"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := newServerCmd()
-	if err := cmd.Flags().Parse([]string{"--listen", "127.0.0.1:18888"}); err != nil {
-		t.Fatal(err)
+	want := map[string]string{
+		"log.dirs": "/var/lib/sluice", "node.id": "3", "num.partitions": "6", "log.retention.hours": "24",
+		"listeners": "PLAINTEXT://127.0.0.1:19999", "log.segment.bytes": "1048576", "advertised.listeners": "kafka.example:9092",
 	}
-	cfg := broker.DefaultConfig()
-	if err := applyServerFileFlags(cmd, &cfg, kv); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DataDir != "/var/lib/sluice" || cfg.NodeID != 3 {
-		t.Errorf("file flags not applied: %+v", cfg)
-	}
-	if cfg.Listen != broker.DefaultConfig().Listen {
-		t.Errorf("listen = %q: the command line's --listen must win over the file (applied by cobra, not here)", cfg.Listen)
-	}
-	want := map[string]string{"num.partitions": "6", "log.retention.hours": "24", "listeners": "PLAINTEXT://127.0.0.1:19999"}
-	if len(kv) != len(want) {
-		t.Errorf("settings left %v, want %v", kv, want)
+	if len(sc.keys) != len(want) {
+		t.Errorf("keys %v, want %v", sc.keys, want)
 	}
 	for k, v := range want {
-		if kv[k] != v {
-			t.Errorf("%s = %q, want %q", k, kv[k], v)
+		if sc.keys[k] != v {
+			t.Errorf("%s = %q, want %q", k, sc.keys[k], v)
 		}
+	}
+	if sc.wiring["http"] != "127.0.0.1:0" {
+		t.Errorf("http = %q from the file", sc.wiring["http"])
+	}
+}
+
+// A key given twice with different values, under its own name or a flag's,
+// is refused naming both places (the command line used to win silently,
+// and --set node.id was ignored by the server).
+func TestServerConfigConflicts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "server.yaml")
+	os.WriteFile(path, []byte("num.partitions: 6\nlisten: 127.0.0.1:19999\n"), 0o644)
+	for name, tc := range map[string]struct {
+		sets  []string
+		flags map[string]string
+		want  string
+	}{
+		"flag against file":  {flags: map[string]string{"listen": "127.0.0.1:18888"}, want: `listeners is given twice: "127.0.0.1:19999" at ` + path + `:2:9 and "127.0.0.1:18888" at --listen`},
+		"set against file":   {sets: []string{"num.partitions=3"}, want: `num.partitions is given twice: "6" at ` + path + `:1:17 and "3" at --set num.partitions=3`},
+		"flag against --set": {sets: []string{"node.id=3"}, flags: map[string]string{"node-id": "4"}, want: `node.id is given twice: "3" at --set node.id=3 and "4" at --node-id`},
+		"key and its alias":  {sets: []string{"listeners=PLAINTEXT://127.0.0.1:1"}, want: `listeners is given twice`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := gatherServerSettings(path, tc.sets, tc.flags)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	// The same value twice is not a conflict.
+	if _, err := gatherServerSettings(path, []string{"num.partitions=6"}, map[string]string{"listen": "127.0.0.1:19999"}); err != nil {
+		t.Errorf("same values given twice: %v", err)
 	}
 }
 
@@ -47,16 +67,13 @@ func TestServerConfigFileErrors(t *testing.T) {
 		"not a map":   {"- a\n- b\n", "1:1: want a map"},
 		"nested map":  {"num.partitions:\n  x: 1\n", "2:3: num.partitions: want a scalar or a list"},
 		"bad yaml":    {"a: [1\n", "server.yaml"},
-		"bad node id": {"node-id: three\n", `node-id: "three" is not an integer`},
+		"bad node id": {"node-id: three\n", `server.yaml:1:10: `},
+		"unknown key": {"num.partitons: 3\n", `server.yaml:1:16: `},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, "server.yaml")
 			os.WriteFile(path, []byte(tc.body), 0o644)
-			kv, err := readServerConfig(path)
-			if err == nil {
-				cfg := broker.DefaultConfig()
-				err = applyServerFileFlags(newServerCmd(), &cfg, kv)
-			}
+			_, err := gatherServerSettings(path, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
