@@ -16,8 +16,6 @@ package broker
 import (
 	"context"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
@@ -53,14 +51,7 @@ func handleDescribeLogDirs(_ context.Context, c *conn, req *request) kmsg.Respon
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, sp)
 	}
 	if r.Topics == nil {
-		all := s.allPartitions()
-		slices.SortFunc(all, func(a, b *partition) int {
-			if c := strings.Compare(a.topic, b.topic); c != 0 {
-				return c
-			}
-			return int(a.index - b.index)
-		})
-		for _, p := range all {
+		for _, p := range s.sortedPartitions() {
 			add(p)
 		}
 	}

@@ -23,12 +23,16 @@ import (
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
-// maintainAndClean runs maintain and the log cleaner until ctx ends.
+// maintainAndClean runs maintain, the log cleaner and the scrubber
+// (scrub.go) until ctx ends.
 func (s *Server) maintainAndClean(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { defer close(done); s.runLogCleaner(ctx) }()
+	scrubbed := make(chan struct{})
+	go func() { defer close(scrubbed); s.runScrubber(ctx) }()
 	s.maintain(ctx)
 	<-done
+	<-scrubbed
 }
 
 // runLogCleaner compacts due logs until ctx ends.

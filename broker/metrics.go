@@ -21,6 +21,7 @@ type metrics struct {
 	latency                            *prometheus.HistogramVec
 	unsupported                        prometheus.Counter
 	uncleanable                        *prometheus.CounterVec // batches the log cleaner keeps as they are
+	scrub                              scrubMetrics           // scrub.go
 
 	// Connections and request memory (limits.go, reqmem.go).
 	connsAccepted prometheus.Counter
@@ -122,6 +123,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "sluice_stray_partition_dirs",
 			Help: "Partition folders moved aside (<topic>-<n>.<id>-stray under topics/) because no known topic owns them; kept until an operator removes them.",
 		}, func() float64 { return float64(s.countStrayDirs()) }))
+	m.scrub = newScrubMetrics(reg)
 	return m
 }
 

@@ -185,11 +185,11 @@ func compareInt(a, b int64) int {
 }
 
 // addDamageLocked records found ranges, logs the new ones and persists the
-// set. A failure to persist is logged: the ranges are found again by the
-// next read, scrub or recovery that meets them.
-func (l *Log) addDamageLocked(found []DamagedRange, by string) {
+// set; it returns the new ones. A failure to persist is logged: the ranges
+// are found again by the next read, scrub or recovery that meets them.
+func (l *Log) addDamageLocked(found []DamagedRange, by string) []DamagedRange {
 	if len(found) == 0 {
-		return
+		return nil
 	}
 	now := l.now()
 	for i := range found {
@@ -197,7 +197,7 @@ func (l *Log) addDamageLocked(found []DamagedRange, by string) {
 	}
 	all, added := mergeDamage(l.Damage(), found)
 	if len(added) == 0 {
-		return
+		return nil
 	}
 	l.damage.Store(&all)
 	for _, r := range added {
@@ -208,6 +208,7 @@ func (l *Log) addDamageLocked(found []DamagedRange, by string) {
 	if err := l.persistDamageLocked(); err != nil {
 		l.logger.Warn("could not persist damaged ranges", "dir", l.dir, "err", err)
 	}
+	return added
 }
 
 // dropDamageLocked forgets the ranges of segments for which gone is true.

@@ -85,7 +85,7 @@
 // (ErrCorruptMessage), reads before and after it work, and the end offset
 // never moves back below it, so no offset is handed out twice. Recovery,
 // reads that meet a header that does not parse, and Scrub find such ranges
-// (see damage.go and scan.go).
+// (see damage.go, scan.go and scrub.go).
 //
 // After a failed write or fsync (a full disk, an I/O error) the log is
 // read-only: reads go on, every later append, flush and retention pass

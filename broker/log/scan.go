@@ -21,6 +21,9 @@ type segmentScan struct {
 	// pace, if set, is called with the bytes about to be read (the
 	// scrubber's rate limit); an error from it stops the scan.
 	pace func(n int64) error
+	// uncache, if set, is called with each range about to be read, so
+	// that the scrubber reads the disk rather than the page cache.
+	uncache func(pos, n int64)
 
 	expect int64 // offset the next batch should start at
 	hdr    []byte
@@ -158,6 +161,9 @@ func (sc *segmentScan) read(b []byte, pos int64) error {
 		if err := sc.pace(int64(len(b))); err != nil {
 			return err
 		}
+	}
+	if sc.uncache != nil {
+		sc.uncache(pos, int64(len(b)))
 	}
 	if _, err := sc.s.log.ReadAt(b, pos); err != nil && err != io.EOF {
 		return fmt.Errorf("log: read %s at %d: %w", sc.s.name(), pos, err)

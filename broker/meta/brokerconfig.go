@@ -99,6 +99,9 @@ type BrokerConfig struct {
 	MaxBrokerPartitions int32 // max.broker.partitions (KIP-578)
 	LogOpenFilesMax     int32 // log.open.files.max (Sluice's own)
 
+	// Damaged data (issue 9).
+	LogScrubBytesPerSec int64 // log.scrub.bytes.per.sec (Sluice's own)
+
 	// explicit records keys set through Set or ParseBrokerConfig, which
 	// DescribeConfigs reports as STATIC_BROKER_CONFIG even when they equal
 	// the default.
@@ -212,6 +215,15 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 			"and a file written since its last fsync is fsynced before it is closed). 0 means connections.fd.reserve less 64 (at most half of it) "+
 			"for the broker's other files, at least 8; a larger value is lowered to that, so raise connections.fd.reserve to hold more files open.",
 		func(c *BrokerConfig) any { return &c.LogOpenFilesMax }),
+
+	// Damaged data (issue 9): Sluice's own; Kafka never re-reads sealed
+	// segments, so bit rot shows only when a consumer reaches it.
+	bk("log.scrub.bytes.per.sec", ConfigLong, "1048576", atLeast(0),
+		"Sluice's own: how fast the background scrubber re-reads sealed (closed) segments, every partition in turn, checking each batch's CRC32C "+
+			"and offsets; 0 turns it off. Damage it finds is kept, logged, shown on /metrics and by sluice topic describe, and fetches of its offsets "+
+			"answer CORRUPT_MESSAGE while the batches around it stay readable. Reads skip the page cache (fadvise), so they test the disk. "+
+			"The default, 1 MiB/s, checks about 86 GB a day at a cost few disks notice; raise it to cover more data per day, lower it on a busy spinning disk.",
+		func(c *BrokerConfig) any { return &c.LogScrubBytesPerSec }),
 })
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {
