@@ -40,6 +40,13 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // the frame's size in bytes.
 func (c *rawConn) send(req kmsg.Request, corr int32) int {
 	c.t.Helper()
+	b := frameRequest(req, corr)
+	c.writeFrame(b)
+	return len(b)
+}
+
+// frameRequest frames req with header v1 (or v2 when flexible), size first.
+func frameRequest(req kmsg.Request, corr int32) []byte {
 	b := []byte{0, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
 	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
@@ -50,8 +57,8 @@ func (c *rawConn) send(req kmsg.Request, corr int32) int {
 		b = append(b, 0)
 	}
 	b = req.AppendTo(b)
-	c.writeFrame(b)
-	return len(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
 }
 
 func (c *rawConn) writeFrame(b []byte) {
