@@ -96,10 +96,12 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 			}
 			rec.Configs[cfg.Name] = *cfg.Value
 		}
-		var err error
-		if r.ValidateOnly {
+		err := s.checkLogConfigs(rec)
+		switch {
+		case err != nil:
+		case r.ValidateOnly:
 			err = s.meta.Validate(rec)
-		} else {
+		default:
 			err = s.meta.Apply(ctx, rec)
 		}
 		if err != nil {

@@ -86,6 +86,9 @@ func (s *Server) configRecord(typ kmsg.ConfigResourceType, name string, set map[
 }
 
 func (s *Server) applyOrValidate(ctx context.Context, rec meta.Record, validateOnly bool) error {
+	if err := s.checkLogConfigs(rec); err != nil {
+		return err
+	}
 	if validateOnly {
 		return s.meta.Validate(rec)
 	}

@@ -142,7 +142,9 @@ func (s *Server) logConfig(img *meta.Image, t *meta.Topic) (log.Config, error) {
 	cfg.IndexIntervalBytes = int(eff.Int64("index.interval.bytes"))
 	cfg.SegmentIndexBytes = int(eff.Int64("segment.index.bytes"))
 	cfg.FlushMessages = eff.Int64("flush.messages")
-	cfg.FlushMs = ms("flush.ms")
+	// flush.ms 0 (Kafka: flush at every check) is the shortest the log
+	// takes, a millisecond.
+	cfg.FlushMs = max(ms("flush.ms"), time.Millisecond)
 	cfg.MaxMessageBytes = int(eff.Int64("max.message.bytes"))
 	cfg.MaxDecompressedMessageBytes = int(eff.Int64("max.decompressed.message.bytes"))
 	cfg.LogAppendTime = eff.String("message.timestamp.type") == "LogAppendTime"
