@@ -9,11 +9,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -301,14 +305,20 @@ func (g *fuzzGen) bytes(name string) []byte {
 	return bytes.Repeat([]byte{byte(g.rng.IntN(256))}, g.rng.IntN(64))
 }
 
-// batch is a record batch: valid, or with one thing wrong.
+// batch is a record batch: valid, compressed, or with one thing wrong.
 func (g *fuzzGen) batch() []byte {
 	values := make([]string, 1+g.rng.IntN(20))
 	for i := range values {
 		values[i] = strings.Repeat("v", g.rng.IntN(300))
 	}
 	b := batch(values...)
-	switch g.rng.IntN(8) {
+	switch g.rng.IntN(10) {
+	case 4, 5:
+		b = compressBatch(b, []int{1, 3, 4}[g.rng.IntN(3)])
+	case 6:
+		// A codec the records are not in, 1-7, with a valid CRC.
+		b[22] = b[22]&^7 | byte(1+g.rng.IntN(7))
+		fixCRC(b)
 	case 0:
 		b[len(b)-1] ^= 0x55 // bad CRC
 	case 1:
@@ -346,6 +356,39 @@ func (g *fuzzGen) tags() kmsg.Tags {
 		t.Set(uint32(g.rng.IntN(1<<20)), val)
 	}
 	return t
+}
+
+// batchRecordsAt is where a v2 batch's records start.
+const batchRecordsAt = 61
+
+// compressBatch returns b with its records compressed by codec (1 gzip,
+// 3 lz4, 4 zstd).
+func compressBatch(b []byte, codec int) []byte {
+	var buf bytes.Buffer
+	switch codec {
+	case 1:
+		w := gzip.NewWriter(&buf)
+		w.Write(b[batchRecordsAt:])
+		w.Close()
+	case 3:
+		w := lz4.NewWriter(&buf)
+		w.Write(b[batchRecordsAt:])
+		w.Close()
+	case 4:
+		enc, _ := zstd.NewWriter(nil)
+		buf.Write(enc.EncodeAll(b[batchRecordsAt:], nil))
+		enc.Close()
+	}
+	out := append(append([]byte(nil), b[:batchRecordsAt]...), buf.Bytes()...)
+	out[22] = out[22]&^7 | byte(codec)
+	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
+	fixCRC(out)
+	return out
+}
+
+// fixCRC sets a v2 batch's CRC-32C over its bytes from the attributes on.
+func fixCRC(b []byte) {
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 }
 
 // learn keeps member IDs and topic IDs the broker hands out, so that later

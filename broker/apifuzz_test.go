@@ -5,7 +5,8 @@ package broker_test
 // at random served versions, some of them damaged, while the process is
 // watched: it must never exit, never log a panic (a recovered handler panic
 // counts), answer every request or close the connection, keep answering a
-// liveness probe, and keep its RSS under a bound.
+// liveness probe, and keep its RSS under a bound; after the run it must
+// stop cleanly and start again on its data dir.
 //
 //	SLUICE_FUZZ_DURATION  how long to run (Go duration; default 60s, 10s with -short)
 //	SLUICE_FUZZ_SEED      the seed (default: from the clock; printed)
@@ -79,10 +80,13 @@ func TestAPIFuzz(t *testing.T) {
 	}
 	t.Logf("seed %d (SLUICE_FUZZ_SEED=%d repeats it), %v, RSS bound %d MiB", seed, seed, dur, rssMB)
 
-	c := startChild(t, t.TempDir(),
+	dir := t.TempDir()
+	settings := []string{
 		"--set", "group.initial.rebalance.delay.ms=0",
 		"--set", "group.min.session.timeout.ms=100",
-		"--set", "offsets.topic.num.partitions=4")
+		"--set", "offsets.topic.num.partitions=4",
+	}
+	c := startChild(t, dir, settings...)
 	f := newFuzzFixture(t, c.addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
@@ -108,6 +112,13 @@ func TestAPIFuzz(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if t.Failed() {
+		return
+	}
+	// Whatever the requests did, the broker stops cleanly and starts again
+	// on its data dir.
+	c.stop(t)
+	startChild(t, dir, settings...).stop(t)
 }
 
 // fuzzFixture is what the workers start from: topics with records, their
