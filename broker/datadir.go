@@ -11,36 +11,23 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
-// writeFileSync replaces path atomically and durably. On failure the
-// temporary file is removed, so a full disk keeps no half-written copy.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+// writeFileSync replaces path atomically and durably through fs: the new
+// content is fsynced, renamed over the old, and the folder fsynced, so a
+// machine crash leaves either the old or the new file, never a missing one
+// or an older one. On failure the temporary file is removed, so a full disk
+// keeps no half-written copy.
+func writeFileSync(fs vfs.FS, path string, b []byte) error {
+	return vfs.WriteFileAtomic(fs, path, b, true)
 }
 
 // loadClusterID reads the cluster id at path, creating one (22 characters of
 // URL-safe base64 from 16 random bytes, as Kafka's) on first start.
-func loadClusterID(path string) (string, error) {
-	b, err := os.ReadFile(path)
+func loadClusterID(fs vfs.FS, path string) (string, error) {
+	b, err := vfs.ReadFile(fs, path)
 	if err == nil {
 		id := strings.TrimSpace(string(b))
 		if id == "" {
@@ -56,7 +43,7 @@ func loadClusterID(path string) (string, error) {
 		return "", err
 	}
 	id := base64.RawURLEncoding.EncodeToString(raw[:])
-	if err := writeFileSync(path, []byte(id+"\n")); err != nil {
+	if err := writeFileSync(fs, path, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("cluster id: %w", err)
 	}
 	return id, nil

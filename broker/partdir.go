@@ -73,7 +73,7 @@ func (e malformedError) Error() string { return string(e) }
 
 // writePartitionMetadata writes dir's partition.metadata for topic id.
 func writePartitionMetadata(dir string, id meta.TopicID) error {
-	return writeFileSync(filepath.Join(dir, log.PartitionMetadataFile), []byte("version: 0\ntopic_id: "+id.String()+"\n"))
+	return writeFileSync(vfs.Default, filepath.Join(dir, log.PartitionMetadataFile), []byte("version: 0\ntopic_id: "+id.String()+"\n"))
 }
 
 // adoptablePartitions is the partitions of every topic of the image the

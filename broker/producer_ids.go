@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
 // producerIDBlock is how many producer ids are reserved on disk at a time.
@@ -23,6 +25,7 @@ const producerIDBlock = 1000
 // logged once; the next request, or the storage prober's recover, tries
 // again, and success is logged once.
 type producerIDs struct {
+	fs     vfs.FS
 	path   string
 	log    *slog.Logger
 	now    func() time.Time
@@ -33,9 +36,9 @@ type producerIDs struct {
 	}
 }
 
-func openProducerIDs(path string, logger *slog.Logger, now func() time.Time) (*producerIDs, error) {
-	p := &producerIDs{path: path, log: logger, now: now}
-	b, err := os.ReadFile(path)
+func openProducerIDs(fs vfs.FS, path string, logger *slog.Logger, now func() time.Time) (*producerIDs, error) {
+	p := &producerIDs{fs: fs, path: path, log: logger, now: now}
+	b, err := vfs.ReadFile(fs, path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -68,7 +71,7 @@ func (p *producerIDs) next() (int64, error) {
 
 // persistLocked writes the reserved end, noting a failure or a recovery.
 func (p *producerIDs) persistLocked(end int64) error {
-	if err := writeFileSync(p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
+	if err := writeFileSync(p.fs, p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
 		err = fmt.Errorf("producer ids: %w", err)
 		if p.failed.Load() == nil {
 			p.failed.Store(&storageFailure{since: p.now(), err: err})

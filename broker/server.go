@@ -43,6 +43,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/broker/log"
+	"github.com/sluicehq/sluice/broker/log/vfs"
 	"github.com/sluicehq/sluice/broker/meta"
 )
 
@@ -181,10 +182,10 @@ func (s *Server) open() error {
 		return err
 	}
 	s.lockFile = lf
-	if s.clusterID, err = loadClusterID(filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
+	if s.clusterID, err = loadClusterID(vfs.Default, filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
 		return err
 	}
-	if s.pids, err = openProducerIDs(filepath.Join(s.cfg.DataDir, "producer-ids"), s.log, s.now); err != nil {
+	if s.pids, err = openProducerIDs(vfs.Default, filepath.Join(s.cfg.DataDir, "producer-ids"), s.log, s.now); err != nil {
 		return err
 	}
 	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.log, Now: s.now,

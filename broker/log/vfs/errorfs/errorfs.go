@@ -5,9 +5,12 @@
 // byte not yet fsynced (in the manner of pebble's vfs/errorfs and MemFS).
 //
 // Model: each file has its current content and its durable content (as of
-// its last Sync). Creating, renaming and removing files are durable at once
-// (a journaling file system after the directory is synced). Open handles
-// keep working after their file is removed, as on POSIX.
+// its last Sync). With New, creating, renaming and removing files are
+// durable at once (a journaling file system after the directory is
+// synced). NewStrict models the directory too, as pebble's strict MemFS
+// does: a name created, renamed or removed is durable only once SyncDir of
+// its folder, so a crash can bring back a file's old name or lose a new one.
+// Open handles keep working after their file is removed, as on POSIX.
 package errorfs
 
 import (
@@ -46,6 +49,18 @@ type FS struct {
 	capacity  int64 // bytes all files may hold; 0 = unlimited
 	openNow   int   // handles not closed
 	maxOpen   int   // the most handles open at once
+	// durableNames, with NewStrict, is the namespace as of each folder's
+	// last SyncDir: which node each name durably points at. Nil means
+	// namespace changes are durable at once.
+	durableNames map[string]*node
+}
+
+// NewStrict returns an empty FS whose namespace changes (create, rename,
+// remove) survive Crash only after SyncDir of their folder.
+func NewStrict() *FS {
+	fs := New()
+	fs.durableNames = map[string]*node{}
+	return fs
 }
 
 // New returns an empty FS.
@@ -114,8 +129,16 @@ func (fs *FS) Crash() *FS {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	c := New()
-	for name, n := range fs.files {
+	names := fs.files
+	if fs.durableNames != nil {
+		c.durableNames = map[string]*node{}
+		names = fs.durableNames
+	}
+	for name, n := range names {
 		c.files[name] = &node{data: append([]byte(nil), n.durable...), durable: append([]byte(nil), n.durable...)}
+		if c.durableNames != nil {
+			c.durableNames[name] = c.files[name]
+		}
 	}
 	for d := range fs.dirs {
 		c.dirs[d] = true
@@ -271,8 +294,27 @@ func (fs *FS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-// SyncDir implements vfs.FS (a no-op: namespace changes are durable at once).
-func (fs *FS) SyncDir(dir string) error { return nil }
+// SyncDir implements vfs.FS: with NewStrict it makes dir's current names
+// durable; otherwise namespace changes are durable at once.
+func (fs *FS) SyncDir(dir string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.durableNames == nil {
+		return nil
+	}
+	dir = filepath.Clean(dir)
+	for name := range fs.durableNames {
+		if filepath.Dir(name) == dir {
+			delete(fs.durableNames, name)
+		}
+	}
+	for name, n := range fs.files {
+		if filepath.Dir(name) == dir {
+			fs.durableNames[name] = n
+		}
+	}
+	return nil
+}
 
 type file struct {
 	fs       *FS

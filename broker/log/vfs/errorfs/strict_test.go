@@ -1,0 +1,50 @@
+package errorfs
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
+)
+
+// With NewStrict a rename survives a crash only once its folder is synced.
+func TestStrictNamespace(t *testing.T) {
+	fs := NewStrict()
+	if err := fs.MkdirAll("/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(fs, "/d/a", []byte("one"), true); err != nil {
+		t.Fatal(err)
+	}
+	// The same replacement without the directory sync.
+	f, _ := fs.Create("/d/a.tmp")
+	f.Write([]byte("two"))
+	f.Sync()
+	f.Close()
+	if err := fs.Rename("/d/a.tmp", "/d/a"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := vfs.ReadFile(fs.Crash(), "/d/a")
+	if err != nil || string(b) != "one" {
+		t.Errorf("after a crash before SyncDir: %q, %v; want the old content", b, err)
+	}
+	if err := fs.SyncDir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	b, err = vfs.ReadFile(fs.Crash(), "/d/a")
+	if err != nil || string(b) != "two" {
+		t.Errorf("after a crash after SyncDir: %q, %v; want the new content", b, err)
+	}
+	if _, err := vfs.ReadFile(fs.Crash(), "/d/a.tmp"); err == nil {
+		t.Error("the renamed-away temporary came back")
+	}
+	// Lax FS: durable at once.
+	lax := New()
+	lax.MkdirAll("/d")
+	g, _ := lax.Create("/d/x")
+	g.Write([]byte("x"))
+	g.Sync()
+	g.Close()
+	if _, err := vfs.ReadFile(lax.Crash(), "/d/x"); err != nil {
+		t.Errorf("lax FS lost a synced file: %v", err)
+	}
+}
