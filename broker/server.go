@@ -2,7 +2,8 @@
 // per-connection request loop, dispatch to one handler per Kafka API (each
 // in a file named by its API key, opening with the versions it serves), and
 // the glue between partition logs (broker/log), the metadata image
-// (broker/meta) and, later, groups and replication.
+// (broker/meta) and the group coordinator (broker/group). Replication is
+// not here yet: each topic lives on this one node.
 //
 // Requests and responses are encoded with franz-go's kmsg, generated from
 // Kafka's own message specs; record batches stay bytes from produce to fetch.
