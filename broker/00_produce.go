@@ -101,7 +101,7 @@ func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.Pro
 	default:
 		// A failed write made the log read-only, which it logged once;
 		// KAFKA_STORAGE_ERROR until the storage prober resumes it.
-		sp.ErrorCode = appendErrorCode(err).Code
+		sp.ErrorCode = log.ErrorCode(err)
 		msg := fmt.Sprintf("topic %s partition %d: %v", topic, index, err)
 		sp.ErrorMessage = &msg
 		return
@@ -109,24 +109,4 @@ func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.Pro
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 	s.metrics.recordsIn(topic, len(records), res.LastOffset-res.BaseOffset+1)
 	p.notify()
-}
-
-// appendErrorCode maps a log append error to Kafka's error code.
-func appendErrorCode(err error) *kerr.Error {
-	switch {
-	case errors.Is(err, log.ErrCorruptMessage):
-		return kerr.CorruptMessage
-	case errors.Is(err, log.ErrMessageTooLarge):
-		return kerr.MessageTooLarge
-	case errors.Is(err, log.ErrOutOfOrderSequence):
-		return kerr.OutOfOrderSequenceNumber
-	case errors.Is(err, log.ErrInvalidProducerEpoch):
-		return kerr.InvalidProducerEpoch
-	case errors.Is(err, log.ErrInvalidRecord):
-		return kerr.InvalidRecord
-	case errors.Is(err, log.ErrClosed):
-		return kerr.NotLeaderForPartition
-	default:
-		return kerr.KafkaStorageError
-	}
 }

@@ -186,22 +186,8 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*meta.Topic, erro
 	return t, nil
 }
 
-// metaErrorCode maps a metadata validation error to Kafka's error code.
-func metaErrorCode(err error) *kerr.Error {
-	return kerr.ErrorForCode(meta.ErrorCode(err)).(*kerr.Error)
-}
-
 // isInternalTopic reports Kafka's internal topics, which clients list as
 // internal and cannot delete.
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
-}
-
-// errMessage returns err's text for a response's ErrorMessage field.
-func errMessage(err error) *string {
-	if err == nil {
-		return nil
-	}
-	m := meta.ErrorMessage(err)
-	return &m
 }

@@ -3,9 +3,11 @@ package log
 import (
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Sentinel errors. The broker maps them to Kafka error codes.
+// Sentinel errors, each with the Kafka error code ErrorCode maps it to.
 var (
 	// ErrCorruptMessage: bad CRC, magic or length fields (CORRUPT_MESSAGE).
 	ErrCorruptMessage = errors.New("log: corrupt record batch")
@@ -28,6 +30,35 @@ var (
 	// ErrClosed: the log was closed or deleted.
 	ErrClosed = errors.New("log: closed")
 )
+
+// ErrorCode maps an error from this package to the Kafka error code a broker
+// answers with: 0 for nil, the code named beside each sentinel, and
+// KAFKA_STORAGE_ERROR for anything else (a failed write or read of the
+// disk; clients retry it).
+func ErrorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrCorruptMessage):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, ErrDuplicateSequence):
+		return kerr.DuplicateSequenceNumber.Code
+	case errors.Is(err, ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, ErrClosed):
+		return kerr.NotLeaderForPartition.Code
+	default:
+		return kerr.KafkaStorageError.Code
+	}
+}
 
 // CorruptionError describes corrupt or torn data found in a segment file. It
 // matches ErrCorruptMessage with errors.Is.
