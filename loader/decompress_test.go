@@ -79,7 +79,7 @@ func TestRunStopsAtCompressionBomb(t *testing.T) {
 	sink := filepath.Join(t.TempDir(), "lake")
 	spec := e.spec(t, "bombs", sink)
 	spec.Sink.Roll.Records = 5 // publish as it goes: what was read before the bomb lands
-	_, err = Run(ctx, Config{Spec: spec, Progress: quietProgress(), Retries: -1, MaxDecompressedBatchBytes: 4 << 20})
+	_, err = Run(ctx, Config{Spec: spec, Progress: quietProgress(), MaxDecompressedBatchBytes: 4 << 20})
 	if err == nil || !strings.Contains(err.Error(), "batch at offset 26 decompresses to more than 4 MiB") {
 		t.Fatalf("run over a bomb: %v; want an error naming the batch at offset 26", err)
 	}

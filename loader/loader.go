@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 // DefaultConfig returns a run's defaults, for spec: DefaultRetries retries
 // a second apart (doubling), progress logged, the wall clock.
 func DefaultConfig(spec *pipelines.Spec) Config {
-	return Config{Spec: spec, Retries: DefaultRetries, RetryBackoff: time.Second}
+	return Config{Spec: spec, Retries: DefaultRetries, RetryBackoff: time.Second, MaxDecompressedBatchBytes: DefaultMaxDecompressedBatchBytes}
 }
 
 // Validate checks the run options. The spec is taken as pipelines.Load
