@@ -78,9 +78,6 @@ func (g *fuzzGen) fill(v reflect.Value, name string, depth int) {
 			return
 		}
 		n, dup := g.count(depth)
-		if name == "ReplicaAssignment" || name == "Assignment" {
-			n = min(n, 4) // one entry per partition created: see int
-		}
 		if n < 0 {
 			v.Set(reflect.Zero(v.Type())) // a null array
 			return
@@ -234,14 +231,11 @@ var fuzzConfigValues = []string{
 // int picks an integer for a field, by what the field names.
 func (g *fuzzGen) int(name string, bits int) int64 {
 	small := func(lo, hi int) int64 { return int64(lo + g.rng.IntN(hi-lo+1)) }
-	if name == "NumPartitions" || name == "Count" {
-		// Small: the cap on partitions belongs to another part of issue
-		// 9 (files); until it lands a count of millions is accepted and
-		// the broker runs out of descriptors and memory opening them.
-		return small(-1, 4)
-	}
 	if g.one(20) {
-		return g.anyInt(bits)
+		return g.anyInt(bits) // partition counts too: max.broker.partitions caps them
+	}
+	if name == "NumPartitions" || name == "Count" {
+		return small(-1, 4)
 	}
 	switch {
 	case name == "ReplicationFactor":
