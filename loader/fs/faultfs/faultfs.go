@@ -1,12 +1,10 @@
 // Package faultfs wraps an fs.FS to inject failures, for testing what the
 // loader's commit protocol does when the sink fails at each step.
 //
-// Rules pick the N-th call (counted from when the rule is added) of one
-// operation, optionally only on paths containing a substring, and make it
-// fail with ErrInjected, either before the operation (nothing happens) or
-// after it (it took effect but the caller sees an error, like a timeout
-// after the namenode applied a rename). A rule may also crash the FS:
-// that call and every later call of any operation fail with ErrCrashed,
+// It asks a fault.Injector (internal/fault, the design the broker's errorfs
+// shares) about every call: rules fail the N-th call of an operation,
+// optionally only on paths containing a substring, before or after it took
+// effect, or crash the FS. After a crash every call fails with ErrCrashed,
 // and files open at that moment stay as partial files (their Close and
 // Abort release the handle but neither finish nor delete the file), which
 // is what a killed process leaves behind.
@@ -21,187 +19,60 @@ package faultfs
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"strings"
-	"sync"
 
+	"github.com/sluicehq/sluice/internal/fault"
 	"github.com/sluicehq/sluice/loader/fs"
 )
 
-// Op names an operation that rules can match.
-type Op string
+// Op names an operation that rules can match (see package fault).
+type Op = fault.Op
 
-// Operations counted and matched by rules.
+// Operations of the sink FS, counted and matched by rules.
 const (
-	OpCreate Op = "create"
-	OpWrite  Op = "write" // File.Write
-	OpClose  Op = "close" // File.Close
-	OpAbort  Op = "abort" // File.Abort
-	OpOpen   Op = "open"
-	OpRename Op = "rename"
-	OpRemove Op = "remove"
-	OpList   Op = "list" // List and every folder listed by Walk
-	OpMkdir  Op = "mkdir"
-	OpStat   Op = "stat"
+	OpCreate = fault.OpCreate
+	OpWrite  = fault.OpWrite // File.Write
+	OpClose  = fault.OpClose // File.Close
+	OpAbort  = fault.OpAbort // File.Abort
+	OpOpen   = fault.OpOpen
+	OpRename = fault.OpRename
+	OpRemove = fault.OpRemove
+	OpList   = fault.OpList // List and every folder listed by Walk
+	OpMkdir  = fault.OpMkdir
+	OpStat   = fault.OpStat
 )
 
-// Ops is every operation, in a fixed order, for tests that loop over them.
+// Ops is every operation of the sink FS, in a fixed order, for tests that
+// loop over them.
 var Ops = []Op{OpCreate, OpWrite, OpClose, OpAbort, OpOpen, OpRename, OpRemove, OpList, OpMkdir, OpStat}
 
 var (
 	// ErrInjected is the error of a call a rule failed.
-	ErrInjected = errors.New("faultfs: injected fault")
+	ErrInjected = fault.ErrInjected
 	// ErrCrashed is the error of every call after a crash.
-	ErrCrashed = errors.New("faultfs: crashed")
+	ErrCrashed = fault.ErrCrashed
 )
 
-// Rule is one fault to inject.
-type Rule struct {
-	Op Op
-	// N is which matching call fails, counted from 1 when the rule is
-	// added. N <= 0 means the next one.
-	N int
-	// PathContains limits the rule to calls whose path (either path for
-	// rename; the file's name for write, close and abort) contains it.
-	PathContains string
-	// After lets the operation take effect before reporting ErrInjected.
-	// For write it writes the first half of the buffer and reports a short
-	// write.
-	After bool
-	// Crash makes this call and all later calls fail with ErrCrashed.
-	Crash bool
-}
+// Rule is one fault to inject (see fault.Rule).
+type Rule = fault.Rule
 
-// FS is a fault-injecting fs.FS. It is safe for concurrent use.
+// FS is a fault-injecting fs.FS. It is safe for concurrent use. Its
+// Injector's methods (Inject, Count, Reset, Crash, Crashed) set the rules
+// and read the counts.
 type FS struct {
+	fault.Injector
 	inner fs.FS
-
-	mu struct {
-		sync.Mutex
-		counts  map[Op]int
-		rules   []*rule
-		crashed bool
-	}
-}
-
-type rule struct {
-	Rule
-	seen int
 }
 
 var _ fs.FS = (*FS)(nil)
 
 // New wraps inner. Closing the wrapper closes inner.
-func New(inner fs.FS) *FS {
-	f := &FS{inner: inner}
-	f.mu.counts = make(map[Op]int)
-	return f
-}
+func New(inner fs.FS) *FS { return &FS{inner: inner} }
 
-// Inject adds a rule; each rule fires once.
-func (f *FS) Inject(r Rule) {
-	if r.N <= 0 {
-		r.N = 1
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.rules = append(f.mu.rules, &rule{Rule: r})
-}
+const fsName = "faultfs"
 
-// Crash makes every later call fail with ErrCrashed.
-func (f *FS) Crash() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.crashed = true
-}
-
-// Crashed reports whether the FS has crashed.
-func (f *FS) Crashed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mu.crashed
-}
-
-// Count returns how many calls of op were made (including failed ones).
-func (f *FS) Count(op Op) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mu.counts[op]
-}
-
-// Reset removes pending rules and clears a crash; counts are kept.
-func (f *FS) Reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.rules = nil
-	f.mu.crashed = false
-}
-
-// fault is the verdict on one call.
-type fault int
-
-const (
-	faultNone fault = iota
-	faultBefore
-	faultAfter
-	faultCrashed
-)
-
-// decide counts a call and decides its fate.
-func (f *FS) decide(op Op, paths ...string) (fault, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.counts[op]++
-	if f.mu.crashed {
-		return faultCrashed, fmt.Errorf("faultfs: %s %s: %w", op, strings.Join(paths, " "), ErrCrashed)
-	}
-	for i, r := range f.mu.rules {
-		if r.Op != op || !matches(r.PathContains, paths) {
-			continue
-		}
-		r.seen++
-		if r.seen < r.N {
-			continue
-		}
-		f.mu.rules = append(f.mu.rules[:i:i], f.mu.rules[i+1:]...)
-		if r.Crash {
-			f.mu.crashed = true
-			return faultCrashed, fmt.Errorf("faultfs: %s %s: %w", op, strings.Join(paths, " "), ErrCrashed)
-		}
-		err := fmt.Errorf("faultfs: %s %s (call %d): %w", op, strings.Join(paths, " "), f.mu.counts[op], ErrInjected)
-		if r.After {
-			return faultAfter, err
-		}
-		return faultBefore, err
-	}
-	return faultNone, nil
-}
-
-func matches(sub string, paths []string) bool {
-	if sub == "" {
-		return true
-	}
-	for _, p := range paths {
-		if strings.Contains(p, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// run applies the verdict to an operation without results.
 func (f *FS) run(op Op, do func() error, paths ...string) error {
-	v, ferr := f.decide(op, paths...)
-	switch v {
-	case faultBefore, faultCrashed:
-		return ferr
-	case faultAfter:
-		_ = do()
-		return ferr
-	}
-	return do()
+	return f.Run(fsName, op, do, paths...)
 }
 
 // Create implements fs.FS.
@@ -310,11 +181,11 @@ type faultFile struct {
 }
 
 func (ff *faultFile) Write(p []byte) (int, error) {
-	v, err := ff.fs.decide(OpWrite, ff.name)
+	v, err := ff.fs.Check(fsName, OpWrite, ff.name)
 	switch v {
-	case faultBefore, faultCrashed:
+	case fault.FailBefore, fault.Crashed:
 		return 0, err
-	case faultAfter:
+	case fault.FailAfter:
 		n, _ := ff.inner.Write(p[:len(p)/2])
 		return n, err
 	}
@@ -325,14 +196,14 @@ func (ff *faultFile) Write(p []byte) (int, error) {
 // after-faults finish it but report an error; a crash releases the handle
 // and leaves the partial file.
 func (ff *faultFile) Close() error {
-	v, err := ff.fs.decide(OpClose, ff.name)
+	v, err := ff.fs.Check(fsName, OpClose, ff.name)
 	switch v {
-	case faultBefore:
+	case fault.FailBefore:
 		return err
-	case faultCrashed:
+	case fault.Crashed:
 		ff.release()
 		return err
-	case faultAfter:
+	case fault.FailAfter:
 		_ = ff.inner.Close()
 		return err
 	}
@@ -340,14 +211,14 @@ func (ff *faultFile) Close() error {
 }
 
 func (ff *faultFile) Abort() error {
-	v, err := ff.fs.decide(OpAbort, ff.name)
+	v, err := ff.fs.Check(fsName, OpAbort, ff.name)
 	switch v {
-	case faultBefore:
+	case fault.FailBefore:
 		return err
-	case faultCrashed:
+	case fault.Crashed:
 		ff.release()
 		return err
-	case faultAfter:
+	case fault.FailAfter:
 		_ = ff.inner.Abort()
 		return err
 	}

@@ -1,5 +1,8 @@
-// Package errorfs is an in-memory vfs.FS for tests: it injects an error at
-// the N-th write or sync, models a full disk (a capacity in bytes beyond
+// Package errorfs is an in-memory vfs.FS for tests: it injects faults by
+// the rules of package internal/fault (the design the loader's faultfs
+// shares: fail the N-th create, open, write, sync, truncate, rename,
+// remove, mkdir, list or syncdir, optionally on paths containing a
+// substring, before or after it took effect, or crash), models a full disk (a capacity in bytes beyond
 // which writes fail with ENOSPC after writing what fits, as a real file
 // system's short write does), and simulates an OS crash that drops every
 // byte not yet fsynced (in the manner of pebble's vfs/errorfs and MemFS).
@@ -14,7 +17,6 @@
 package errorfs
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,10 +27,11 @@ import (
 	"syscall"
 
 	"github.com/sluicehq/sluice/broker/log/vfs"
+	"github.com/sluicehq/sluice/internal/fault"
 )
 
-// ErrInjected is the error returned by injected failures.
-var ErrInjected = errors.New("errorfs: injected error")
+// ErrInjected is the error of a call a rule failed (fault.ErrInjected).
+var ErrInjected = fault.ErrInjected
 
 type node struct {
 	data    []byte
@@ -36,19 +39,17 @@ type node struct {
 }
 
 // FS is an in-memory file system with fault injection. The zero value is
-// not usable; call New.
+// not usable; call New. Its Injector's methods (Inject, Count, Reset)
+// set the rules and read the counts; Injector.Crash makes every later
+// call fail, while FS.Crash returns what an OS crash would leave.
 type FS struct {
-	mu        sync.Mutex
-	files     map[string]*node
-	dirs      map[string]bool
-	writes    int
-	syncs     int
-	failWrite int   // fail the write with this ordinal (1-based), 0 = never
-	failSync  int   // fail the sync with this ordinal (1-based), 0 = never
-	torn      bool  // a failed write writes half its bytes first
-	capacity  int64 // bytes all files may hold; 0 = unlimited
-	openNow   int   // handles not closed
-	maxOpen   int   // the most handles open at once
+	fault.Injector
+	mu       sync.Mutex
+	files    map[string]*node
+	dirs     map[string]bool
+	capacity int64 // bytes all files may hold; 0 = unlimited
+	openNow  int   // handles not closed
+	maxOpen  int   // the most handles open at once
 	// durableNames, with NewStrict, is the namespace as of each folder's
 	// last SyncDir: which node each name durably points at. Nil means
 	// namespace changes are durable at once.
@@ -68,19 +69,17 @@ func New() *FS {
 	return &FS{files: map[string]*node{}, dirs: map[string]bool{}}
 }
 
-// FailWriteAt makes the n-th write from now fail (torn: half of it written).
+const fsName = "errorfs"
+
+// FailWriteAt makes the n-th write from now fail (torn: half of it
+// written). It is the rule {Op: write, N: n, After: torn}.
 func (fs *FS) FailWriteAt(n int, torn bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.failWrite, fs.torn = fs.writes+n, torn
+	fs.Inject(fault.Rule{Op: fault.OpWrite, N: n, After: torn})
 }
 
-// FailSyncAt makes the n-th sync from now fail.
-func (fs *FS) FailSyncAt(n int) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.failSync = fs.syncs + n
-}
+// FailSyncAt makes the n-th sync from now fail. It is the rule
+// {Op: sync, N: n}.
+func (fs *FS) FailSyncAt(n int) { fs.Inject(fault.Rule{Op: fault.OpSync, N: n}) }
 
 // SetCapacity limits the bytes all files together may hold (0 removes the
 // limit). A write that does not fit writes what does and fails with an
@@ -115,11 +114,10 @@ func (fs *FS) OpenFiles() (now, most int) {
 	return fs.openNow, fs.maxOpen
 }
 
-// Counts returns how many writes and syncs were done.
+// Counts returns how many writes and syncs were done (including failed
+// ones).
 func (fs *FS) Counts() (writes, syncs int) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return fs.writes, fs.syncs
+	return fs.Count(fault.OpWrite), fs.Count(fault.OpSync)
 }
 
 // Crash returns the file system as it would be after an OS crash now: each
@@ -183,7 +181,23 @@ func (fs *FS) dirExists(dir string) bool {
 	return dir == "." || dir == "/" || fs.dirs[dir]
 }
 
-func (fs *FS) open(name string, create, trunc, mustExist bool) (vfs.File, error) {
+func (fs *FS) open(name string, create, trunc, mustExist bool) (f vfs.File, err error) {
+	op := fault.OpOpen
+	if create {
+		op = fault.OpCreate
+	}
+	v, ferr := fs.Check(fsName, op, name)
+	switch v {
+	case fault.FailBefore, fault.Crashed:
+		return nil, ferr
+	case fault.FailAfter:
+		defer func() {
+			if f != nil {
+				_ = f.Close()
+			}
+			f, err = nil, ferr
+		}()
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	name = filepath.Clean(name)
@@ -224,6 +238,10 @@ func (fs *FS) Open(name string) (vfs.File, error) {
 
 // Remove implements vfs.FS.
 func (fs *FS) Remove(name string) error {
+	return fs.Run(fsName, fault.OpRemove, func() error { return fs.remove(name) }, name)
+}
+
+func (fs *FS) remove(name string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	name = filepath.Clean(name)
@@ -236,6 +254,10 @@ func (fs *FS) Remove(name string) error {
 
 // Rename implements vfs.FS.
 func (fs *FS) Rename(oldname, newname string) error {
+	return fs.Run(fsName, fault.OpRename, func() error { return fs.rename(oldname, newname) }, oldname, newname)
+}
+
+func (fs *FS) rename(oldname, newname string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
@@ -250,6 +272,10 @@ func (fs *FS) Rename(oldname, newname string) error {
 
 // MkdirAll implements vfs.FS.
 func (fs *FS) MkdirAll(dir string) error {
+	return fs.Run(fsName, fault.OpMkdir, func() error { return fs.mkdirAll(dir) }, dir)
+}
+
+func (fs *FS) mkdirAll(dir string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for d := filepath.Clean(dir); d != "." && d != "/"; d = filepath.Dir(d) {
@@ -258,8 +284,12 @@ func (fs *FS) MkdirAll(dir string) error {
 	return nil
 }
 
-// RemoveAll implements vfs.FS.
+// RemoveAll implements vfs.FS (a remove call for rules).
 func (fs *FS) RemoveAll(dir string) error {
+	return fs.Run(fsName, fault.OpRemove, func() error { return fs.removeAll(dir) }, dir)
+}
+
+func (fs *FS) removeAll(dir string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	dir = filepath.Clean(dir)
@@ -277,7 +307,18 @@ func (fs *FS) RemoveAll(dir string) error {
 }
 
 // List implements vfs.FS.
-func (fs *FS) List(dir string) ([]string, error) {
+func (fs *FS) List(dir string) (names []string, err error) {
+	err = fs.Run(fsName, fault.OpList, func() (err error) {
+		names, err = fs.list(dir)
+		return err
+	}, dir)
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+func (fs *FS) list(dir string) ([]string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	dir = filepath.Clean(dir)
@@ -297,6 +338,10 @@ func (fs *FS) List(dir string) ([]string, error) {
 // SyncDir implements vfs.FS: with NewStrict it makes dir's current names
 // durable; otherwise namespace changes are durable at once.
 func (fs *FS) SyncDir(dir string) error {
+	return fs.Run(fsName, fault.OpSyncDir, func() error { return fs.syncDir(dir) }, dir)
+}
+
+func (fs *FS) syncDir(dir string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.durableNames == nil {
@@ -349,14 +394,13 @@ func (f *file) Write(p []byte) (int, error) {
 	if f.closed || !f.writable {
 		return 0, fmt.Errorf("errorfs: write %s: %w", f.name, os.ErrClosed)
 	}
-	f.fs.writes++
-	if f.fs.writes == f.fs.failWrite {
-		n := 0
-		if f.fs.torn {
-			n = len(p) / 2
-			f.n.data = append(f.n.data, p[:n]...)
-		}
-		return n, fmt.Errorf("errorfs: write %s: %w", f.name, ErrInjected)
+	switch v, err := f.fs.Check(fsName, fault.OpWrite, f.name); v {
+	case fault.FailBefore, fault.Crashed:
+		return 0, err
+	case fault.FailAfter:
+		n := len(p) / 2
+		f.n.data = append(f.n.data, p[:n]...)
+		return n, err
 	}
 	if c := f.fs.capacity; c > 0 {
 		if free := max(c-f.fs.usedLocked(), 0); int64(len(p)) > free {
@@ -374,12 +418,12 @@ func (f *file) Sync() error {
 	if f.closed {
 		return fmt.Errorf("errorfs: sync %s: %w", f.name, os.ErrClosed)
 	}
-	f.fs.syncs++
-	if f.fs.syncs == f.fs.failSync {
-		return fmt.Errorf("errorfs: sync %s: %w", f.name, ErrInjected)
+	v, err := f.fs.Check(fsName, fault.OpSync, f.name)
+	if v == fault.FailBefore || v == fault.Crashed {
+		return err
 	}
 	f.n.durable = append(f.n.durable[:0:0], f.n.data...)
-	return nil
+	return err // nil unless failed after taking effect
 }
 
 func (f *file) Truncate(size int64) error {
@@ -388,11 +432,15 @@ func (f *file) Truncate(size int64) error {
 	if f.closed || !f.writable {
 		return fmt.Errorf("errorfs: truncate %s: %w", f.name, os.ErrClosed)
 	}
+	v, ferr := f.fs.Check(fsName, fault.OpTruncate, f.name)
+	if v == fault.FailBefore || v == fault.Crashed {
+		return ferr
+	}
 	if size < 0 || size > int64(len(f.n.data)) {
 		return fmt.Errorf("errorfs: truncate %s to %d: beyond size %d", f.name, size, len(f.n.data))
 	}
 	f.n.data = f.n.data[:size:size]
-	return nil
+	return ferr // nil unless failed after taking effect
 }
 
 func (f *file) Size() (int64, error) {

@@ -1,9 +1,11 @@
 package errorfs
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/sluicehq/sluice/broker/log/vfs"
+	"github.com/sluicehq/sluice/internal/fault"
 )
 
 // With NewStrict a rename survives a crash only once its folder is synced.
@@ -46,5 +48,35 @@ func TestStrictNamespace(t *testing.T) {
 	g.Close()
 	if _, err := vfs.ReadFile(lax.Crash(), "/d/x"); err != nil {
 		t.Errorf("lax FS lost a synced file: %v", err)
+	}
+}
+
+// TestRulesOnNamespaceOps: the shared fault rules reach renames and
+// directory syncs, so a crash test can fail the step after a rename.
+func TestRulesOnNamespaceOps(t *testing.T) {
+	fs := NewStrict()
+	if err := fs.MkdirAll("/d"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fs.Create("/d/a.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("1")); err != nil || f.Sync() != nil || f.Close() != nil || fs.SyncDir("/d") != nil {
+		t.Fatalf("writing a.tmp: %v", err)
+	}
+	fs.Inject(fault.Rule{Op: fault.OpRename, PathContains: "a.tmp", After: true})
+	fs.Inject(fault.Rule{Op: fault.OpSyncDir})
+	if err := fs.Rename("/d/a.tmp", "/d/a"); !errors.Is(err, ErrInjected) {
+		t.Fatalf("rename: %v", err)
+	}
+	if b, err := fs.ReadFile("/d/a"); err != nil || string(b) != "1" {
+		t.Fatalf("a rename failed after taking effect left %q %v", b, err)
+	}
+	if err := fs.SyncDir("/d"); !errors.Is(err, ErrInjected) {
+		t.Fatalf("syncdir: %v", err)
+	}
+	if _, err := vfs.ReadFile(fs.Crash(), "/d/a"); err == nil {
+		t.Fatal("a rename whose directory sync failed survived the crash")
 	}
 }
