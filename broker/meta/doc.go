@@ -40,6 +40,9 @@
 // was fsynced, so nothing before it needs re-reading; a frame whose fsync
 // failed is not known durable and was refused, so it must not survive) and
 // succeeds once a probe write of zeros, fsynced and cut off again, does.
+// A FileJournal does its file I/O through the broker's vfs.FS
+// (FileJournalOptions.FS), so tests run it on errorfs with the same fault
+// rules and crash model as the partition log.
 //
 // The Store takes no snapshots yet: Open replays the whole journal (about
 // 60,000 entries a second), which is fine for metadata that changes rarely.

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
 // Journal is the durable, ordered log of metadata entries. The local
@@ -28,23 +30,13 @@ type Journal interface {
 	Close() error
 }
 
-// File is the part of *os.File a FileJournal uses, so tests can inject
-// write and sync failures.
-type File interface {
-	io.ReaderAt
-	io.Writer
-	Sync() error
-	Truncate(size int64) error
-	Close() error
-}
-
 // FileJournalOptions configures OpenFileJournal.
 type FileJournalOptions struct {
 	// Logger receives a warning when a torn tail is truncated; nil discards.
 	Logger *slog.Logger
-	// OpenFile opens (creating if needed) the journal file for reading and
-	// appending and returns it with its size; nil uses the os package.
-	OpenFile func(path string) (f File, size int64, err error)
+	// FS is the file system the journal file lives on (the broker's vfs,
+	// so tests run it on errorfs); nil is the operating system's.
+	FS vfs.FS
 }
 
 const (
@@ -69,7 +61,7 @@ type FileJournal struct {
 	path string
 	mu   struct {
 		sync.Mutex
-		f      File
+		f      vfs.File
 		size   int64 // bytes of valid frames
 		next   int64 // offset of the next append
 		err    error // sticky write or sync error
@@ -85,11 +77,11 @@ func OpenFileJournal(path string, opts FileJournalOptions) (*FileJournal, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	open := opts.OpenFile
-	if open == nil {
-		open = openOSFile
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = vfs.Default
 	}
-	f, size, err := open(path)
+	f, size, err := openJournalFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("meta: open journal: %w", err)
 	}
@@ -115,38 +107,31 @@ func OpenFileJournal(path string, opts FileJournalOptions) (*FileJournal, error)
 	return j, nil
 }
 
-func openOSFile(path string) (File, int64, error) {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+// openJournalFile opens the journal file for reading and appending,
+// creating it (and syncing its folder) if it does not exist, and returns
+// it with its size.
+func openJournalFile(fsys vfs.FS, path string) (vfs.File, int64, error) {
+	f, err := fsys.OpenAppend(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = fsys.Create(path)
+		if err == nil {
+			// A new file's directory entry must be durable before the
+			// first acknowledged append relies on it.
+			err = fsys.SyncDir(filepath.Dir(path))
+			if err != nil {
+				_ = f.Close()
+			}
+		}
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if errors.Is(statErr, os.ErrNotExist) {
-		// A new file's directory entry must be durable before the first
-		// acknowledged append relies on it.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			_ = f.Close()
-			return nil, 0, err
-		}
-	}
-	st, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		_ = f.Close()
 		return nil, 0, err
 	}
-	return f, st.Size(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return f, size, nil
 }
 
 // scanFrames reads frames from the start of f (size bytes), calling fn for

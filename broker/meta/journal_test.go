@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/broker/log/vfs/errorfs"
 )
 
 // logBuffer captures log output for assertions.
@@ -249,83 +251,56 @@ func TestJournalCorruptionDetected(t *testing.T) {
 	}
 }
 
-// faultFile wraps an *os.File and fails the failAt-th Write or Sync (1-based)
-// and, once failed, every later call of that kind; a failed Write first
-// writes half the frame, as a crash mid-write would.
-type faultFile struct {
-	*os.File
-	writes, syncs           int
-	failWriteAt, failSyncAt int
-}
+// memJournalPath is where openMemJournal keeps the journal on its errorfs.
+const memJournalPath = "/meta/j.log"
 
-var errInjected = errors.New("injected I/O error")
-
-func (f *faultFile) Write(p []byte) (int, error) {
-	f.writes++
-	if f.failWriteAt > 0 && f.writes >= f.failWriteAt {
-		n, _ := f.File.Write(p[:len(p)/2])
-		return n, errInjected
+// openMemJournal opens a FileJournal on fs (an errorfs, for injected
+// faults), creating its folder.
+func openMemJournal(t *testing.T, fs *errorfs.FS) *FileJournal {
+	t.Helper()
+	if err := fs.MkdirAll(filepath.Dir(memJournalPath)); err != nil {
+		t.Fatal(err)
 	}
-	return f.File.Write(p)
-}
-
-func (f *faultFile) Sync() error {
-	f.syncs++
-	if f.failSyncAt > 0 && f.syncs >= f.failSyncAt {
-		return errInjected
+	j, err := OpenFileJournal(memJournalPath, FileJournalOptions{FS: fs})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return f.File.Sync()
+	return j
 }
 
 func TestJournalWriteAndSyncFailuresAreSticky(t *testing.T) {
 	for _, kind := range []string{"write", "sync"} {
 		t.Run(kind, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "j.log")
-			ff := &faultFile{}
+			fs := errorfs.New()
 			if kind == "write" {
-				ff.failWriteAt = 3
+				fs.FailWriteAt(3, true) // half the frame written
 			} else {
-				ff.failSyncAt = 3
+				fs.FailSyncAt(3)
 			}
-			open := func(p string) (File, int64, error) {
-				f, size, err := openOSFile(p)
-				if err != nil {
-					return nil, 0, err
-				}
-				ff.File = f.(*os.File)
-				return ff, size, nil
-			}
-			j, err := OpenFileJournal(path, FileJournalOptions{OpenFile: open})
-			if err != nil {
-				t.Fatal(err)
-			}
+			j := openMemJournal(t, fs)
 			ctx := context.Background()
 			for i := range 2 {
 				if _, err := j.Append(ctx, payload(i)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			_, err = j.Append(ctx, payload(2))
-			if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), kind) {
+			_, err := j.Append(ctx, payload(2))
+			if !errors.Is(err, errorfs.ErrInjected) || !strings.Contains(err.Error(), kind) {
 				t.Fatalf("third append: %v, want injected %s error", err, kind)
 			}
 			// Sticky: later appends fail with the same error without touching the file.
-			ff.failWriteAt, ff.failSyncAt = 0, 0
-			writes := ff.writes
+			writes, _ := fs.Counts()
 			if _, err2 := j.Append(ctx, payload(3)); err2 == nil || err2.Error() != err.Error() {
 				t.Fatalf("append after failure: %v, want %v", err2, err)
 			}
-			if ff.writes != writes {
+			if w, _ := fs.Counts(); w != writes {
 				t.Fatal("append after a failure wrote to the file")
 			}
 			_ = j.Close()
 			// Reopening recovers: the two acknowledged payloads are there; a
 			// half-written third is truncated; a fully written but unsynced
 			// one survives here because the process did not crash.
-			j, err = OpenFileJournal(path, FileJournalOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			j = openMemJournal(t, fs)
 			defer j.Close()
 			got := readAll(t, j)
 			want := 2

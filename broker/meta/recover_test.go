@@ -3,8 +3,6 @@ package meta
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,18 +34,7 @@ func newFullDiskJournal(t *testing.T) *fullDiskJournal {
 
 func (d *fullDiskJournal) open(t *testing.T) *FileJournal {
 	t.Helper()
-	open := func(path string) (File, int64, error) {
-		f, err := d.fs.OpenAppend(path)
-		if errors.Is(err, os.ErrNotExist) {
-			f, err = d.fs.Create(path)
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		size, err := f.Size()
-		return f, size, err
-	}
-	j, err := OpenFileJournal(d.path, FileJournalOptions{OpenFile: open})
+	j, err := OpenFileJournal(d.path, FileJournalOptions{FS: d.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,19 +95,8 @@ func TestJournalRecoverAfterFullDisk(t *testing.T) {
 // because its fsync failed is not known durable and its caller was told it
 // failed: Recover cuts it off (a plain reopen would keep it).
 func TestJournalRecoverDropsFrameWithFailedSync(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j.log")
-	ff := &faultFile{}
-	open := func(p string) (File, int64, error) {
-		f, size, err := openOSFile(p)
-		if err == nil {
-			ff.File = f.(*os.File)
-		}
-		return ff, size, err
-	}
-	j, err := OpenFileJournal(path, FileJournalOptions{OpenFile: open})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := errorfs.New()
+	j := openMemJournal(t, fs)
 	defer j.Close()
 	ctx := context.Background()
 	for i := range 2 {
@@ -128,14 +104,15 @@ func TestJournalRecoverDropsFrameWithFailedSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ff.failSyncAt = ff.syncs + 1
-	if _, err := j.Append(ctx, payload(99)); !errors.Is(err, errInjected) {
+	fs.FailSyncAt(1) // the append's
+	fs.FailSyncAt(1) // the next: Recover's probe
+	if _, err := j.Append(ctx, payload(99)); !errors.Is(err, errorfs.ErrInjected) {
 		t.Fatalf("append with failed sync: %v", err)
 	}
-	if err := j.Recover(); !errors.Is(err, errInjected) {
+	if err := j.Recover(); !errors.Is(err, errorfs.ErrInjected) {
 		t.Fatalf("recover while syncs fail: %v", err)
 	}
-	ff.failSyncAt = 0
+	fs.Reset()
 	if err := j.Recover(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +196,21 @@ func TestStoreReadOnlyWhileDiskFull(t *testing.T) {
 	if strings.Join(names, ",") != "after,before" && strings.Join(names, ",") != "before,after" {
 		t.Fatalf("topics after reopen: %v, want before and after", names)
 	}
+}
+
+// TestJournalSurvivesOSCrash: every acknowledged append survives an OS
+// crash, including the new journal file's directory entry (synced on
+// creation), on a file system where only synced names and bytes survive.
+func TestJournalSurvivesOSCrash(t *testing.T) {
+	fs := errorfs.NewStrict()
+	j := openMemJournal(t, fs)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := j.Append(ctx, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j = openMemJournal(t, fs.Crash())
+	defer j.Close()
+	checkPayloads(t, readAll(t, j), 3)
 }

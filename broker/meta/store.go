@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
 // JournalFileName is the journal's file name inside the store's directory.
@@ -82,11 +84,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	j := opts.Journal
 	if j == nil {
 		_, statErr := os.Stat(dir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := vfs.Default.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("meta: create metadata dir: %w", err)
 		}
 		if errors.Is(statErr, os.ErrNotExist) {
-			if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			if err := vfs.Default.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 				return nil, fmt.Errorf("meta: create metadata dir: %w", err)
 			}
 		}

@@ -1,6 +1,8 @@
 // Package vfs is the small file-system interface through which broker/log
-// does all of its disk I/O, with the operating-system implementation.
-// Tests substitute errorfs, which injects failures and simulates crashes.
+// and the metadata journal (broker/meta's FileJournal) do their disk I/O,
+// with the operating-system implementation. Tests substitute errorfs,
+// which injects failures (by the rules of internal/fault) and simulates
+// crashes.
 package vfs
 
 import (
