@@ -178,10 +178,10 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 			if errors.As(err, &derr) {
 				level = slog.LevelDebug
 			}
-			s.log.Log(context.Background(), level, "fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+			s.logger.Log(context.Background(), level, "fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 			return 0, kerr.CorruptMessage
 		}
-		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		s.logger.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		return 0, kerr.KafkaStorageError
 	}
 	if chunk.Size == 0 {
@@ -198,7 +198,7 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 	_, err = chunk.R.ReadAt(buf, chunk.Pos)
 	chunk.Release()
 	if err != nil {
-		s.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		s.logger.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		return 0, kerr.KafkaStorageError
 	}
 	sp.RecordBatches = buf

@@ -72,7 +72,7 @@ func handleListOffsets(_ context.Context, c *conn, req *request) kmsg.Response {
 				}
 				off, ts, err := l.OffsetForTimestamp(rp.Timestamp)
 				if err != nil {
-					c.s.log.Error("list offsets by time failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					c.s.logger.Error("list offsets by time failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 					sp.ErrorCode = kerr.KafkaStorageError.Code
 					break
 				}

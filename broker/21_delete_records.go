@@ -72,7 +72,7 @@ func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response
 			case errors.Is(err, log.ErrOffsetOutOfRange):
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			default:
-				c.s.log.Error("delete records failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				c.s.logger.Error("delete records failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 			}
 			st.Partitions = append(st.Partitions, sp)

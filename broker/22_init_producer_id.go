@@ -22,7 +22,7 @@ func handleInitProducerID(_ context.Context, c *conn, req *request) kmsg.Respons
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		c.log.Info("refused a transactional producer: transactions are not supported", "transactional_id", *r.TransactionalID)
+		c.logger.Info("refused a transactional producer: transactions are not supported", "transactional_id", *r.TransactionalID)
 		return resp
 	}
 	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 && r.ProducerEpoch < math.MaxInt16-1 {

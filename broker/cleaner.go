@@ -71,7 +71,7 @@ func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 		res, err := cleaner.Compact(ctx, p.log, s.now(), s.compactConfig(img, t))
 		for _, u := range res.Uncleanable {
 			// Each batch once: the cleaner remembers what it reported.
-			s.log.Warn("log cleaner keeps a batch it cannot read as it is", "topic", p.topic, "partition", p.index,
+			s.logger.Warn("log cleaner keeps a batch it cannot read as it is", "topic", p.topic, "partition", p.index,
 				"segment", u.Segment, "position", u.Position, "offset", u.Offset, "err", u.Err)
 			s.metrics.uncleanable.WithLabelValues(p.topic).Inc()
 		}
@@ -81,17 +81,17 @@ func (s *Server) cleanOnce(ctx context.Context, cleaner *log.Cleaner) {
 		if err != nil {
 			// Once per run of failures (a full disk fails every pass).
 			if !p.cleanFailing {
-				s.log.Error("log compaction failed; retrying every log.cleaner.backoff.ms", "topic", p.topic, "partition", p.index, "err", err)
+				s.logger.Error("log compaction failed; retrying every log.cleaner.backoff.ms", "topic", p.topic, "partition", p.index, "err", err)
 			}
 			p.cleanFailing = true
 			continue
 		}
 		if p.cleanFailing {
-			s.log.Info("log compaction works again", "topic", p.topic, "partition", p.index)
+			s.logger.Info("log compaction works again", "topic", p.topic, "partition", p.index)
 			p.cleanFailing = false
 		}
 		if res.Segments > 0 {
-			s.log.Info("log compacted", "topic", p.topic, "partition", p.index, "segments", res.Segments,
+			s.logger.Info("log compacted", "topic", p.topic, "partition", p.index, "segments", res.Segments,
 				"bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter, "records_removed", res.RecordsRemoved,
 				"dirty_ratio", res.DirtyRatio)
 		}

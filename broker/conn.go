@@ -25,7 +25,7 @@ type conn struct {
 	nc     net.Conn
 	r      *bufio.Reader
 	w      *bufio.Writer
-	log    *slog.Logger
+	logger *slog.Logger
 	remote string
 	// scratch is reused for response encoding; see keepScratch.
 	scratch []byte
@@ -63,7 +63,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		w:      bufio.NewWriterSize(nc, 64<<10),
 		remote: nc.RemoteAddr().String(),
 	}
-	c.log = s.log.With("remote", c.remote)
+	c.logger = s.logger.With("remote", c.remote)
 	_, c.zeroCopy = nc.(*net.TCPConn)
 	defer nc.Close()
 	defer c.doneRequest(false)
@@ -72,9 +72,9 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		if err != nil {
 			switch {
 			case errors.Is(err, errIdle):
-				c.log.Debug("closing idle connection", "err", err)
+				c.logger.Debug("closing idle connection", "err", err)
 			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil:
-				c.log.Info("closing connection", "err", err)
+				c.logger.Info("closing connection", "err", err)
 			}
 			return
 		}
@@ -89,7 +89,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.endRequest()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				c.log.Info("closing connection", "err", err)
+				c.logger.Info("closing connection", "err", err)
 			}
 			return
 		}
@@ -250,7 +250,7 @@ func (c *conn) handle(ctx context.Context, req *request) (err error) {
 	defer func() {
 		// A handler bug must cost one connection, not the broker.
 		if r := recover(); r != nil {
-			c.log.Error("handler panic", "api", api.name, "version", req.version, "panic", r, "stack", string(debug.Stack()))
+			c.logger.Error("handler panic", "api", api.name, "version", req.version, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error handling %s", api.name)
 			c.releaseSections()
 		}

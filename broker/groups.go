@@ -57,10 +57,10 @@ func (s *Server) groups() (*group.Coordinator, error) {
 	switch {
 	case err != nil && !gs.failing && !s.isStopping():
 		gs.failing = true
-		s.log.Error("group coordinator cannot start; group requests get COORDINATOR_NOT_AVAILABLE until it can", "err", err)
+		s.logger.Error("group coordinator cannot start; group requests get COORDINATOR_NOT_AVAILABLE until it can", "err", err)
 	case err == nil && gs.failing:
 		gs.failing = false
-		s.log.Info("group coordinator started after earlier failures")
+		s.logger.Info("group coordinator started after earlier failures")
 	}
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 	}
 	cfg.Topics = topicMetadata{s}
 	coord, err := group.NewCoordinator(cfg, &offsetsStore{s: s}, group.Options{
-		Logger: s.log.With("component", "groups"),
+		Logger: s.logger.With("component", "groups"),
 		Now:    s.now,
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 			if err == nil || errors.Is(err, group.ErrClosed) {
 				return
 			}
-			s.log.Error("loading groups failed; retrying", "err", err, "backoff", backoff)
+			s.logger.Error("loading groups failed; retrying", "err", err, "backoff", backoff)
 			select {
 			case <-s.stopping:
 				return

@@ -329,7 +329,7 @@ func (s *Server) acceptLoop(serve func(net.Conn)) {
 			}
 			s.metrics.acceptErrors.Inc()
 			if failures == 0 {
-				s.log.Warn("accept failing; retrying with backoff up to 1s", "err", err,
+				s.logger.Warn("accept failing; retrying with backoff up to 1s", "err", err,
 					"open_connections", s.limits.openConns())
 			}
 			failures++
@@ -342,7 +342,7 @@ func (s *Server) acceptLoop(serve func(net.Conn)) {
 			continue
 		}
 		if failures > 0 {
-			s.log.Info("accepting connections again", "failed_accepts", failures)
+			s.logger.Info("accepting connections again", "failed_accepts", failures)
 			failures, delay = 0, 0
 		}
 		if reason := s.limits.admit(nc); reason != "" {

@@ -114,7 +114,7 @@ func (s *Server) claimPartitionDir(dir string, t *meta.Topic, index int32) error
 	case err != nil && !adoptable:
 		why = err.Error()
 	case err != nil:
-		s.log.Warn("partition.metadata is malformed; rewriting it for the topic the metadata gives this folder", "dir", dir, "err", err)
+		s.logger.Warn("partition.metadata is malformed; rewriting it for the topic the metadata gives this folder", "dir", dir, "err", err)
 	case ok && id != t.ID:
 		why = fmt.Sprintf("partition.metadata names topic ID %s, not %s", id, t.ID)
 	case !ok && !adoptable:
@@ -136,7 +136,7 @@ func (s *Server) claimPartitionDir(dir string, t *meta.Topic, index int32) error
 		// The partition is served all the same (a full disk must not keep
 		// a new topic's partitions closed); the next start adopts the
 		// folder and writes the file, since the metadata knows its topic.
-		s.log.Warn("could not write partition.metadata; the partition opens without it", "dir", dir, "err", err)
+		s.logger.Warn("could not write partition.metadata; the partition opens without it", "dir", dir, "err", err)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (s *Server) moveAside(dir, name string, index int32, id meta.TopicID, why s
 	if err := vfs.Default.SyncDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("sync %s after moving a stray folder aside: %w", filepath.Dir(dir), err)
 	}
-	s.log.Warn("partition folder belongs to no topic the metadata knows; moved aside, not deleted",
+	s.logger.Warn("partition folder belongs to no topic the metadata knows; moved aside, not deleted",
 		"dir", dir, "moved_to", to, "reason", why)
 	return nil
 }
@@ -203,7 +203,7 @@ func (s *Server) moveStrayDirs(img *meta.Image) error {
 		cut := strings.LastIndexByte(name, '-')
 		n, perr := strconv.ParseInt(name[cut+1:], 10, 32)
 		if cut <= 0 || perr != nil || n < 0 {
-			s.log.Warn("ignoring a folder that is not <topic>-<partition>", "dir", filepath.Join(root, name))
+			s.logger.Warn("ignoring a folder that is not <topic>-<partition>", "dir", filepath.Join(root, name))
 			continue
 		}
 		dir := filepath.Join(root, name)

@@ -63,7 +63,7 @@ func (s *Server) scrubPass(ctx context.Context, p *pacer) int64 {
 			total += res.Bytes
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, log.ErrClosed) {
-					s.log.Warn("scrub failed", "topic", part.topic, "partition", part.index, "err", err)
+					s.logger.Warn("scrub failed", "topic", part.topic, "partition", part.index, "err", err)
 				}
 				break
 			}

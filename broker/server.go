@@ -63,7 +63,7 @@ type Options struct {
 type Server struct {
 	cfg      Config
 	settings *meta.BrokerConfig
-	log      *slog.Logger
+	logger   *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
 	prober   *storageProber
@@ -133,7 +133,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		settings: settings,
-		log:      opts.Logger,
+		logger:   opts.Logger,
 		now:      opts.Now,
 		stopping: make(chan struct{}),
 	}
@@ -153,7 +153,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		}
 	}
 	s.reqMem = newRequestMemory(settings.QueuedMaxRequestBytes, func() { s.metrics.memoryWaits.Inc() })
-	if s.limits, err = newConnLimits(settings, s.log); err != nil {
+	if s.limits, err = newConnLimits(settings, s.logger); err != nil {
 		return nil, err
 	}
 	s.metrics = newMetrics(reg, s)
@@ -186,10 +186,10 @@ func (s *Server) open() error {
 	if s.clusterID, err = loadClusterID(vfs.Default, filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
 		return err
 	}
-	if s.pids, err = openProducerIDs(vfs.Default, filepath.Join(s.cfg.DataDir, "producer-ids"), s.log, s.now); err != nil {
+	if s.pids, err = openProducerIDs(vfs.Default, filepath.Join(s.cfg.DataDir, "producer-ids"), s.logger, s.now); err != nil {
 		return err
 	}
-	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.log, Now: s.now,
+	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.logger, Now: s.now,
 		MaxPartitions: int64(s.settings.MaxBrokerPartitions)})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -224,11 +224,11 @@ func (s *Server) openFilesMax() int {
 	case n == 0:
 		n = b.LogFiles
 	case n > b.LogFiles:
-		s.log.Warn("log.open.files.max is above the log files' share of connections.fd.reserve; using that share (raise connections.fd.reserve for more)",
+		s.logger.Warn("log.open.files.max is above the log files' share of connections.fd.reserve; using that share (raise connections.fd.reserve for more)",
 			"log.open.files.max", n, "descriptor_limit", b.Limit, "connections.fd.reserve", b.Reserve, "using", b.LogFiles)
 		n = b.LogFiles
 	}
-	s.log.Info("log file cache", "descriptor_limit", b.Limit, "reserve", b.Reserve, "log_files", n)
+	s.logger.Info("log file cache", "descriptor_limit", b.Limit, "reserve", b.Reserve, "log_files", n)
 	return n
 }
 
@@ -335,7 +335,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}()
 	host, port := s.advertised()
-	s.log.Info("sluice broker ready", "listen", s.Addr(), "advertised", net.JoinHostPort(host, fmt.Sprint(port)),
+	s.logger.Info("sluice broker ready", "listen", s.Addr(), "advertised", net.JoinHostPort(host, fmt.Sprint(port)),
 		"http", s.HTTPAddr(), "node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
 
 	// Accept errors never end Serve (acceptLoop retries them); only ctx does.
@@ -357,7 +357,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		cancel()
 	}
 	err := s.closeStorage()
-	s.log.Info("sluice broker stopped")
+	s.logger.Info("sluice broker stopped")
 	return err
 }
 
@@ -396,7 +396,7 @@ func (s *Server) drain(timeout time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(timeout):
-		s.log.Warn("shutdown: in-flight requests did not finish in time", "timeout", timeout)
+		s.logger.Warn("shutdown: in-flight requests did not finish in time", "timeout", timeout)
 	}
 }
 
@@ -440,7 +440,7 @@ func (s *Server) maintain(ctx context.Context) {
 			}
 			if err := p.log.Maintain(now); err != nil {
 				if _, ferr := p.log.Failure(); ferr == nil { // else the log said it went read-only
-					s.log.Error("log maintenance failed", "topic", p.topic, "partition", p.index, "err", err)
+					s.logger.Error("log maintenance failed", "topic", p.topic, "partition", p.index, "err", err)
 				}
 			}
 		}
@@ -481,4 +481,4 @@ func (s *Server) partitionDir(topic string, index int32) string {
 }
 
 // Logger returns the server's logger, for components wired in by the caller.
-func (s *Server) Logger() *slog.Logger { return s.log }
+func (s *Server) Logger() *slog.Logger { return s.logger }

@@ -91,12 +91,12 @@ func (s *Server) noteOpen(t *meta.Topic, err error) {
 	switch {
 	case err != nil && f == nil:
 		s.openFailed.m[t.ID] = &openFailure{name: t.Name, since: s.now(), err: err}
-		s.log.Error("opening topic failed; its partitions are not served until the storage prober opens them", "topic", t.Name, "err", err)
+		s.logger.Error("opening topic failed; its partitions are not served until the storage prober opens them", "topic", t.Name, "err", err)
 	case err != nil:
 		f.err = err
 	case f != nil:
 		delete(s.openFailed.m, t.ID)
-		s.log.Info("topic opened after an earlier failure", "topic", t.Name, "failed_for", s.now().Sub(f.since).Round(time.Millisecond))
+		s.logger.Info("topic opened after an earlier failure", "topic", t.Name, "failed_for", s.now().Sub(f.since).Round(time.Millisecond))
 		s.prober.recoveries.WithLabelValues(kindPartition).Inc()
 	}
 }
@@ -243,7 +243,7 @@ func (s *Server) probeStorage(now time.Time) {
 		}
 		if err := recover(); err != nil {
 			ps.failed(now, sp.most)
-			s.log.Debug("storage probe failed; still read-only", "kind", kind, "next_probe_in", ps.wait, "err", err)
+			s.logger.Debug("storage probe failed; still read-only", "kind", kind, "next_probe_in", ps.wait, "err", err)
 			return
 		}
 		ps.succeeded(now)

@@ -87,7 +87,7 @@ func TestStorageProberResumesWithoutRealTime(t *testing.T) {
 
 	// A partition whose log lives on an errorfs with a few KiB left.
 	fs := errorfs.New()
-	l, err := log.Open("/data/t-0", log.DefaultConfig(), log.Options{FS: fs, Now: clock, Logger: srv.log})
+	l, err := log.Open("/data/t-0", log.DefaultConfig(), log.Options{FS: fs, Now: clock, Logger: srv.logger})
 	if err != nil {
 		t.Fatal(err)
 	}

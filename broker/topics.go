@@ -86,7 +86,7 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break
 		}
-		l, err := log.Open(dir, cfg, log.Options{Logger: s.log.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
+		l, err := log.Open(dir, cfg, log.Options{Logger: s.logger.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
 		if err != nil {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break
@@ -111,7 +111,7 @@ func (s *Server) deleteTopic(t *meta.Topic) {
 	for _, p := range ps {
 		p.notify()
 		if err := p.log.Delete(); err != nil {
-			s.log.Error("deleting partition log", "topic", t.Name, "partition", p.index, "err", err)
+			s.logger.Error("deleting partition log", "topic", t.Name, "partition", p.index, "err", err)
 		}
 	}
 }
