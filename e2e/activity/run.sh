@@ -23,13 +23,8 @@ SEED=${SEED:-42}
 [[ -x $PY ]] || { echo "e2e/activity: $PY missing; run make deps-python" >&2; exit 1; }
 
 source "$root/e2e/lib/broker.sh"
-start_sluice_broker activity # sets SLUICE, B and work; stops the broker and removes $work on exit
-gen_pid=
-# The generator run in the background is stopped first, then broker.sh's
-# cleanup runs with the script's exit status.
-trap 'rc=$?; set +e; trap - ERR; [[ -n $gen_pid ]] && kill "$gen_pid" 2>/dev/null; (exit $rc); _stop_sluice_broker' EXIT
-trap 'echo "e2e/activity: FAIL at line $LINENO: \"$BASH_COMMAND\" exited $? (124: timed out)" >&2' ERR
-trap 'exit 130' INT TERM
+e2e_init activity # $work, removed on exit, when every process started here is stopped
+start_sluice_server broker # sets B
 t0=$SECONDS
 cd "$root"
 log() { echo "e2e/activity: $*"; }
@@ -52,33 +47,30 @@ export SLUICE_BROKER=$B SLUICE_LAKE=$work/lake
 # each rather than waiting for the @every 1m tick. Then a second run lands
 # nothing new, and `sluice load` on the same files publishes nothing: the
 # sink is the truth for both.
-H=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$SLUICE" jobs serve --pipelines examples/activity/pipelines --brokers "$B" --http "$H" --session-timeout 6s \
-  --server-name activity-e2e 2>"$work/jobs.log" &
-gen_pid=$! # stopped by the EXIT trap like the generator
+start_sluice_jobs jobs --pipelines examples/activity/pipelines --brokers "$B" --session-timeout 6s \
+  --server-name activity-e2e # sets H
 for _ in $(seq 300); do
-  "$SLUICE" jobs list --server "$H" -o json 2>/dev/null | grep -q '"leader": true' && break
+  "$SLUICE_BIN" jobs list --server "$H" -o json 2>/dev/null | grep -q '"leader": true' && break
   sleep 0.1
 done
-"$SLUICE" jobs list --server "$H" -o json | grep -q '"leader": true' || { tail -20 "$work/jobs.log" >&2; die "the scheduler did not start leading"; }
+"$SLUICE_BIN" jobs list --server "$H" -o json | grep -q '"leader": true' || { tail -20 "$work/jobs.log" >&2; die "the scheduler did not start leading"; }
 for p in pageviews searches; do
   yaml=examples/activity/pipelines/$p.yaml
-  timeout 120 "$SLUICE" jobs run "activity-$p" --wait --server "$H" >"$work/run-$p.out" 2>&1 ||
+  timeout 120 "$SLUICE_BIN" jobs run "activity-$p" --wait --server "$H" >"$work/run-$p.out" 2>&1 ||
     { cat "$work/run-$p.out" >&2; tail -20 "$work/jobs.log" >&2; die "jobs run activity-$p failed"; }
   log "landed $p by a scheduled-pipeline run: $(grep '^landed' "$work/run-$p.out")"
-  timeout 120 "$SLUICE" jobs run "activity-$p" --wait --server "$H" -o json >"$work/rerun-$p.json" ||
+  timeout 120 "$SLUICE_BIN" jobs run "activity-$p" --wait --server "$H" -o json >"$work/rerun-$p.json" ||
     die "the second run of activity-$p failed"
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["records"] == 0 and r["lag"] == 0 else 1)' "$work/rerun-$p.json" ||
     die "a second run of activity-$p landed records again: $(cat "$work/rerun-$p.json")"
-  timeout 120 "$SLUICE" load --progress log "$yaml" >"$work/reload-$p.out" 2>"$work/reload-$p.err" ||
+  timeout 120 "$SLUICE_BIN" load --progress log "$yaml" >"$work/reload-$p.out" 2>"$work/reload-$p.err" ||
     { cat "$work/reload-$p.err" >&2; die "sluice load $yaml after the scheduler's runs failed"; }
   if grep -q 'msg=published' "$work/reload-$p.err"; then
     cat "$work/reload-$p.err" >&2
     die "sluice load $yaml published files the scheduler's runs had landed"
   fi
 done
-kill "$gen_pid"; wait "$gen_pid" 2>/dev/null || true
-gen_pid=
+stop_bg jobs || true
 
 timeout 120 "$PY" examples/activity/query.py --lake "$work/lake" --engine duckdb --json "$work/duckdb.json" >"$work/duckdb.out" ||
   die "query.py --engine duckdb failed"
@@ -98,24 +90,23 @@ fi
 
 # Without -n the generator runs until SIGTERM, then prints what the broker
 # acknowledged: it must equal what the topics hold.
-"$work/gen" -brokers "$B" -rate 2000 -seed "$SEED" -pageviews-topic pv-live -searches-topic se-live \
-  >"$work/live.json" 2>"$work/live.err" &
-gen_pid=$!
+start_bg live "$work/gen" -brokers "$B" -rate 2000 -seed "$SEED" -pageviews-topic pv-live -searches-topic se-live \
+  >"$work/live.json" 2>"$work/live.err"
+gen_pid=$BG_PID
 # hwm TOPIC: the sum of its partitions' high watermarks (0 while it does not exist).
 hwm() {
   local out
-  out=$("$SLUICE" --brokers "$B" topic describe "$1" 2>/dev/null) || { echo 0; return; }
+  out=$("$SLUICE_BIN" --brokers "$B" topic describe "$1" 2>/dev/null) || { echo 0; return; }
   awk '$1 ~ /^[0-9]+$/ {s += $7} END {print s + 0}' <<<"$out"
 }
 deadline=$((SECONDS + 60))
 until (($(hwm pv-live) >= 500)); do
   kill -0 "$gen_pid" 2>/dev/null || { cat "$work/live.err" >&2; die "the generator without -n exited by itself"; }
-  ((SECONDS < deadline)) || { kill "$gen_pid"; die "the generator without -n produced under 500 page views in 60 s"; }
+  ((SECONDS < deadline)) || die "the generator without -n produced under 500 page views in 60 s"
   sleep 0.1
 done
-kill -TERM "$gen_pid"
 rc=0
-wait "$gen_pid" || rc=$?
+E2E_STOP_SECS=60 stop_bg live || rc=$? # SIGTERM; 137 if it had to be killed after 60 s
 ((rc == 0)) || { cat "$work/live.err" >&2; die "the generator exited $rc on SIGTERM"; }
 got=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["pageviews"], s["searches"], s["failed"])' "$work/live.json")
 want="$(hwm pv-live) $(hwm se-live) 0"

@@ -9,13 +9,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$root/e2e/kafka/lib.sh"
 kafka_jars
 source "$root/e2e/lib/broker.sh"
-start_sluice_broker kafkatools
+e2e_init kafkatools
+start_sluice_server broker
 
 failed=0
 check() { # NAME FILE REGEX
   if grep -Eq -- "$3" "$2"; then echo "ok   $1"; else echo "FAIL $1: no /$3/ in:"; head -20 "$2"; failed=$((failed + 1)); fi
 }
-tool() { timeout 120 bash -c 'source "$1/e2e/kafka/lib.sh"; shift; kafka_java "$@"' _ "$root" "$@"; }
+tool() { timeout 120 "$root/e2e/kafka/run-class.sh" "$@"; } # the JVM itself, bounded
 
 tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$B" --create --topic kt --partitions 3 \
   --config retention.ms=3600000 >"$work/out" 2>&1

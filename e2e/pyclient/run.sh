@@ -4,5 +4,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PY=${PY:-$root/.venv/bin/python}
 source "$root/e2e/lib/broker.sh"
-start_sluice_broker pyclient
+e2e_init pyclient
+start_sluice_server broker
 timeout 120 "$PY" "$root/e2e/pyclient/check.py" "$B"

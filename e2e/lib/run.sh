@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The e2e library's own checks (e2e/lib/procs.sh, broker.sh, leftovers.sh):
+# whatever way a script ends (success, a failed command under set -e, exit
+# 1, SIGTERM, SIGINT), nothing it started is left running: not the child
+# of a wrapper that does not exec (as e2e/kafka/run-class.sh once did, which
+# left KIP-848 console consumers running an hour after make test), not a
+# process that ignores SIGTERM or is stopped, and a daemon that left its
+# process group is reported and killed, failing the script. leftovers.sh
+# finds and ends what a run left. start_sluice_server and start_sluice_jobs
+# read the addresses they bound on port 0 from their ready lines, also on a
+# restart under the same tag.
+set -eEuo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/e2e/lib/broker.sh"
+e2e_init lib
+
+passed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+die() { echo "e2e/lib: FAIL: $*" >&2; exit 1; }
+
+# scenario NAME WANT_RC BODY [SIGNAL]: runs BODY in a script that sources the
+# library and starts a wrapper (bash, not exec) with a sleeping child and a
+# stopped process, prints "started" and runs BODY (which may start "deaf": a
+# process ignoring SIGTERM, to be SIGKILLed after E2E_STOP_SECS=1).
+# With SIGNAL, the script gets it once it has printed "started". The script
+# must exit WANT_RC, and no process of it may be running afterwards.
+scenario() {
+  local name=$1 want=$2 body=$3 sig=${4:-} run rc=0 left
+  run="lib-$name-$$-$RANDOM"
+  cat >"$work/$name.sh" <<EOF
+set -eEuo pipefail
+source "$root/e2e/lib/procs.sh"
+e2e_init lib-$name
+E2E_STOP_SECS=1
+start_bg wrapper bash -c 'sleep 600; echo not exec'
+start_bg stopped sleep 600
+signal_bg stopped STOP
+echo started
+$body
+EOF
+  # (A job of its own: a background job of a shell without job control
+  # would ignore SIGINT.)
+  start_bg "$name" env SLUICE_E2E_RUN="$run" bash "$work/$name.sh" >"$work/$name.out" 2>"$work/$name.err"
+  if [[ -n $sig ]]; then
+    for _ in $(seq 200); do grep -q started "$work/$name.out" && break; sleep 0.05; done
+    kill -s "$sig" "$BG_PID"
+  fi
+  wait_bg "$name" || rc=$?
+  ((rc == want)) || { cat "$work/$name.err" >&2; die "$name: exit status $rc, want $want"; }
+  left=$(e2e_marked "SLUICE_E2E_RUN=$run")
+  [[ -z $left ]] || die "$name: left running: $(for p in $left; do tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)"
+  ok "$name: exit $rc, nothing left running"
+}
+# The body's loop lets the script's traps run at once (bash runs a trap only
+# after the foreground command it is waiting for).
+deaf='start_bg deaf bash -c "trap \"\" TERM; : >$work/deaf; sleep 600 & wait"; until [[ -e $work/deaf ]]; do sleep 0.01; done'
+scenario success 0 "$deaf"
+scenario set-e 1 'false'
+scenario exit-1 1 'exit 1'
+scenario sigterm 143 "$deaf; while :; do sleep 0.05; done" TERM
+scenario sigint 130 'while :; do sleep 0.05; done' INT
+scenario stop_bg 0 "$deaf"'; rc=0; stop_bg deaf || rc=$?; [[ $rc == 137 ]] || exit 9; stop_bg wrapper stopped || true'
+# A daemon out of every group the script started: found by its marker,
+# killed, and the script fails though its body succeeded.
+scenario daemon 1 'setsid sleep 600 </dev/null >/dev/null 2>&1 &'
+grep -q 'processes left running, now killed' "$work/daemon.err" || die "the daemon was not reported: $(cat "$work/daemon.err")"
+ok "daemon: reported as left running"
+
+# leftovers.sh RUN: finds, ends and fails on a process carrying the marker.
+run="lib-leftover-$$-$RANDOM"
+SLUICE_E2E_RUN=$run setsid sleep 600 </dev/null >/dev/null 2>&1 &
+if E2E_LEFTOVER_SECS=1 bash "$root/e2e/lib/leftovers.sh" "$run" 2>"$work/leftovers.err"; then die "leftovers.sh passed with a process left"; fi
+grep -q 'sleep 600' "$work/leftovers.err" || die "leftovers.sh did not list the process: $(cat "$work/leftovers.err")"
+E2E_LEFTOVER_SECS=0 bash "$root/e2e/lib/leftovers.sh" "$run" || die "leftovers.sh did not end the process it listed"
+ok "leftovers.sh lists and ends what a run left, then passes"
+
+# The ready lines: Kafka and HTTP addresses bound on port 0, a restart
+# under the same tag on the same address, the scheduler's admin API.
+start_sluice_server broker --http 127.0.0.1:0 >/dev/null
+first=$B pid=$(bg_pid broker)
+[[ $B =~ ^127\.0\.0\.1:[1-9][0-9]*$ && $H =~ ^127\.0\.0\.1:[1-9][0-9]*$ ]] || die "ready line gave B=$B H=$H"
+"$SLUICE_BIN" --brokers "$B" topic create t -p 1 >/dev/null
+: <>"/dev/tcp/${H%:*}/${H##*:}" || die "nothing listens on the HTTP address $H"
+ok "start_sluice_server: Kafka on $B and HTTP on $H, read from the ready line"
+stop_bg broker || die "sluice server exited $? on SIGTERM"
+start_sluice_server broker --listen "$first" >/dev/null
+[[ $B == "$first" && $H == "" && $(bg_pid broker) != "$pid" ]] || die "restart: B=$B H=$H"
+"$SLUICE_BIN" --brokers "$B" topic describe t >/dev/null || die "the restarted broker lost topic t"
+ok "restart under the same tag: the new process's ready line, same data dir"
+mkdir "$work/pipes"
+start_sluice_jobs sched --brokers "$B" --pipelines "$work/pipes"
+curl -sf "http://$H/healthz" >/dev/null || die "jobs serve: no /healthz on $H"
+ok "start_sluice_jobs: admin API on $H"
+
+echo "e2e/lib: $passed passed"
