@@ -23,7 +23,8 @@ if [[ -f "$datadir/kafka.pid" ]] && kill -0 "$(cat "$datadir/kafka.pid")" 2>/dev
   exit 1
 fi
 
-ctrl_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/procs.sh" # free_port
+ctrl_port=$(free_port)
 mkdir -p "$datadir/logs"
 cat >"$datadir/server.properties" <<PROPS
 process.roles=broker,controller

@@ -3,8 +3,8 @@
 # metadata (-L), topic admin, produce and consume with keys and every
 # compression codec, in both directions between the two clients.
 #
-# By default the broker is `bin/sluice server` on a free 127.0.0.1 port with
-# a temporary data dir. SLUICE_E2E_PEER=kafka runs the same checks against
+# By default the broker is `bin/sluice server` on 127.0.0.1 port 0 with a
+# temporary data dir (e2e/lib/broker.sh). SLUICE_E2E_PEER=kafka runs the same checks against
 # Apache Kafka 4.x from e2e/kafka (so the CLI is proven on any Kafka cluster).
 # Needs bin/sluice (make build) and kcat (make deps). Prints one line per
 # check and "kcat: N passed, N failed" at the end; exits non-zero on any
@@ -12,68 +12,28 @@
 set -eEuo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLUICE=${SLUICE_BIN:-$root/bin/sluice}
 peer=${SLUICE_E2E_PEER:-sluice}
-[[ -x "$SLUICE" ]] || { echo "e2e/kcat: $SLUICE missing; run make build" >&2; exit 1; }
+source "$root/e2e/lib/broker.sh"
 command -v kcat >/dev/null || { echo "e2e/kcat: kcat missing; run make deps" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kcat.XXXXXX")
-broker_pid=
-cleanup() {
-  local rc=$?
-  if [[ $peer == kafka ]]; then
-    "$root/e2e/kafka/stop.sh" "$work/kafka" || true
-  elif [[ -n $broker_pid ]]; then
-    kill "$broker_pid" 2>/dev/null || true
-    wait "$broker_pid" 2>/dev/null || true
-  fi
-  if ((rc != 0)) && [[ -f "$work/broker.log" ]]; then
-    echo "--- broker log (last 30 lines)" >&2
-    tail -30 "$work/broker.log" >&2
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "e2e/kcat: line $LINENO: \"$BASH_COMMAND\" exited $? (124: timed out)" >&2' ERR
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-port=$(free_port)
-B=127.0.0.1:$port
-export SLUICE_BROKERS=$B
-
+e2e_init kcat
 case $peer in
   sluice)
-    "$SLUICE" server --data-dir "$work/data" --listen "$B" --http 127.0.0.1:0 \
-      >"$work/broker.log" 2>&1 &
-    broker_pid=$!
+    start_sluice_server broker --http 127.0.0.1:0 # sets B
+    port=${B##*:}
     ;;
   kafka)
-    "$root/e2e/kafka/start.sh" "$port" "$work/kafka"
+    port=$(free_port) # Kafka's listener takes a fixed port
+    B=127.0.0.1:$port
+    on_exit "$root/e2e/kafka/stop.sh" "$work/kafka"
+    "$root/e2e/kafka/start.sh" "$port" "$work/kafka" # returns once Kafka says it started
     ;;
   *)
     echo "e2e/kcat: SLUICE_E2E_PEER=$peer: want sluice or kafka" >&2
     exit 2
     ;;
 esac
-
-# Ready when a metadata request succeeds (30 s at most).
-deadline=$((SECONDS + 30))
-until kcat -L -b "$B" -m 2 >/dev/null 2>&1; do
-  if [[ -n $broker_pid ]] && ! kill -0 "$broker_pid" 2>/dev/null; then
-    echo "e2e/kcat: sluice server exited during start" >&2
-    exit 1
-  fi
-  if ((SECONDS >= deadline)); then
-    echo "e2e/kcat: broker on $B not answering metadata after 30 s" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+export SLUICE_BROKERS=$B
 echo "e2e/kcat: $peer broker ready on $B"
 
 passed=0
@@ -124,7 +84,7 @@ fails() {
 # signals the end of a partition) fails a check instead of hanging make test.
 limit=${SLUICE_E2E_CALL_TIMEOUT:-60}
 kcat() { timeout "$limit" kcat "$@"; } # timeout runs the binary, not this function
-sluice() { timeout "$limit" "$SLUICE" "$@"; }
+sluice() { timeout "$limit" "$SLUICE_BIN" "$@"; }
 
 # kc_consume TOPIC FORMAT: every record from the beginning, then exit.
 kc_consume() {
