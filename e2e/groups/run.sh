@@ -12,32 +12,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-sluice=${SLUICE:-$root/bin/sluice}
-[ -x "$sluice" ] || { echo "build bin/sluice first (make build)" >&2; exit 1; }
+source "$root/e2e/lib/broker.sh"
 command -v kcat >/dev/null || { echo "kcat not installed (make deps)" >&2; exit 1; }
+sluice=$SLUICE_BIN
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+e2e_init groups
+start_sluice_server broker --set group.initial.rebalance.delay.ms=0 --set offsets.topic.num.partitions=3
+brokers=$B
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-brokers=127.0.0.1:$port
-"$sluice" server --data-dir "$work/data" --listen "$brokers" --http "" \
-  --set group.initial.rebalance.delay.ms=0 --set offsets.topic.num.partitions=3 \
-  2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do
-  kcat -b "$brokers" -L -m 1 >/dev/null 2>&1 && break
-  sleep 0.1
-done
-kcat -b "$brokers" -L -m 1 >/dev/null || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
-
-fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; tail -50 "$work/server.log" >&2; echo "--- kcat log" >&2; tail -30 "$work/kcat.log" >&2 || true; exit 1; }
+# On failure the exit trap prints the end of $work/broker.log.
+fail() { echo "FAIL: $*" >&2; echo "--- kcat log" >&2; tail -30 "$work/kcat.log" >&2 || true; exit 1; }
 export SLUICE_BROKERS=$brokers
 topic=orders
 n=600
@@ -54,13 +38,12 @@ wait_lines() {
   fail "read $got of $want records"
 }
 
-kcat_member() { # kcat_member OUT: a balanced consumer in group g1
-  kcat -u -b "$brokers" -G g1 -o beginning -f '%p %o %k\n' -X session.timeout.ms=6000 \
-    -X auto.commit.interval.ms=200 "$topic" >"$1" 2>>"$work/kcat.log" &
-  pids+=($!)
+kcat_member() { # kcat_member TAG: a balanced consumer in group g1, printing to $work/TAG.txt
+  start_bg "$1" kcat -u -b "$brokers" -G g1 -o beginning -f '%p %o %k\n' -X session.timeout.ms=6000 \
+    -X auto.commit.interval.ms=200 "$topic" >"$work/$1.txt" 2>>"$work/kcat.log"
 }
-kcat_member "$work/m1.txt"; m1=${pids[-1]}
-kcat_member "$work/m2.txt"; m2=${pids[-1]}
+kcat_member m1
+kcat_member m2
 # Steady state first: both members in a stable group, then the records.
 for _ in $(seq 200); do
   "$sluice" group describe g1 >"$work/describe.txt" 2>/dev/null || true
@@ -84,7 +67,7 @@ if "$sluice" group reset-offsets g1 --topic "$topic" --to earliest 2>"$work/rese
 fi
 grep -q "stop its consumers" "$work/reset.err" || fail "unexpected reset error: $(cat "$work/reset.err")"
 
-kill -TERM "$m1" "$m2"; wait "$m1" "$m2" 2>/dev/null || true
+stop_bg m1 m2 || true
 for _ in $(seq 100); do
   "$sluice" group describe g1 >"$work/describe.txt"
   awk '$1=="'"$topic"'" && $5!="0"{bad=1} END{exit bad}' "$work/describe.txt" && \
@@ -100,10 +83,10 @@ echo "describe after stop: 6 partitions committed at the log end"
 lag=$(awk '$1=="'"$topic"'"{s+=$5} END{print s}' "$work/describe.txt")
 [ "$lag" -eq $n ] || fail "lag after reset to earliest is $lag, want $n"
 
-kcat_member "$work/m3.txt"; m3=${pids[-1]}
+kcat_member m3
 wait_lines "$work/m3.txt" $n
 [ "$(sort -u "$work/m3.txt" | wc -l)" -eq $n ] || fail "re-read after reset is not all $n records"
-kill -TERM "$m3"; wait "$m3" 2>/dev/null || true
+stop_bg m3 || true
 echo "reset-offsets --to earliest: a new member re-read all $n records"
 
 # KIP-848: Apache Kafka's Java consumer with group.protocol=consumer (the
@@ -111,15 +94,14 @@ echo "reset-offsets --to earliest: a new member re-read all $n records"
 # them with Maven); without them this part is skipped, loudly.
 if command -v java >/dev/null && (source "$root/e2e/kafka/lib.sh" && kafka_jars) >"$work/jars.log" 2>&1; then
   "$sluice" topic create orders848 -p 6 >/dev/null
-  java_member() { # java_member OUT
-    KAFKA_TOOL_OPTS=-Xmx256m "$root/e2e/kafka/run-class.sh" org.apache.kafka.tools.consumer.ConsoleConsumer \
+  java_member() { # java_member TAG: printing to $work/TAG.txt
+    KAFKA_TOOL_OPTS=-Xmx256m start_bg "$1" "$root/e2e/kafka/run-class.sh" org.apache.kafka.tools.consumer.ConsoleConsumer \
       --bootstrap-server "$brokers" --topic orders848 --group g848 --from-beginning \
       --consumer-property group.protocol=consumer \
-      --property print.partition=true --property print.offset=true >"$1" 2>>"$work/java.log" &
-    pids+=($!)
+      --property print.partition=true --property print.offset=true >"$work/$1.txt" 2>>"$work/java.log"
   }
-  java_member "$work/j1.txt"; j1=${pids[-1]}
-  java_member "$work/j2.txt"; j2=${pids[-1]}
+  java_member j1
+  java_member j2
   for _ in $(seq 300); do
     "$sluice" group describe g848 >"$work/describe.txt" 2>/dev/null || true
     grep -q "STATE Stable .*MEMBERS 2" "$work/describe.txt" && break
@@ -137,7 +119,7 @@ if command -v java >/dev/null && (source "$root/e2e/kafka/lib.sh" && kafka_jars)
   [ "$got" -eq $n ] || fail "Java consumers read $got distinct records of $n"
   [ "$(cat "$work/j1.txt" "$work/j2.txt" | grep -c '^Partition:')" -eq $n ] || fail "Java consumers read records twice"
   "$sluice" group list | grep -q '^g848 ' || fail "consumer-protocol group g848 not listed"
-  kill -TERM "$j1" "$j2"; wait "$j1" "$j2" 2>/dev/null || true
+  stop_bg j1 j2 || true
   echo "KIP-848: 2 Java consumers (group.protocol=consumer) read $n records once"
 else
   echo "SKIP: KIP-848 Java consumer check: no java, or Kafka's jars could not be fetched: $(tail -3 "$work/jars.log" 2>/dev/null)" >&2
