@@ -6,35 +6,21 @@
 # restart. Fetches Kafka's jars into e2e/kafka/target on the first run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLUICE=${SLUICE_BIN:-$root/bin/sluice}
 PY=${PY:-$root/.venv/bin/python}
-[[ -x $SLUICE ]] || { echo "e2e/jobskafka: $SLUICE missing; run make build" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-jobskafka.XXXXXX")
-jobs_pid=
+source "$root/e2e/lib/broker.sh"
+e2e_init jobskafka # on failure the exit trap prints the end of the jobs serve logs
 log() { echo "e2e/jobskafka: $*"; }
-die() {
-  echo "e2e/jobskafka: FAIL: $*" >&2
-  echo "--- jobs serve log" >&2; tail -30 "$work"/jobs*.log >&2 2>/dev/null || true
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  [[ -n $jobs_pid ]] && { kill "$jobs_pid" 2>/dev/null; wait "$jobs_pid" 2>/dev/null; } || true
-  "$root/e2e/kafka/stop.sh" "$work/kafka" >/dev/null 2>&1 || true
-  ((rc == 0)) || { echo "--- kafka log" >&2; tail -20 "$work/kafka/kafka.log" >&2 2>/dev/null || true; }
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+die() { echo "e2e/jobskafka: FAIL: $*" >&2; exit 1; }
 
-kport=$(free_port)
+kport=$(free_port) # Kafka's listener takes a fixed port
+on_exit "$root/e2e/kafka/stop.sh" "$work/kafka"
+on_exit cp "$work/kafka/kafka.log" "$work/kafka.log" # shown on failure
 "$root/e2e/kafka/start.sh" "$kport" "$work/kafka" >/dev/null
 K=127.0.0.1:$kport
 log "Apache Kafka on $K"
 N=30000
-"$SLUICE" --brokers "$K" topic create events -p 3 >/dev/null
-seq 1 "$N" | awk '{printf "{\"n\": %d}\n", $1}' | "$SLUICE" --brokers "$K" produce events
+"$SLUICE_BIN" --brokers "$K" topic create events -p 3 >/dev/null
+seq 1 "$N" | awk '{printf "{\"n\": %d}\n", $1}' | "$SLUICE_BIN" --brokers "$K" produce events
 
 mkdir -p "$work/pipes"
 cat >"$work/pipes/ev.yaml" <<YAML
@@ -47,22 +33,19 @@ sink: {url: $work/lake, roll: {records: 5000, age: 1s}}
 schedule: "@every 2s"
 YAML
 
-hport=$(free_port)
-H=127.0.0.1:$hport
-start_jobs() {
-  "$SLUICE" jobs serve --brokers "$K" --pipelines "$work/pipes" --http "$H" --session-timeout 6s --server-name "kafka-$1" 2>"$work/jobs-$1.log" &
-  jobs_pid=$!
+start_jobs() { # start_jobs N: sets H to its admin API
+  start_sluice_jobs "jobs-$1" --brokers "$K" --pipelines "$work/pipes" --session-timeout 6s --server-name "kafka-$1"
 }
 # landed: records landed by the pipeline's runs, from the history.
 landed() {
-  "$SLUICE" jobs history ev --server "$H" -o json 2>/dev/null |
+  "$SLUICE_BIN" jobs history ev --server "$H" -o json 2>/dev/null |
     "$PY" -c 'import json,sys; print(sum(r["records"] for r in json.load(sys.stdin)))' 2>/dev/null || echo 0
 }
 wait_landed() {
   local want=$1 deadline=$((SECONDS + 120))
   until [[ $(landed) == "$want" ]]; do
     ((SECONDS < deadline)) || die "after 120 s the history shows $(landed) records landed, want $want"
-    kill -0 "$jobs_pid" 2>/dev/null || die "jobs serve exited"
+    kill -0 "$BG_PID" 2>/dev/null || die "jobs serve exited"
     sleep 0.5
   done
 }
@@ -70,20 +53,20 @@ wait_landed() {
 start_jobs 1
 wait_landed "$N"
 log "scheduled runs landed $N records from Apache Kafka"
-"$SLUICE" --brokers "$K" topic describe _sluice_runs | grep -q 'cleanup.policy=compact' ||
-  die "_sluice_runs on Kafka is not compacted: $("$SLUICE" --brokers "$K" topic describe _sluice_runs)"
-before=$("$SLUICE" jobs history ev --server "$H" -o json | "$PY" -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))')
+"$SLUICE_BIN" --brokers "$K" topic describe _sluice_runs | grep -q 'cleanup.policy=compact' ||
+  die "_sluice_runs on Kafka is not compacted: $("$SLUICE_BIN" --brokers "$K" topic describe _sluice_runs)"
+before=$("$SLUICE_BIN" jobs history ev --server "$H" -o json | "$PY" -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))')
 
-kill "$jobs_pid"; wait "$jobs_pid" 2>/dev/null || true
-seq $((N + 1)) $((N + 5000)) | awk '{printf "{\"n\": %d}\n", $1}' | "$SLUICE" --brokers "$K" produce events
+stop_bg jobs-1 || true
+seq $((N + 1)) $((N + 5000)) | awk '{printf "{\"n\": %d}\n", $1}' | "$SLUICE_BIN" --brokers "$K" produce events
 start_jobs 2
 wait_landed $((N + 5000))
-after=$("$SLUICE" jobs history ev --server "$H" -o json | "$PY" -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))')
+after=$("$SLUICE_BIN" jobs history ev --server "$H" -o json | "$PY" -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin))))')
 for id in $before; do
   [[ " $after " == *" $id "* ]] || die "run $id from before the restart is missing from the history"
 done
 log "the history survived a restart of jobs serve; new runs landed the next 5000"
-"$SLUICE" jobs history ev --server "$H" -o json | "$PY" -c '
+"$SLUICE_BIN" jobs history ev --server "$H" -o json | "$PY" -c '
 import json, sys
 runs = json.load(sys.stdin)
 ticks = [r["scheduled"] for r in runs if r["trigger"] == "schedule"]
