@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 var sluiceBin struct {
@@ -89,6 +91,9 @@ func startChildUnder(t *testing.T, wrapper []string, dir string, extra ...string
 	argv := append(append([]string{}, wrapper...), buildSluice(t))
 	argv = append(argv, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	// t.Cleanup kills the child, but no cleanup runs when the test binary
+	// dies (go test's -timeout panics and exits): the kernel then kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -197,4 +202,55 @@ func tryScrapeMetric(addr, sample string) (float64, error) {
 		return -1, nil
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+const (
+	orphanDirEnv = "SLUICE_TEST_ORPHAN_DIR" // set in the role of a test binary that dies
+	orphanBinEnv = "SLUICE_TEST_ORPHAN_BIN"
+)
+
+// TestChildDiesWithTheTestBinary: a `sluice server` started by startChild
+// does not outlive the test binary when that dies without running its
+// cleanups, as it does when go test's -timeout panics. (It used to keep
+// running, holding its port and data dir, after `make test` had ended.)
+func TestChildDiesWithTheTestBinary(t *testing.T) {
+	if dir := os.Getenv(orphanDirEnv); dir != "" {
+		sluiceBin.once.Do(func() { sluiceBin.path = os.Getenv(orphanBinEnv) })
+		c := startChild(t, dir)
+		fmt.Println(c.cmd.Process.Pid)
+		os.Exit(3) // no cleanup runs
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildDiesWithTheTestBinary$")
+	cmd.Env = append(os.Environ(), orphanDirEnv+"="+dir, orphanBinEnv+"="+buildSluice(t))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Fatalf("the dying test binary: %v, want exit status 3:\n%s%s", err, out, stderr.String())
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(out)))
+	if err != nil {
+		t.Fatalf("the dying test binary printed %q, want its child's pid", out)
+	}
+	// Ours while its command line names dir (a recycled pid would not).
+	alive := func() bool {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
+			return false
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z' // a zombie has exited
+	}
+	t.Cleanup(func() {
+		if alive() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("sluice server (pid %d) still running after the test binary that started it died", pid),
+		func() bool { return !alive() })
 }

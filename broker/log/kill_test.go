@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -46,6 +47,9 @@ func TestSIGKILLLosesNoAcknowledgedAppend(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		// The child appends until killed: if this process dies first (a
+		// -timeout panic runs no cleanup), the kernel kills it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -55,6 +59,7 @@ func TestSIGKILLLosesNoAcknowledgedAppend(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill() })
 		sc := bufio.NewScanner(stdout)
 		for n := 0; n < 3000 && sc.Scan(); n++ {
 			acked = append(acked, sc.Text())
