@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scheduler end-to-end tests against the real bin/sluice, every process on
-# 127.0.0.1 (random free ports), a work dir under mktemp:
+# 127.0.0.1 port 0 (e2e/lib/broker.sh), a work dir under mktemp:
 #
 #  1. landing: `sluice server --pipelines` with a pipeline "@every 2s";
 #     three batches of events produced one after another each land (the
@@ -45,7 +45,6 @@
 # work dir. About 2.5 minutes on this 2-core machine.
 set -eEuo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLUICE=${SLUICE:-$root/bin/sluice}
 PY=${PY:-$root/.venv/bin/python}
 ST=${ST:-$root/.venv/bin/st}
 N=${N:-1000000}
@@ -58,28 +57,12 @@ log() { printf '[%s +%3ds] e2e/jobs: %s\n' "$(date -u +%H:%M:%S)" $((SECONDS - t
 die() { echo "e2e/jobs: FAIL: $*" >&2; exit 1; }
 [[ -x $PY ]] || die "$PY missing: run make deps-python"
 [[ -x $ST ]] || die "$ST (schemathesis) missing: run make deps-python"
-[[ -x $SLUICE ]] || (cd "$root" && go build -o bin/sluice ./cmd/sluice)
+source "$root/e2e/lib/broker.sh"
 
 t0=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-jobs-e2e.XXXXXX")
-PIDS=()
-cleanup() {
-  local rc=$? p f
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    for f in "$work"/*.log; do
-      [[ -e $f ]] && { echo "--- tail of $f" >&2; tail -12 "$f" | cut -c1-400 >&2; }
-    done
-  fi
-  if [[ ${KEEP:-0} == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "e2e/jobs: FAIL at line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
-trap 'exit 130' INT TERM
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# $work, removed on exit (KEEP=1 keeps it) once every process started here
+# is stopped; on failure the exit trap prints the end of each $work/*.log.
+e2e_init jobs
 now() { date +%s.%N; }
 q() { "$PY" "$check" q "$@"; }   # q HOST EXPR: print EXPR over the admin API
 ok() { "$PY" "$check" ok "$@"; } # ok HOST EXPR: is EXPR true
@@ -96,16 +79,8 @@ wait_for() {
 }
 # published DIR: Parquet files published in a sink.
 published() { find "$1" -name '*.parquet' -not -path '*/_tmp/*' -not -path '*/_errors/*' 2>/dev/null | wc -l; }
-# stop PID NAME: SIGTERM, and the process must exit 0 within 40 s.
-stop() {
-  local pid=$1 name=$2 deadline=$((SECONDS + 40))
-  kill -TERM "$pid"
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS < deadline)) || die "$name still running 40s after SIGTERM"
-    sleep 0.1
-  done
-  wait "$pid" || die "$name exited $? after SIGTERM"
-}
+# stop NAME: SIGTERM, and the process must exit 0 within 40 s.
+stop() { E2E_STOP_SECS=40 stop_bg "$1" || die "$1 exited $? after SIGTERM (137: still running 40s after it)"; }
 # put FILE: write stdin to FILE atomically (as editors that rename do), so
 # the scheduler never reads half a file.
 put() { cat >"$1.tmp~" && mv "$1.tmp~" "$1"; }
@@ -113,23 +88,21 @@ put() { cat >"$1.tmp~" && mv "$1.tmp~" "$1"; }
 # check_raw BROKER: every run record in the history topic, uncompacted; sets
 # RAW to a summary.
 check_raw() {
-  timeout 60 "$SLUICE" --brokers "$1" consume _sluice_runs -e --format '%k\t%v' >"$work/raw.tsv"
+  timeout 60 "$SLUICE_BIN" --brokers "$1" consume _sluice_runs -e --format '%k\t%v' >"$work/raw.tsv"
   RAW=$("$PY" "$check" raw <"$work/raw.tsv") || die "the history topic shows a run started twice (above)"
 }
 
 (cd "$root" && go build -o "$work/gen" ./e2e/loader/gen)
-KAFKA=127.0.0.1:$(free_port)
-HTTP=127.0.0.1:$(free_port)
 pipes=$work/pipelines
 mkdir -p "$pipes"
 
-# start_server NAME: broker and scheduler of $pipes on $KAFKA and $HTTP, data
-# in $work/data, log in $work/NAME.log; sets SERVER_PID.
+# start_server NAME: broker and scheduler of $pipes, data in $work/data, log
+# in $work/NAME.log. The first on port 0 for both listeners, setting KAFKA
+# and HTTP to the bound addresses; restarts on those addresses.
 start_server() {
-  "$SLUICE" server --data-dir "$work/data" --listen "$KAFKA" --http "$HTTP" --pipelines "$pipes" \
-    --session-timeout 6s --server-name "$1" >"$work/$1.log" 2>&1 &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
+  start_sluice_server "$1" --data-dir "$work/data" --listen "${KAFKA:-127.0.0.1:0}" --http "${HTTP:-127.0.0.1:0}" \
+    --pipelines "$pipes" --session-timeout 6s --server-name "$1" >/dev/null
+  KAFKA=$B HTTP=$H
   wait_for 60 "admin API of $1" ok "$HTTP" "pipelines()['server'] == '$1'"
 }
 
@@ -154,7 +127,7 @@ succeeded_records() { echo "sum(r['records'] for r in runs('$1') if r['status'] 
 # ---- 1. a pipeline every 2 s lands three batches ---------------------------
 start_server srv-1
 log "1. server srv-1: broker $KAFKA, admin API $HTTP"
-"$SLUICE" --brokers "$KAFKA" topic create ev -p 2 >/dev/null
+"$SLUICE_BIN" --brokers "$KAFKA" topic create ev -p 2 >/dev/null
 p1 "@every 2s"
 for k in 1 2 3; do
   timeout 120 "$work/gen" -brokers "$KAFKA" -topic ev -start $(((k - 1) * K)) -n "$K" 2>>"$work/gen.out"
@@ -165,7 +138,7 @@ done
 landed=$(q "$HTTP" "' '.join(r['id'] for r in runs('p1') if r['records'] > 0)")
 read -ra landed <<<"$landed"
 ((${#landed[@]} >= 3)) || die "3 batches landed in ${#landed[@]} runs: ${landed[*]}"
-"$SLUICE" jobs history p1 --server "$HTTP" >"$work/history1.txt"
+"$SLUICE_BIN" jobs history p1 --server "$HTTP" >"$work/history1.txt"
 for id in "${landed[@]}"; do
   grep -Eq "^$id +schedule +succeeded " "$work/history1.txt" || { cat "$work/history1.txt"; die "jobs history does not list $id as succeeded"; }
 done
@@ -174,7 +147,7 @@ log "1. passed: 3 batches of $K landed by ${landed[*]}, each listed by jobs hist
 
 # ---- 2. SIGTERM and restart keep the history ------------------------------
 q "$HTTP" "runs('p1')" >"$work/before-restart.json"
-stop "$SERVER_PID" srv-1
+stop srv-1
 grep -q 'msg="scheduler stopped"' "$work/srv-1.log" || die "srv-1 did not log scheduler stopped"
 start_server srv-2
 wait_for 40 "run by srv-2" ok "$HTTP" "any(r['server'] == 'srv-2' for r in runs('p1'))"
@@ -190,7 +163,7 @@ if bad:
 print(f"{len(before)} runs from before the restart still listed, unchanged")
 PY
 ) || die "the restart lost or changed history: $kept"
-"$SLUICE" jobs history p1 --server "$HTTP" >"$work/history2.txt"
+"$SLUICE_BIN" jobs history p1 --server "$HTTP" >"$work/history2.txt"
 for id in "${landed[@]}"; do grep -q "^$id " "$work/history2.txt" || die "jobs history lost $id after the restart"; done
 timeout 120 "$work/gen" -brokers "$KAFKA" -topic ev -start $((3 * K)) -n "$K" 2>>"$work/gen.out"
 wait_for 40 "run landing batch 4" ok "$HTTP" "$(succeeded_records p1) >= $((4 * K))"
@@ -222,7 +195,7 @@ ok "$HTTP" "pipeline('p1')['version'] == '$hash3'" || die "the broken edit repla
 wait_for 10 "the broken edit in the log" grep -q "invalid pipeline file; the last valid version keeps running.*file=$pipes/p1.yaml" "$work/srv-2.log"
 ok "$HTTP" "metric('sluice_jobs_invalid_pipeline_files') == 1 and metric('sluice_jobs_pipeline_file_error{file=\"$pipes/p1.yaml\",position=\"$pipes/p1.yaml:3:14\"}') == 1" ||
   die "/metrics does not count the broken file"
-"$SLUICE" jobs list --server "$HTTP" | grep -q "p1.yaml:3:14: bad value \"sometimes\"" || die "jobs list does not show the error"
+"$SLUICE_BIN" jobs list --server "$HTTP" | grep -q "p1.yaml:3:14: bad value \"sometimes\"" || die "jobs list does not show the error"
 wait_for 30 "two runs of the old version after the broken edit" ok "$HTTP" "len([r for r in sched('p1') if $v3 and t(r['started']) > $t_broken]) >= 2"
 ok "$HTTP" "all(r['spec_hash'] == '$hash3' for r in runs('p1') if t(r.get('started') or r.get('ended')) > $t_broken)" || die "a run after the broken edit ran another version"
 # A file that never was valid has no pipeline: it is listed apart.
@@ -234,14 +207,14 @@ sink: {url: $work/sink-bad}
 YAML
 wait_for 20 "bad.yaml in invalid_files" ok "$HTTP" "any(e['file'] == '$pipes/bad.yaml' and e['line'] == 2 and e['column'] == 11 for e in pipelines()['invalid_files'])"
 ok "$HTTP" "metric('sluice_jobs_invalid_pipeline_files') == 2" || die "/metrics does not count 2 invalid files"
-"$SLUICE" jobs list --server "$HTTP" | grep -q "(invalid).*bad.yaml:2:11" || die "jobs list does not show bad.yaml"
+"$SLUICE_BIN" jobs list --server "$HTTP" | grep -q "(invalid).*bad.yaml:2:11" || die "jobs list does not show bad.yaml"
 rm "$pipes/bad.yaml"
 p1 "@every 3s"
 wait_for 20 "errors cleared" ok "$HTTP" "not pipelines()['invalid_files'] and not pipeline('p1')['errors'] and metric('sluice_jobs_invalid_pipeline_files') == 0"
 log "3. passed: version $hash1 -> $hash3 (3 s apart); the broken edit reported at line 3 column 14 while $hash3 kept running"
 
 # ---- 4. SIGKILL mid-run ------------------------------------------------------
-"$SLUICE" --brokers "$KAFKA" topic create big -p 4 >/dev/null
+"$SLUICE_BIN" --brokers "$KAFKA" topic create big -p 4 >/dev/null
 timeout 120 "$work/gen" -brokers "$KAFKA" -topic big -n "$N" 2>>"$work/gen.out"
 sinkbig=$work/sink-big
 put "$pipes/big.yaml" <<YAML
@@ -266,8 +239,8 @@ until (($(published "$sinkbig") >= kill_at)); do
   sleep 0.05
 done
 ok "$HTTP" "run('$killed')['status'] == 'running'" || die "$killed ended before it could be killed; raise N"
-kill -9 "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
+signal_bg srv-2 KILL
+wait_bg srv-2 || true
 files_at_kill=$(published "$sinkbig")
 log "4. srv-2 SIGKILLed during $killed, $files_at_kill of about $((N / 20000)) files published"
 start_server srv-3
@@ -290,7 +263,7 @@ log "6. schemathesis against http://$HTTP for ${FUZZ_SECONDS}s"
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --report json,har --report-json-path "$work/fuzz.json" --report-har-path "$work/fuzz.har" >"$work/fuzz.out" 2>&1) ||
   { cat "$work/fuzz.out"; die "schemathesis found problems (above)"; }
-kill -0 "$SERVER_PID" 2>/dev/null || die "srv-3 died under fuzzing"
+kill -0 "$(bg_pid srv-3)" 2>/dev/null || die "srv-3 died under fuzzing"
 "$PY" -c 'import sys, urllib.request; assert urllib.request.urlopen(sys.argv[1], timeout=5).read() == b"ok\n"' "http://$HTTP/healthz" ||
   die "srv-3 does not answer /healthz after fuzzing"
 ! grep -qiE 'panic|fatal error' "$work/srv-3.log" || die "srv-3 logged a panic"
@@ -310,26 +283,23 @@ PY
 ) || die "schemathesis: $summary"
 rm -f "$work/fuzz.har"
 # Still scheduling: whatever the fuzzer paused is resumed, a manual run succeeds.
-"$SLUICE" jobs resume p1 --server "$HTTP" >/dev/null
-"$SLUICE" jobs resume big --server "$HTTP" >/dev/null
+"$SLUICE_BIN" jobs resume p1 --server "$HTTP" >/dev/null
+"$SLUICE_BIN" jobs resume big --server "$HTTP" >/dev/null
 deadline=$((SECONDS + 30))
-until timeout 30 "$SLUICE" jobs run p1 --wait --server "$HTTP" >"$work/manual.out" 2>&1; do
+until timeout 30 "$SLUICE_BIN" jobs run p1 --wait --server "$HTTP" >"$work/manual.out" 2>&1; do
   ((SECONDS < deadline)) || { cat "$work/manual.out"; die "no manual run of p1 succeeded after fuzzing"; }
   sleep 0.5
 done
-stop "$SERVER_PID" srv-3
+stop srv-3
 log "6. passed: $summary; srv-3 still healthy and running pipelines"
 
 # ---- 5. two schedulers share the pipelines ----------------------------------
-K5=127.0.0.1:$(free_port)
-H5=127.0.0.1:$(free_port)
 pipes5=$work/pipelines5
 mkdir -p "$pipes5"
-"$SLUICE" server --data-dir "$work/data5" --listen "$K5" --http "$H5" >"$work/broker5.log" 2>&1 &
-PIDS+=($!)
-wait_for 30 "broker of part 5" "$SLUICE" --brokers "$K5" --timeout 2s topic list
-"$SLUICE" --brokers "$K5" topic create t5 -p 2 >/dev/null
-"$SLUICE" --brokers "$K5" topic create bulk -p 4 >/dev/null
+start_sluice_server broker5 --data-dir "$work/data5" --http 127.0.0.1:0 >/dev/null
+K5=$B
+"$SLUICE_BIN" --brokers "$K5" topic create t5 -p 2 >/dev/null
+"$SLUICE_BIN" --brokers "$K5" topic create bulk -p 4 >/dev/null
 M=$((N * 2 / 5))
 timeout 120 "$work/gen" -brokers "$K5" -topic bulk -n "$M" 2>>"$work/gen.out"
 put "$pipes5/tick.yaml" <<YAML
@@ -345,18 +315,15 @@ source: {brokers: ["$K5"], topics: [bulk]}
 format: {type: json}
 sink: {url: $work/sink-bulk, roll: {records: 20000}}
 YAML
-declare -A api pid
+declare -A api
 for s in sched-a sched-b; do
-  api[$s]=127.0.0.1:$(free_port)
-  "$SLUICE" jobs serve --pipelines "$pipes5" --brokers "$K5" --http "${api[$s]}" --session-timeout 6s \
-    --server-name "$s" >"$work/$s.log" 2>&1 &
-  pid[$s]=$!
-  PIDS+=("${pid[$s]}")
+  start_sluice_jobs "$s" --pipelines "$pipes5" --brokers "$K5" --session-timeout 6s --server-name "$s"
+  api[$s]=$H
 done
 # Stable: both in the group, one leads, the other says it does not.
 leaders() { for s in sched-a sched-b; do ok "${api[$s]}" "pipelines()['leader']" && echo "$s"; done; return 0; }
 stable() {
-  "$SLUICE" --brokers "$K5" group describe _sluice_scheduler 2>/dev/null | grep -q 'STATE Stable .*MEMBERS 2' &&
+  "$SLUICE_BIN" --brokers "$K5" group describe _sluice_scheduler 2>/dev/null | grep -q 'STATE Stable .*MEMBERS 2' &&
     [[ $(leaders | wc -l) == 1 ]]
 }
 wait_for 40 "one leader of two schedulers" stable
@@ -368,14 +335,14 @@ log "5. $leader leads, $other follows"
 timeout 120 "$work/gen" -brokers "$K5" -topic t5 -n 500 2>>"$work/gen.out"
 wait_for 40 "10 ticks run by $leader" ok "${api[$leader]}" "len([r for r in sched('tick') if t(r['scheduled']) > $t_stable]) >= 10"
 # A manual run asked of the follower; the leader runs it; kill the leader during it.
-manual=$("$SLUICE" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+manual=$("$SLUICE_BIN" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 wait_for 30 "$manual running" ok "${api[$other]}" "(run('$manual') or {}).get('status') == 'running'"
 ok "${api[$other]}" "run('$manual')['server'] == '$leader'" || die "$manual was not started by the leader $leader"
 sleep 0.5
 ok "${api[$other]}" "run('$manual')['status'] == 'running'" || die "$manual ended before the kill; raise N"
-kill -9 "${pid[$leader]}"
+signal_bg "$leader" KILL
+wait_bg "$leader" || true
 t_kill=$(now)
-wait "${pid[$leader]}" 2>/dev/null || true
 log "5. $leader SIGKILLed during $manual"
 wait_for 30 "a tick run by $other" ok "${api[$other]}" "any(r['server'] == '$other' for r in sched('tick'))"
 wait_for 30 "$manual abandoned" ok "${api[$other]}" "run('$manual')['status'] == 'abandoned'"
@@ -385,7 +352,7 @@ ok "${api[$other]}" "pipelines()['leader']" || die "$other does not say it leads
 ticks=$("$PY" "$check" ticks "${api[$other]}" tick "$leader" "$other" "$t_stable" "$t_kill" 1) || die "ticks were lost or run twice (above)"
 check_raw "$K5"
 # The rerun on the new leader resumes the killed run's work: exactly once.
-timeout 120 "$SLUICE" jobs run bulk --wait --server "${api[$other]}" >"$work/bulk-rerun.out" || { cat "$work/bulk-rerun.out"; die "the rerun of bulk failed"; }
+timeout 120 "$SLUICE_BIN" jobs run bulk --wait --server "${api[$other]}" >"$work/bulk-rerun.out" || { cat "$work/bulk-rerun.out"; die "the rerun of bulk failed"; }
 vbulk=$("$PY" "$verify" "$work/sink-bulk" "$M" 4) || die "the sink of bulk is wrong: $vbulk"
 "$PY" "$verify" "$work/sink-tick" 500 2 --quiet || die "the sink of tick is wrong"
 log "5. passed: ticks $ticks; history topic: $RAW; rerun of $manual's work: $vbulk"
@@ -397,23 +364,20 @@ log "5. passed: ticks $ticks; history topic: $RAW; rerun of $manual's work: $vbu
 # its session, sched-c takes over, $other is resumed: it must fence itself
 # (its generation is gone) instead of running the ticks it slept through.
 timeout 120 "$work/gen" -brokers "$K5" -topic bulk -n "$M" 2>>"$work/gen.out"
-manual2=$("$SLUICE" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+manual2=$("$SLUICE_BIN" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 wait_for 30 "$manual2 running" ok "${api[$other]}" "(run('$manual2') or {}).get('status') == 'running'"
-api[sched-c]=127.0.0.1:$(free_port)
-"$SLUICE" jobs serve --pipelines "$pipes5" --brokers "$K5" --http "${api[sched-c]}" --session-timeout 6s \
-  --server-name sched-c >"$work/sched-c.log" 2>&1 &
-pid[sched-c]=$!
-PIDS+=("${pid[sched-c]}")
-wait_for 40 "sched-c in the group" bash -c "'$SLUICE' --brokers '$K5' group describe _sluice_scheduler 2>/dev/null | grep -q 'STATE Stable .*MEMBERS 2'"
+start_sluice_jobs sched-c --pipelines "$pipes5" --brokers "$K5" --session-timeout 6s --server-name sched-c
+api[sched-c]=$H
+wait_for 40 "sched-c in the group" bash -c "'$SLUICE_BIN' --brokers '$K5' group describe _sluice_scheduler 2>/dev/null | grep -q 'STATE Stable .*MEMBERS 2'"
 wait_for 120 "$manual2 ended" ok "${api[$other]}" "run('$manual2')['status'] not in ('running', 'pending')"
 ok "${api[$other]}" "run('$manual2')['status'] == 'succeeded'" || die "$manual2 did not succeed while sched-c joined: $(q "${api[$other]}" "run('$manual2')")"
 ok "${api[$other]}" "pipelines()['leader']" || die "$other lost leadership when sched-c joined"
 ok "${api[sched-c]}" "not pipelines()['leader']" || die "sched-c leads as well as $other"
 log "5b. sched-c joined during $manual2: it succeeded, $other still leads"
-kill -STOP "${pid[$other]}"
+signal_bg "$other" STOP
 wait_for 40 "sched-c leading after $other was stopped" ok "${api[sched-c]}" "pipelines()['leader']"
 wait_for 20 "3 ticks run by sched-c" ok "${api[sched-c]}" "len([r for r in sched('tick') if r['server'] == 'sched-c']) >= 3"
-kill -CONT "${pid[$other]}"
+signal_bg "$other" CONT
 wait_for 30 "$other to step down after it resumed" bash -c "! '$PY' '$check' ok '${api[$other]}' \"pipelines()['leader']\""
 sleep 2 # let anything the resumed scheduler would wrongly do reach the topic
 ok "${api[sched-c]}" "pipelines()['leader']" || die "sched-c lost leadership when $other resumed"
@@ -434,6 +398,6 @@ if twice:
     sys.exit(1)
 PY
 log "5b. $other resumed, stepped down without acting; history topic: $RAW"
-stop "${pid[sched-c]}" sched-c
-stop "${pid[$other]}" "$other"
+stop sched-c
+stop "$other"
 log "all passed in $((SECONDS - t0))s"
