@@ -14,7 +14,7 @@ N=${N:-2000000}
 PY=/bin/true # the benchmark reads nothing back
 build_tools
 start_broker
-"$SLUICE" --brokers "$BROKER" topic create bench -p 6 >/dev/null
+"$SLUICE_BIN" --brokers "$BROKER" topic create bench -p 6 >/dev/null
 "$WORK/gen" -brokers "$BROKER" -topic bench -n "$N"
 echo
 echo "| cores (GOMAXPROCS) | workers | wall s | records/s | loader CPU s | records/CPU-s | max RSS MiB |"
@@ -25,7 +25,7 @@ for cfg in ${CONFIGS:-1x1 1x6 2x2 2x6}; do # cores x workers
   pipeline "$name" bench "$WORK/$name" "{records: 1000000}"
   echo "max_workers: $workers" >>"$WORK/$name.yaml"
   GOMAXPROCS=$cores /usr/bin/time -f "%e %U %S %M" -o "$WORK/$name.time" \
-    "$SLUICE" load --progress none "$WORK/$name.yaml" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
+    "$SLUICE_BIN" load --progress none "$WORK/$name.yaml" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
     { cat "$WORK/$name.err"; die "load failed"; }
   grep -q "^ *total *$N " "$WORK/$name.out" || { cat "$WORK/$name.out"; die "$name did not load $N records"; }
   read -r wall user sys rss <"$WORK/$name.time"

@@ -12,12 +12,12 @@ N=${N_HDFS:-400000}
 SEED=${SEED:-$RANDOM}
 RANDOM=$SEED
 export SLUICE_HDFS_DIR=$WORK/hdfs HADOOP_USER_NAME=${HADOOP_USER_NAME:-sluice}
-CLEANUP_HOOK="$ROOT/e2e/hdfs/stop.sh"
+on_exit "$ROOT/e2e/hdfs/stop.sh"
 build_tools
 nn=$("$ROOT/e2e/hdfs/start.sh" 0 2)
 log "HDFS namenode at $nn"
 start_broker
-"$SLUICE" --brokers "$BROKER" topic create events -p 6 >/dev/null
+"$SLUICE_BIN" --brokers "$BROKER" topic create events -p 6 >/dev/null
 "$WORK/gen" -brokers "$BROKER" -topic events -n "$N"
 sink=hdfs://$nn/warehouse/events
 pipeline hdfs events "$sink" "{records: 10000}"
@@ -27,13 +27,14 @@ crash_loop "$WORK/hdfs.yaml" 5 # of about 42 files: run 5 is killed by file 30, 
 "$WORK/gen" -brokers "$BROKER" -topic events -start "$N" -n $((N / 2))
 N=$((N + N / 2))
 # A datanode restart while the next run writes (after its first file).
-(deadline=$((SECONDS + 120))
- until (($(published "$WORK/final.1.err") >= 1)) || ((SECONDS > deadline)); do sleep 0.05; done
- "$ROOT/e2e/hdfs/ctl.sh" restart-datanode 0 >"$WORK/restart.log" 2>&1) &
-restarter=$!
-PIDS+=($restarter)
+restart_datanode() {
+  local deadline=$((SECONDS + 120))
+  until (($(published "$WORK/final.1.err") >= 1)) || ((SECONDS > deadline)); do sleep 0.05; done
+  "$ROOT/e2e/hdfs/ctl.sh" restart-datanode 0
+}
+start_bg restarter restart_datanode >"$WORK/restart.log" 2>&1
 finish "$WORK/hdfs.yaml"
-wait "$restarter" || { cat "$WORK/restart.log"; die "datanode restart failed"; }
+wait_bg restarter || { cat "$WORK/restart.log"; die "datanode restart failed"; }
 log "datanode 0 restarted during the load: $(cat "$WORK/restart.log"); $(cat "$WORK"/final.*.err | grep -c 'attempt failed' || true) partition attempts retried"
 "$WORK/sinkcopy" "$sink" "$WORK/copy"
 "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/copy" "$N" 6

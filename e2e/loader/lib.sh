@@ -1,46 +1,27 @@
 # Shared helpers of the loader e2e scripts (sourced, not run).
-# Sets ROOT, SLUICE, PY, WORK; starts and stops a real `sluice server`.
+# Sets ROOT, PY, WORK (e2e/lib/broker.sh's $work: removed on exit, KEEP=1
+# keeps it, once every process started here is stopped); starts a real
+# `sluice server`.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLUICE=${SLUICE:-$ROOT/bin/sluice}
 PY=${PY:-$ROOT/.venv/bin/python}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-loader-e2e.XXXXXX")
-PIDS=()
-
-cleanup() {
-  local p
-  ${CLEANUP_HOOK:-true}
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [[ ${KEEP:-0} == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+source "$ROOT/e2e/lib/broker.sh"
+e2e_init "loader-$(basename "$0" .sh)"
+WORK=$work
 
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 die() { echo "FAIL: $*" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# build_tools builds bin/sluice if missing, the event generator and the
-# sink copier.
+# build_tools builds the event generator and the sink copier.
 build_tools() {
-  [[ -x $SLUICE ]] || (cd "$ROOT" && go build -o bin/sluice ./cmd/sluice)
   (cd "$ROOT" && go build -o "$WORK/gen" ./e2e/loader/gen && go build -o "$WORK/sinkcopy" ./e2e/loader/sinkcopy)
   [[ -x $PY ]] || die "$PY missing: run make deps"
 }
 
 # start_broker starts a single-node broker; sets BROKER.
 start_broker() {
-  local port
-  port=$(free_port)
-  "$SLUICE" server --data-dir "$WORK/broker" --listen "127.0.0.1:$port" --http 127.0.0.1:0 >"$WORK/broker.log" 2>&1 &
-  PIDS+=($!)
-  BROKER=127.0.0.1:$port
-  local deadline=$((SECONDS + 60))
-  until "$SLUICE" --brokers "$BROKER" --timeout 2s topic list >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || { cat "$WORK/broker.log"; die "broker not ready in 60s"; }
-    sleep 0.2
-  done
+  start_sluice_server broker --http 127.0.0.1:0 >/dev/null
+  BROKER=$B
   log "broker ready on $BROKER"
 }
 
@@ -60,9 +41,8 @@ crash_loop() {
   local yaml=$1 step=$2 i pid want ms deadline
   KILLS=0
   for i in 1 2 3 4 5; do
-    "$SLUICE" load --progress log "$yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err" &
-    pid=$!
-    PIDS+=($pid)
+    start_bg "crash.$i" "$SLUICE_BIN" load --progress log "$yaml" >"$WORK/crash.$i.out" 2>"$WORK/crash.$i.err"
+    pid=$BG_PID
     want=$((i * step + RANDOM % 6))
     deadline=$((SECONDS + 120))
     while (($(all_published) < want)) && kill -0 "$pid" 2>/dev/null; do
@@ -71,12 +51,12 @@ crash_loop() {
     done
     ms=$((RANDOM % 100))
     sleep "$(printf '0.%03d' "$ms")"
-    if kill -9 "$pid" 2>/dev/null; then
+    if signal_bg "crash.$i" KILL; then
       KILLS=$((KILLS + 1))
-      wait "$pid" 2>/dev/null || true
+      wait_bg "crash.$i" || true
       log "run $i killed ${ms}ms after file #$want overall ($(published "$WORK/crash.$i.err") files published by it)"
     else
-      wait "$pid" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
+      wait_bg "crash.$i" || { cat "$WORK/crash.$i.err"; die "run $i failed"; }
       log "run $i finished before its kill"
       break
     fi
@@ -98,7 +78,7 @@ all_published() {
 finish() {
   local yaml=$1 i
   for i in 1 2 3 4 5; do
-    if "$SLUICE" load --progress log "$yaml" >"$WORK/final.$i.out" 2>"$WORK/final.$i.err"; then
+    if "$SLUICE_BIN" load --progress log "$yaml" >"$WORK/final.$i.out" 2>"$WORK/final.$i.err"; then
       log "rerun $i completed"
       cat "$WORK/final.$i.out"
       break
@@ -106,7 +86,7 @@ finish() {
     tail -5 "$WORK/final.$i.err"
     ((i < 5)) || die "reruns did not complete"
   done
-  "$SLUICE" load --progress log "$yaml" >"$WORK/noop.out" 2>"$WORK/noop.err" || { cat "$WORK/noop.err"; die "the run after completion failed"; }
+  "$SLUICE_BIN" load --progress log "$yaml" >"$WORK/noop.out" 2>"$WORK/noop.err" || { cat "$WORK/noop.err"; die "the run after completion failed"; }
   if grep -q 'msg=published' "$WORK/noop.err"; then die "a run after completion published files"; fi
 }
 

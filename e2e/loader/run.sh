@@ -30,7 +30,7 @@ TESTS=${TESTS:-crash scale bad}
 
 # ---- 1. crash test ----------------------------------------------------------
 if [[ " $TESTS " == *" crash "* ]]; then
-"$SLUICE" --brokers "$BROKER" topic create events -p 6 >/dev/null
+"$SLUICE_BIN" --brokers "$BROKER" topic create events -p 6 >/dev/null
 "$WORK/gen" -brokers "$BROKER" -topic events -n "$N"
 pipeline crash events "$WORK/sink" "{records: 20000}"
 log "crash test: $N events, 5 SIGKILLs (seed $SEED)"
@@ -50,21 +50,19 @@ fi
 # on the rebalance), more events arrive, A is SIGKILLed while loading them,
 # B takes A's partitions after the session timeout; exactly once holds.
 scale_out() {
-  local bal=$1 topic=shared-$1 M=$((N / 5)) a b before deadline rc
-  "$SLUICE" --brokers "$BROKER" topic create "$topic" -p 6 >/dev/null
+  local bal=$1 topic=shared-$1 M=$((N / 5)) before deadline rc
+  "$SLUICE_BIN" --brokers "$BROKER" topic create "$topic" -p 6 >/dev/null
   "$WORK/gen" -brokers "$BROKER" -topic "$topic" -n $((M / 2))
   pipeline "scale-$bal" "$topic" "$WORK/scale-$bal" "{records: 10000, age: 2s}"
   local yaml=$WORK/scale-$bal.yaml aerr=$WORK/a-$bal.err berr=$WORK/b-$bal.err
   log "scale-out ($bal): follower A, then B joins, $M events, A killed"
-  "$SLUICE" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$aerr" &
-  a=$!; PIDS+=($a)
+  start_bg "a-$bal" "$SLUICE_BIN" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$aerr"
   deadline=$((SECONDS + 90))
   until (($(published "$aerr") >= 3)); do
     ((SECONDS < deadline)) || { tail "$aerr"; die "follower A published nothing"; }
     sleep 0.1
   done
-  "$SLUICE" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$berr" &
-  b=$!; PIDS+=($b)
+  start_bg "b-$bal" "$SLUICE_BIN" load --follow --balancer "$bal" "$yaml" >/dev/null 2>"$berr"
   until grep -q 'partition revoked' "$aerr" 2>/dev/null && grep -q 'partition assigned' "$berr" 2>/dev/null; do
     ((SECONDS < deadline)) || { tail "$aerr" "$berr"; die "B joining did not move partitions from A"; }
     sleep 0.1
@@ -77,7 +75,7 @@ scale_out() {
     ((SECONDS < deadline)) || { tail "$aerr"; die "follower A loads nothing new"; }
     sleep 0.05
   done
-  kill -9 "$a"; wait "$a" 2>/dev/null || true
+  signal_bg "a-$bal" KILL; wait_bg "a-$bal" || true
   log "follower A killed ($(published "$aerr") files published by it)"
   deadline=$((SECONDS + 150))
   until "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale-$bal" "$M" 6 --check-only --quiet; do
@@ -86,7 +84,7 @@ scale_out() {
     ((SECONDS < deadline)) || { tail -20 "$berr"; die "follower B did not take over in time"; }
     sleep 1
   done
-  kill -TERM "$b"; wait "$b" || die "follower B did not stop cleanly on SIGTERM"
+  E2E_STOP_SECS=60 stop_bg "b-$bal" || die "follower B did not stop cleanly on SIGTERM (exit $?)"
   "$PY" "$ROOT/e2e/loader/verify.py" "$WORK/scale-$bal" "$M" 6
   log "scale-out ($bal) passed"
 }
@@ -100,14 +98,14 @@ fi
 # and publish nothing.
 expect_fail() {
   local name=$1 pattern=$2 yaml=$3
-  if "$SLUICE" load --progress log "$yaml" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+  if "$SLUICE_BIN" load --progress log "$yaml" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
     die "$name: load succeeded"
   fi
   grep -qF -- "$pattern" "$WORK/$name.err" || { cat "$WORK/$name.err"; die "$name: error does not say: $pattern"; }
   log "$name: $(tail -1 "$WORK/$name.err")"
 }
 if [[ " $TESTS " == *" bad "* ]]; then
-  "$SLUICE" --brokers "$BROKER" topic create gap -p 2 >/dev/null
+  "$SLUICE_BIN" --brokers "$BROKER" topic create gap -p 2 >/dev/null
   "$WORK/gen" -brokers "$BROKER" -topic gap -n 2000
   pipeline gap gap "$WORK/gap" "{records: 100000}"
   sed "s#\"$BROKER\"#\"127.0.0.1:1\"#" "$WORK/gap.yaml" >"$WORK/nobroker.yaml"
@@ -117,12 +115,12 @@ if [[ " $TESTS " == *" bad "* ]]; then
   sed "s#topics: \[gap\]#topics: [no-such-topic]#" "$WORK/gap.yaml" >"$WORK/notopic.yaml"
   expect_fail notopic 'topic "no-such-topic"' "$WORK/notopic.yaml"
   [[ ! -e $WORK/gap ]] || die "a failed run created the sink"
-  "$SLUICE" load --progress log "$WORK/gap.yaml" >/dev/null 2>&1 || die "gap: first load failed"
+  "$SLUICE_BIN" load --progress log "$WORK/gap.yaml" >/dev/null 2>&1 || die "gap: first load failed"
   "$WORK/gen" -brokers "$BROKER" -topic gap -start 2000 -n 1000
   "$WORK/gen" -brokers "$BROKER" -topic gap -delete-before 1200
   expect_fail gapfail 'the next offset to load, 1000, was deleted by retention (log start offset is 1200)' "$WORK/gap.yaml"
   sed "s#^source:#source:\n  on_gap: skip#" "$WORK/gap.yaml" >"$WORK/gapskip.yaml"
-  "$SLUICE" load --progress log "$WORK/gapskip.yaml" >"$WORK/gapskip.out" 2>"$WORK/gapskip.err" || { cat "$WORK/gapskip.err"; die "on_gap: skip failed"; }
+  "$SLUICE_BIN" load --progress log "$WORK/gapskip.yaml" >"$WORK/gapskip.out" 2>"$WORK/gapskip.err" || { cat "$WORK/gapskip.err"; die "on_gap: skip failed"; }
   grep -q 'expected_offset=1000 log_start_offset=1200' "$WORK/gapskip.err" || die "the skipped gap was not logged"
   "$PY" - "$WORK/gap" <<'PY' || die "gap sink is wrong"
 import sys, duckdb
