@@ -8,8 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 PY=${PY:-$repo/.venv/bin/python}
-work=$(mktemp -d /tmp/sluice-formats.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source "$repo/e2e/lib/procs.sh"
+e2e_init formats # $work
 
 cd "$repo"
 go run ./e2e/formats/gen -out "$work/data"

@@ -4,8 +4,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-export SLUICE_HDFS_DIR=${SLUICE_HDFS_DIR:-$(mktemp -d /tmp/sluice-hdfs.XXXXXX)}
-trap '"$here/stop.sh"; rm -rf "$SLUICE_HDFS_DIR"' EXIT
+source "$repo/e2e/lib/procs.sh"
+e2e_init hdfs-bench
+export SLUICE_HDFS_DIR=${SLUICE_HDFS_DIR:-$work/hdfs}
+on_exit "$here/stop.sh" # stops the cluster and removes $SLUICE_HDFS_DIR
 # Hadoop's default 128 MiB blocks, as on a real cluster.
 export SLUICE_HDFS=$(SLUICE_HDFS_BLOCK_SIZE=134217728 "$here/start.sh" 0 1)
 cd "$repo"
