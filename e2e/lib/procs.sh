@@ -14,7 +14,9 @@
 #   stop_bg TAG...          SIGTERM to the TAGs' groups, SIGKILL to those
 #                           left after $E2E_STOP_SECS (10); returns the
 #                           first non-zero exit status (137: killed)
-#   signal_bg TAG SIG       sends SIG (KILL, STOP, CONT...) to TAG's group
+#   signal_bg TAG SIG       sends SIG (KILL, STOP, CONT...) to TAG's group;
+#                           after a KILL, wait_bg at once (else bash may
+#                           report the job "Killed" when it next reaps)
 #   wait_bg TAG             waits for CMD to exit by itself; its exit status
 #   bg_pid TAG              prints CMD's pid
 #   on_exit CMD...          runs CMD when the script exits, after the groups
@@ -62,7 +64,8 @@ start_bg() {
   local tag=$1
   shift
   [[ -z ${_E2E_PID[$tag]:-} ]] || { echo "e2e/$E2E_NAME: start_bg $tag: already running" >&2; return 1; }
-  # Monitor mode gives the job a process group of its own (pgid = pid), so
+  # Monitor mode gives the job a process group of its own (pgid = pid, set
+  # by both this shell and the child, so it exists once $! is known), and
   # signalling the group reaches every process CMD starts. Only for the
   # fork: it is off again before anything else runs.
   set -m
@@ -80,7 +83,7 @@ signal_bg() { kill -s "$2" -- "-$(bg_pid "$1")" 2>/dev/null; }
 wait_bg() {
   local pid rc=0
   pid=$(bg_pid "$1") || return
-  wait "$pid" || rc=$?
+  wait "$pid" 2>/dev/null || rc=$? # (no "Killed" report: the status says it)
   unset '_E2E_PID[$1]'
   return "$rc"
 }
@@ -91,7 +94,7 @@ stop_bg() {
   _e2e_end_groups "${E2E_STOP_SECS:-10}" "${pids[@]}"
   for tag; do
     r=0
-    wait "${pids[i++]}" || r=$?
+    wait "${pids[i++]}" 2>/dev/null || r=$?
     ((rc != 0)) || rc=$r
     unset '_E2E_PID[$tag]'
   done
