@@ -5,6 +5,12 @@ BIN       := bin/sluice
 VENV      := .venv
 PY        := $(VENV)/bin/python
 export PATH := $(CURDIR)/bin:$(PATH)
+# Every process the Go tests and the e2e scripts start carries
+# SLUICE_E2E_RUN=$(E2E_RUN) in its environment (not make's own, nor
+# the check's); e2e/lib/leftovers.sh then lists any still running, ends
+# them and fails.
+E2E_RUN   := make-$(shell date -u +%Y%m%dT%H%M%S)-$(shell echo $$PPID)
+LEFTOVERS := bash e2e/lib/leftovers.sh $(E2E_RUN)
 
 .PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench soak clean fmt query
 
@@ -55,7 +61,8 @@ lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 go-test: build
-	$(GO) test -count=1 -timeout 15m ./...
+	@rc=0; SLUICE_E2E_RUN=$(E2E_RUN) $(GO) test -count=1 -timeout 15m ./... || rc=$$?; \
+	$(LEFTOVERS) || rc=1; exit $$rc
 
 ## query: the activity example's DuckDB queries (examples/activity/queries/duckdb)
 ## over the lake its pipelines landed: LAKE=DIR, else $$SLUICE_LAKE, else ./data/lake
@@ -64,15 +71,20 @@ LAKE ?= $(or $(SLUICE_LAKE),./data/lake)
 query: deps-python
 	$(PY) examples/activity/query.py --lake $(LAKE)
 
-## e2e: every e2e/*/run.sh, each against real peers (kcat, pyarrow, DuckDB, Spark, HDFS)
+## e2e: every e2e/*/run.sh, each against real peers (kcat, pyarrow, DuckDB, Spark, HDFS);
+## fails if a process one started is still running at the end
 e2e: build deps
-	@set -e; for s in e2e/*/run.sh; do \
-	  [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+	@rc=0; for s in e2e/*/run.sh; do \
+	  [ -f "$$s" ] || continue; echo "== $$s"; \
+	  SLUICE_E2E_RUN=$(E2E_RUN) bash "$$s" || { rc=$$?; break; }; done; \
+	$(LEFTOVERS) || rc=1; exit $$rc
 
 ## bench: benchmarks, and side-by-side runs against Apache Kafka
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@for s in e2e/*/bench.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+	@rc=0; for s in e2e/*/bench.sh; do [ -f "$$s" ] || continue; echo "== $$s"; \
+	  SLUICE_E2E_RUN=$(E2E_RUN) bash "$$s" || rc=$$?; done; \
+	$(LEFTOVERS) || rc=1; exit $$rc
 
 ## soak: long-running fault and load tests
 soak: build
