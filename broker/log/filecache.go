@@ -20,7 +20,8 @@ import (
 // open while it is in use (an append, an index search, a Chunk not yet
 // released) and, after that, for as long as the cache has room: when a file
 // must be opened and the cache is full, the least recently used file that
-// nobody uses is closed. A file written since its last fsync is fsynced
+// nobody uses is closed (preferring, among the 16 least recently used, one
+// that needs no fsync). A file written since its last fsync is fsynced
 // before it is closed, so closing never loses the log's failure semantics:
 // a failed fsync there is kept and returned by the file's next write or
 // sync, which fails the log as any failed write or fsync does. Files in use
@@ -89,6 +90,7 @@ type cachedFile struct {
 	elem    *list.Element // in c.idle while open with no user
 	retired bool          // deleted, replaced or closed by its log: never reopened
 	writes  uint64        // generation of the last change (write, truncate)
+	written uint64        // generation of the last change made by this process
 	synced  uint64        // generation covered by the last successful fsync
 	err     error         // a failed fsync: returned by every later change or sync
 	// failed is the owning log's: a failed fsync before an eviction is
@@ -108,8 +110,11 @@ const (
 
 // openFile opens name now and returns it open and idle, counted against
 // the capacity. dirty says it may hold data that was never fsynced (written
-// before a crash), so that its first sync or eviction fsyncs it. A created
-// file starts clean: it holds nothing until written.
+// before a crash), so that its first Sync fsyncs it; closing it to make
+// room does not, since no write of this process is at stake (a later Sync
+// reopens and fsyncs it, as before the cache an fsync on a descriptor
+// opened after the crash did). A created file starts clean: it holds
+// nothing until written.
 func (c *FileCache) openFile(fs vfs.FS, name string, mode openMode, dirty bool, failed *atomic.Pointer[error]) (*cachedFile, error) {
 	h := &cachedFile{c: c, fs: fs, name: name, failed: failed}
 	if dirty {
@@ -146,16 +151,16 @@ func (c *FileCache) openFile(fs vfs.FS, name string, mode openMode, dirty bool, 
 // none is idle. It drops c.mu while it closes one.
 func (c *FileCache) makeRoomLocked() {
 	for c.capacity > 0 && c.open >= c.capacity {
-		front := c.idle.Front()
-		if front == nil {
+		victim := c.victimLocked()
+		if victim == nil {
 			c.stats.Overflows++
 			return
 		}
-		v := front.Value.(*cachedFile)
-		c.idle.Remove(front)
+		v := victim.Value.(*cachedFile)
+		c.idle.Remove(victim)
 		v.elem = nil
 		v.busy = true
-		f, dirty := v.f, v.synced < v.writes && v.err == nil
+		f, dirty := v.f, v.synced < v.written && v.err == nil
 		gen := v.writes
 		v.f = nil
 		c.stats.Evictions++
@@ -182,6 +187,23 @@ func (c *FileCache) makeRoomLocked() {
 		_ = cerr // a close error after a successful fsync loses nothing
 		c.cond.Broadcast()
 	}
+}
+
+// victimWindow is how many of the least recently used idle files
+// victimLocked looks through for one that needs no fsync to close.
+const victimWindow = 16
+
+// victimLocked picks the idle file to close: the least recently used one
+// that needs no fsync among the victimWindow least recently used, else the
+// least recently used; nil if none is idle.
+func (c *FileCache) victimLocked() *list.Element {
+	e := c.idle.Front()
+	for i := 0; e != nil && i < victimWindow; i, e = i+1, e.Next() {
+		if v := e.Value.(*cachedFile); v.written <= v.synced {
+			return e
+		}
+	}
+	return c.idle.Front()
 }
 
 // acquire returns the open file, opening it if needed; the caller must
@@ -245,6 +267,7 @@ func (h *cachedFile) release(changed bool) {
 	c.mu.Lock()
 	if changed {
 		h.writes++
+		h.written = h.writes
 	}
 	h.refs--
 	var closeNow vfs.File

@@ -88,11 +88,11 @@ func TestFileCacheBoundsOpenFiles(t *testing.T) {
 	}
 }
 
-// dirtyLog opens a log with five unsynced records under a cache of three
-// files, which the log's own three fill.
+// dirtyLog opens a log with five unsynced records under a cache of one
+// file, so that the next file opened closes the written one.
 func dirtyLog(t *testing.T) (*env, *Log) {
 	e := newEnv(t)
-	e.files = NewFileCache(3)
+	e.files = NewFileCache(1)
 	a := openLogs(t, e, 0, 1, DefaultConfig())[0]
 	for i := 0; i < 5; i++ {
 		mustAppend(t, a, makeBatch(t, spec(val(i))))
@@ -105,8 +105,8 @@ func dirtyLog(t *testing.T) (*env, *Log) {
 func TestEvictionFsyncsFirst(t *testing.T) {
 	e, a := dirtyLog(t)
 	_, syncs := e.fs.Counts()
-	// A second log needs the room: a's three files are closed, the
-	// written one fsynced first.
+	// A second log needs the room: a's written file is closed, and
+	// fsynced first.
 	b := openLogs(t, e, 1, 1, DefaultConfig())[0]
 	defer b.Close()
 	if st := e.files.Stats(); st.EvictionSyncs == 0 {
@@ -234,5 +234,40 @@ func TestReadAcrossCompactionSwap(t *testing.T) {
 		if got[k].Offset != want.Offset {
 			t.Errorf("key %s latest at %d, want %d", k, got[k].Offset, want.Offset)
 		}
+	}
+}
+
+// TestCrashedDataSyncedByFlushNotByEviction: after a process crash, what
+// the dead process wrote past the recovery point is not fsynced when the
+// cache closes its files during Open (there is no write of this process to
+// protect, and doing it for every partition made a restart take minutes),
+// but the next Flush fsyncs it, reopening the file, before it moves the
+// recovery point past it.
+func TestCrashedDataSyncedByFlushNotByEviction(t *testing.T) {
+	e := newEnv(t)
+	a := openLogs(t, e, 0, 1, DefaultConfig())[0]
+	for i := 0; i < 5; i++ {
+		mustAppend(t, a, makeBatch(t, spec(val(i))))
+	}
+	e.fs = e.fs.Clone() // the process dies; the page cache survives
+	a.Close()
+	e.files = NewFileCache(1)
+	logs := openLogs(t, e, 0, 3, DefaultConfig())
+	defer closeLogs(t, logs)
+	if st := e.files.Stats(); st.Evictions == 0 || st.EvictionSyncs != 0 {
+		t.Fatalf("opening after a crash: %+v, want evictions without fsyncs", st)
+	}
+	if err := logs[0].Flush(); err != nil {
+		t.Fatal(err)
+	}
+	o := e.options()
+	o.FS, o.Files = e.fs.Crash(), nil
+	l, err := Open(logs[0].Dir(), DefaultConfig(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := readAll(t, l, 1<<20); len(got) != 5 {
+		t.Fatalf("after Flush and an OS crash %d records survive, want 5", len(got))
 	}
 }

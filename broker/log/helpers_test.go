@@ -245,6 +245,10 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	e := &env{t: t, fs: errorfs.New(), dir: "/data/topic-0", clock: newClock(), logs: &logBuffer{}}
+	// SLUICE_TEST_OPEN_FILES=N runs every test with a shared cache of N
+	// open files (1 closes a file at almost every step), to check by hand
+	// that nothing depends on files staying open; the filecache tests
+	// cover it in make test.
 	if n, err := strconv.Atoi(os.Getenv("SLUICE_TEST_OPEN_FILES")); err == nil {
 		e.files = NewFileCache(n)
 	}
