@@ -26,6 +26,14 @@
 // write turns read-only (reads go on, writes get KAFKA_STORAGE_ERROR), is
 // reported on /healthz and /metrics, and resumes by itself once a probe
 // write succeeds (storage.go).
+//
+// Partitions are bounded by max.broker.partitions (KIP-578's name): a
+// CreateTopics, CreatePartitions or auto-creation that would go above it
+// gets POLICY_VIOLATION naming the key, while a data dir that holds more
+// (the limit lowered) still starts. Their files are opened on demand
+// through one log.FileCache of log.open.files.max files (by default
+// connections.fd.reserve less 64, log.SplitDescriptors), so no number of
+// partitions runs the broker out of descriptors.
 package broker
 
 import (

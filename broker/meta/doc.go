@@ -11,6 +11,11 @@
 // same image, which is what lets a Raft log replace the local Journal later
 // without touching the broker.
 //
+// Options.MaxPartitions (max.broker.partitions) makes Store.Apply and
+// Store.Validate refuse, with ErrPolicyViolation, a change that would leave
+// more partitions than that (and more than before); replaying the journal
+// never does, so a lowered limit never stops a store from opening.
+//
 // Readers get the current Image lock-free from Store.Image; an Image is never
 // modified after it is published, so it may be shared freely. Applying copies
 // only the touched topic and the maps that index topics.
