@@ -102,8 +102,7 @@ func (s *Server) produce(topic string, index int32, records []byte, sp *kmsg.Pro
 		// A failed write made the log read-only, which it logged once;
 		// KAFKA_STORAGE_ERROR until the storage prober resumes it.
 		sp.ErrorCode = log.ErrorCode(err)
-		msg := fmt.Sprintf("topic %s partition %d: %v", topic, index, err)
-		sp.ErrorMessage = &msg
+		sp.ErrorMessage = errMessage(fmt.Errorf("topic %s partition %d: %w", topic, index, err))
 		return
 	}
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
