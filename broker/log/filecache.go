@@ -243,8 +243,9 @@ func (h *cachedFile) acquireLocked() (vfs.File, error) {
 		}
 		h.busy = true
 		c.open++
+		name := h.name
 		c.mu.Unlock()
-		f, err := h.fs.OpenAppend(h.name)
+		f, err := h.fs.OpenAppend(name)
 		c.mu.Lock()
 		h.busy = false
 		c.cond.Broadcast()
