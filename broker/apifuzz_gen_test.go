@@ -199,6 +199,22 @@ func (g *fuzzGen) str(name string) string {
 	return g.wild()
 }
 
+// clientID is the request header's client ID: usually short, sometimes
+// null, empty or as long as a string can be.
+func (g *fuzzGen) clientID() *string {
+	var id string
+	switch g.rng.IntN(20) {
+	case 0:
+		return nil
+	case 1:
+	case 2:
+		id = strings.Repeat("c", 32767)
+	default:
+		id = fmt.Sprintf("fuzz-%d", g.rng.IntN(4))
+	}
+	return &id
+}
+
 // wild is any string: empty, short, long, not UTF-8, not a valid name.
 func (g *fuzzGen) wild() string {
 	switch g.rng.IntN(8) {

@@ -410,7 +410,7 @@ func (w *fuzzWorker) one(ctx context.Context) error {
 	api := w.apis[g.rng.IntN(len(w.apis))]
 	version := api.MinVersion + int16(g.rng.IntN(int(api.MaxVersion-api.MinVersion)+1))
 	req := g.request(api.ApiKey, version)
-	frame, err := encodeFuzz(req, w.corr)
+	frame, err := encodeFuzz(req, w.corr, g.clientID())
 	if err != nil || len(frame) > fuzzMaxFrame {
 		return nil // kmsg cannot encode these values at this version
 	}
@@ -512,13 +512,13 @@ func (w *fuzzWorker) note(s string) {
 
 // encodeFuzz frames req; kmsg panics on some values it cannot encode at a
 // version (a null where the version has no null), which are skipped.
-func encodeFuzz(req kmsg.Request, corr int32) (frame []byte, err error) {
+func encodeFuzz(req kmsg.Request, corr int32, clientID *string) (frame []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("encode: %v", r)
 		}
 	}()
-	return frameRequest(req, corr), nil
+	return frameRequestAs(req, corr, clientID), nil
 }
 
 // decodeAnswer decodes the answer to req (after the correlation id).

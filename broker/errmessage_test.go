@@ -57,3 +57,52 @@ func TestLongNamesInErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestLongClientIDMemberID: a member ID made from the client ID (or a
+// static member's instance ID) stays a string a non-flexible answer can
+// carry. A 32,767-byte client ID made a 32,800-byte member ID, whose 16-bit
+// length wrapped in JoinGroup v4.
+func TestLongClientIDMemberID(t *testing.T) {
+	b := brokertest.Start(t, groupSettings("")...)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "long-client" // loads the group coordinator
+	if _, err := fc.RequestWith(testCtx(t), newClient(t, b.Addr())); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, b.Addr())
+	id := strings.Repeat("c", 32767)
+	join := func(v int16, group string, instance *string) *kmsg.JoinGroupResponse {
+		t.Helper()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.SetVersion(v)
+		req.Group, req.ProtocolType, req.InstanceID = group, "consumer", instance
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{}}}
+		c.writeFrame(frameRequestAs(req, int32(v), &id))
+		_, body, err := c.recv()
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		resp, err := decodeAnswer(req, body)
+		if err != nil {
+			t.Fatalf("v%d: the answer does not decode: %v", v, err)
+		}
+		r := resp.(*kmsg.JoinGroupResponse)
+		if len(r.MemberID) == 0 || len(r.MemberID) > 32767 {
+			t.Fatalf("v%d: member ID of %d bytes", v, len(r.MemberID))
+		}
+		return r
+	}
+	for v := int16(4); v <= 9; v++ {
+		if r := join(v, "long-client", nil); r.ErrorCode != kerr.MemberIDRequired.Code {
+			t.Fatalf("v%d: %v, want MEMBER_ID_REQUIRED", v, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	// A static member joins, then rejoins without its member ID: the new
+	// ID starts with its instance ID.
+	for i := 0; i < 2; i++ {
+		if r := join(5, "long-static", &id); r.ErrorCode != 0 {
+			t.Fatalf("static join %d: %v", i, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+}

@@ -47,12 +47,22 @@ func (c *rawConn) send(req kmsg.Request, corr int32) int {
 
 // frameRequest frames req with header v1 (or v2 when flexible), size first.
 func frameRequest(req kmsg.Request, corr int32) []byte {
+	id := "test"
+	return frameRequestAs(req, corr, &id)
+}
+
+// frameRequestAs frames req with clientID (nil: null) in its header.
+func frameRequestAs(req kmsg.Request, corr int32, clientID *string) []byte {
 	b := []byte{0, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
 	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
 	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "test"...)
+	if clientID == nil {
+		b = binary.BigEndian.AppendUint16(b, 0xffff)
+	} else {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(*clientID)))
+		b = append(b, *clientID...)
+	}
 	if req.IsFlexible() {
 		b = append(b, 0)
 	}

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -125,7 +126,35 @@ func (c Config) Validate() error {
 func randomMemberID(clientID string) string {
 	var b [16]byte
 	rand.Read(b[:])
-	return clientID + "-" + hex.EncodeToString(b[:])
+	return memberIDPrefix(clientID) + "-" + hex.EncodeToString(b[:])
+}
+
+// newMemberID makes a member ID; a static member's starts with its
+// instance ID.
+func (g *Group) newMemberID(clientID string, instanceID *string) string {
+	id := g.cfg.NewMemberID(clientID)
+	if instanceID != nil {
+		id = memberIDPrefix(*instanceID) + "-" + id
+	}
+	return id
+}
+
+// maxMemberIDPrefix bounds the client ID (and instance ID) part of a
+// member ID: either may be 32,767 bytes, the most a non-flexible string
+// carries, so the whole of it plus a suffix would not fit in JoinGroup
+// v0-v5 answers.
+const maxMemberIDPrefix = 255
+
+// memberIDPrefix is s cut to maxMemberIDPrefix bytes on a UTF-8 boundary.
+func memberIDPrefix(s string) string {
+	if len(s) <= maxMemberIDPrefix {
+		return s
+	}
+	cut := maxMemberIDPrefix
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // State is a classic group's state, named as Kafka names it.

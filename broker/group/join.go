@@ -162,10 +162,7 @@ func (g *Group) joinNew(now time.Time, req Request, r *kmsg.JoinGroupRequest, se
 		g.joinError(req, r, "", kerr.GroupMaxSizeReached)
 		return
 	}
-	id := g.cfg.NewMemberID(req.ClientID)
-	if r.InstanceID != nil {
-		id = *r.InstanceID + "-" + id
-	}
+	id := g.newMemberID(req.ClientID, r.InstanceID)
 	if r.Version >= 4 && r.InstanceID == nil {
 		// KIP-394: hand out the ID; the member joins with it next.
 		g.pending[id] = now.Add(session)
@@ -196,7 +193,7 @@ func (g *Group) addMember(m *member, req Request, r *kmsg.JoinGroupRequest, now 
 // protocols are unchanged, the member gets its old assignment back without
 // a rebalance (KIP-345).
 func (g *Group) replaceStatic(now time.Time, req Request, r *kmsg.JoinGroupRequest, old *member, session, rebalance time.Duration) {
-	newID := *r.InstanceID + "-" + g.cfg.NewMemberID(req.ClientID)
+	newID := g.newMemberID(req.ClientID, r.InstanceID)
 	if old.join != nil {
 		g.joinError(Request{ID: old.join.id}, &kmsg.JoinGroupRequest{Version: old.join.version}, old.id, kerr.FencedInstanceID)
 		old.join = nil
