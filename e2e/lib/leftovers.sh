@@ -12,13 +12,8 @@ run=${1:?usage: leftovers.sh RUN}
 [[ ${SLUICE_E2E_RUN:-} != "$run" ]] || exec env -u SLUICE_E2E_RUN bash "$0" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
-deadline=$((SECONDS + ${E2E_LEFTOVER_SECS:-10}))
-while :; do
-  mapfile -t left < <(e2e_marked "SLUICE_E2E_RUN=$run")
-  ((${#left[@]})) || exit 0
-  ((SECONDS < deadline)) || break
-  sleep 0.2
-done
+mapfile -t left < <(e2e_lingering "SLUICE_E2E_RUN=$run" "${E2E_LEFTOVER_SECS:-10}")
+((${#left[@]})) || exit 0
 echo "FAIL: ${#left[@]} processes of this run (SLUICE_E2E_RUN=$run) still running; ending them:" >&2
 for p in "${left[@]}"; do
   echo "  $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-300)" >&2

@@ -33,7 +33,8 @@
 # SIGKILL after E2E_STOP_SECS (10) and is waited for; then the on_exit
 # commands run; then any process still carrying this script's
 # SLUICE_E2E_OWNER in its environment (one that left its group, or a daemon
-# a helper started) is listed and killed, and the script fails. On failure
+# a helper started) E2E_LEFTOVER_SECS (10) later is listed and killed, and
+# the script fails. On failure
 # the last lines of each $work/*.log are printed. KEEP=1 keeps $work.
 #
 # SLUICE_E2E_RUN marks every process of a run: set by `make test` (which
@@ -139,6 +140,19 @@ e2e_marked() {
   done < <(env -u "${1%%=*}" grep -lzxF -- "$1" /proc/[0-9]*/environ 2>/dev/null || true) # (some exit meanwhile)
 }
 
+# e2e_lingering VAR=VALUE SECS: the pids e2e_marked VAR=VALUE still finds
+# after up to SECS for them to exit by themselves (a JVM whose Python parent
+# has just ended takes a moment).
+e2e_lingering() {
+  local left tenths=$(($2 * 10))
+  while :; do
+    left=$(e2e_marked "$1")
+    [[ -n $left ]] && ((tenths-- > 0)) || break
+    sleep 0.1
+  done
+  if [[ -n $left ]]; then echo "$left"; fi
+}
+
 # e2e_end_pids SECS PID...: SIGTERM (and SIGCONT, as a stopped process
 # holds SIGTERM until continued), then SIGKILL to those left after SECS. A
 # PID of -PGID means the whole group.
@@ -172,7 +186,9 @@ _e2e_alive() {
   local p s pids
   if [[ $1 == -* ]]; then pids=$(pgrep -g "${1#-}") || return 1; else pids=$1; fi
   for p in $pids; do
-    { s=$(<"/proc/$p/stat"); } 2>/dev/null || continue
+    # (Not s=$(<file): when the file is gone, that exits a set -e shell
+    # even under ||, as the process can be, between pgrep and here.)
+    read -r s 2>/dev/null <"/proc/$p/stat" || continue # (2> first: it covers the <)
     s=${s##*) }
     [[ ${s:0:1} != Z ]] && return 0
   done
@@ -200,7 +216,7 @@ _e2e_exit() {
     for i in "${pgids[@]}"; do wait "$i" 2>/dev/null; done
   fi
   for ((i = ${#_E2E_HOOKS[@]} - 1; i >= 0; i--)); do eval "${_E2E_HOOKS[i]}"; done
-  mapfile -t left < <(e2e_marked "SLUICE_E2E_OWNER=$SLUICE_E2E_OWNER")
+  mapfile -t left < <(e2e_lingering "SLUICE_E2E_OWNER=$SLUICE_E2E_OWNER" "${E2E_LEFTOVER_SECS:-10}")
   if ((${#left[@]})); then
     echo "e2e/$E2E_NAME: FAIL: processes left running, now killed:" >&2
     for i in "${left[@]}"; do echo "  $i $(tr '\0' ' ' <"/proc/$i/cmdline" 2>/dev/null | cut -c1-300)" >&2; done

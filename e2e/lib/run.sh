@@ -21,7 +21,8 @@ die() { echo "e2e/lib: FAIL: $*" >&2; exit 1; }
 # scenario NAME WANT_RC BODY [SIGNAL]: runs BODY in a script that sources the
 # library and starts a wrapper (bash, not exec) with a sleeping child and a
 # stopped process, prints "started" and runs BODY (which may start "deaf": a
-# process ignoring SIGTERM, to be SIGKILLed after E2E_STOP_SECS=1).
+# process ignoring SIGTERM, to be SIGKILLed after E2E_STOP_SECS=1; a process
+# outside the groups is reported after E2E_LEFTOVER_SECS=1).
 # With SIGNAL, the script gets it once it has printed "started". The script
 # must exit WANT_RC, and no process of it may be running afterwards.
 scenario() {
@@ -31,20 +32,23 @@ scenario() {
 set -eEuo pipefail
 source "$root/e2e/lib/procs.sh"
 e2e_init lib-$name
-E2E_STOP_SECS=1
+E2E_STOP_SECS=1 E2E_LEFTOVER_SECS=1
 start_bg wrapper bash -c 'sleep 600; echo not exec'
 start_bg stopped sleep 600
 signal_bg stopped STOP
 echo started
 $body
 EOF
-  # (A job of its own: a background job of a shell without job control
-  # would ignore SIGINT.)
-  start_bg "$name" env SLUICE_E2E_RUN="$run" bash "$work/$name.sh" >"$work/$name.out" 2>"$work/$name.err"
+  # SIGINT as default: this script may have been started with it ignored
+  # (a background job of a shell without job control), and a shell cannot
+  # trap a signal ignored when it started.
+  start_bg "$name" env --default-signal=INT SLUICE_E2E_RUN="$run" bash "$work/$name.sh" >"$work/$name.out" 2>"$work/$name.err"
   if [[ -n $sig ]]; then
     for _ in $(seq 200); do grep -q started "$work/$name.out" && break; sleep 0.05; done
     kill -s "$sig" "$BG_PID"
   fi
+  for _ in $(seq 300); do kill -0 "$BG_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$BG_PID" 2>/dev/null && die "$name: still running 30 s on"
   wait_bg "$name" || rc=$?
   ((rc == want)) || { cat "$work/$name.err" >&2; die "$name: exit status $rc, want $want"; }
   left=$(e2e_marked "SLUICE_E2E_RUN=$run")
