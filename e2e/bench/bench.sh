@@ -19,25 +19,15 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLUICE=${SLUICE_BIN:-$root/bin/sluice}
+source "$root/e2e/lib/broker.sh"
 duration=${BENCH_DURATION:-10s}
 java_records=${BENCH_JAVA_RECORDS:-2000000}
 cli_lines=${BENCH_CLI_LINES:-2000000}
 partitions=${BENCH_PARTITIONS:-1}
 peers=${BENCH_PEERS:-sluice kafka}
-[[ -x "$SLUICE" ]] || { echo "e2e/bench: $SLUICE missing; run make build" >&2; exit 1; }
 
-work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/sluice-bench.XXXXXX")
-sluice_pid=
-cleanup() {
-  local rc=$?
-  [[ -n $sluice_pid ]] && { kill "$sluice_pid" 2>/dev/null || true; wait "$sluice_pid" 2>/dev/null || true; }
-  "$root/e2e/kafka/stop.sh" "$work/kafka" 2>/dev/null || true
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_init bench "${BENCH_DIR:-}" # $work, removed on exit once everything started here is stopped
+on_exit "$root/e2e/kafka/stop.sh" "$work/kafka"
 
 source "$root/e2e/kafka/lib.sh"
 have_java=1
@@ -47,10 +37,6 @@ echo "e2e/bench: building the load generator" >&2
 (cd "$root" && go build -o "$work/loadgen" ./e2e/bench/loadgen)
 # 100-byte lines (99 characters and the newline) for the CLI run.
 python3 -c "import sys; sys.stdout.write(('x' * 99 + '\n') * $cli_lines)" >"$work/lines100"
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # rss_mb PID: resident set size in MB.
 rss_mb() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
@@ -94,10 +80,10 @@ run_suite() {
   result[$peer,lgc]=$(field mb_per_s "$out")
   result[$peer,lg1k_records]=$(field records "$out")
 
-  "$SLUICE" topic create cli-100 -p "$partitions" --brokers "$addr" >/dev/null
+  "$SLUICE_BIN" topic create cli-100 -p "$partitions" --brokers "$addr" >/dev/null
   local t0 t1
   t0=$(date +%s.%N)
-  "$SLUICE" produce cli-100 --brokers "$addr" <"$work/lines100"
+  "$SLUICE_BIN" produce cli-100 --brokers "$addr" <"$work/lines100"
   t1=$(date +%s.%N)
   result[$peer,cli]=$(awk -v n="$cli_lines" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
   echo "  sluice produce: $cli_lines lines, ${result[$peer,cli]} records/s" >&2
@@ -105,7 +91,7 @@ run_suite() {
   result[$peer,jp]=n/a
   result[$peer,jc]=n/a
   if ((have_java)); then
-    "$SLUICE" topic create jp-100 -p "$partitions" --brokers "$addr" >/dev/null
+    "$SLUICE_BIN" topic create jp-100 -p "$partitions" --brokers "$addr" >/dev/null
     if out=$(KAFKA_TOOL_OPTS=-Xmx1g kafka_java org.apache.kafka.tools.ProducerPerformance \
         --topic jp-100 --num-records "$java_records" --record-size 100 --throughput -1 \
         --producer-props bootstrap.servers="$addr" acks=all linger.ms=5 batch.size=1000000 \
@@ -126,21 +112,11 @@ run_suite() {
 }
 
 for peer in $peers; do
-  port=$(free_port)
   case $peer in
     sluice)
-      "$SLUICE" server --data-dir "$work/sluice" --listen "127.0.0.1:$port" --http 127.0.0.1:0 \
-        >"$work/sluice.log" 2>&1 &
-      sluice_pid=$!
-      deadline=$((SECONDS + 30))
-      until "$SLUICE" topic list --brokers "127.0.0.1:$port" --timeout 1s >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || { echo "e2e/bench: sluice not ready" >&2; cat "$work/sluice.log" >&2; exit 1; }
-        sleep 0.2
-      done
-      run_suite sluice "127.0.0.1:$port" "$sluice_pid"
-      kill "$sluice_pid"
-      wait "$sluice_pid" || true
-      sluice_pid=
+      start_sluice_server sluice --http 127.0.0.1:0 >&2
+      run_suite sluice "$B" "$(bg_pid sluice)"
+      stop_bg sluice || true
       rm -rf "$work/sluice"
       ;;
     kafka)
@@ -148,6 +124,7 @@ for peer in $peers; do
         echo "e2e/bench: Apache Kafka jars unavailable; Kafka column left empty" >&2
         continue
       fi
+      port=$(free_port) # Kafka's listener takes a fixed port
       "$root/e2e/kafka/start.sh" "$port" "$work/kafka"
       run_suite kafka "127.0.0.1:$port" "$(cat "$work/kafka/kafka.pid")"
       "$root/e2e/kafka/stop.sh" "$work/kafka"

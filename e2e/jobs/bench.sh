@@ -43,8 +43,8 @@
 # Prints a markdown table at the end. Env: N (2000000), PARTS (4), ROUNDS (5),
 # TICKS (20), EVERY (5s), BATCH (10), PIPES (100), IDLE_SECONDS (120),
 # IDLE_HISTORY ("empty full"), KEEP_RUNS (200), BENCH ("load tick idle": the
-# parts to run), SLUICE (a binary to measure; default: built from this tree
-# into the work dir), PERF=1 (perf record the idle scheduler at PERF_HZ, 999,
+# parts to run), SLUICE_BIN (the binary to measure; default bin/sluice,
+# which make bench builds), PERF=1 (perf record the idle scheduler at PERF_HZ, 999,
 # and print where its CPU goes, by function, between and during ticks; this
 # inflates the CPU measured: at 4999 Hz about twice), KEEP=1 keeps the work
 # dir. About 10 minutes with the
@@ -71,25 +71,11 @@ t0=$SECONDS
 log() { printf '[%s +%3ds] e2e/jobs/bench: %s\n' "$(date -u +%H:%M:%S)" $((SECONDS - t0)) "$*" >&2; }
 die() { echo "e2e/jobs/bench: FAIL: $*" >&2; exit 1; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-jobs-bench.XXXXXX")
-PIDS=()
-cleanup() {
-  local rc=$? p f
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    for f in "$WORK"/*.log; do
-      [[ -e $f ]] && { echo "--- tail of $f" >&2; tail -12 "$f" | cut -c1-400 >&2; }
-    done
-  fi
-  if [[ ${KEEP:-0} == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "e2e/jobs/bench: FAIL at line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/e2e/lib/broker.sh"
+# $WORK, removed on exit (KEEP=1 keeps it) once every process started here
+# is stopped; on failure the exit trap prints the end of each $WORK/*.log.
+e2e_init jobs-bench
+WORK=$work
 # wait_for SECS WHAT CMD...: run CMD every 0.2 s until it succeeds.
 wait_for() {
   local secs=$1 what=$2 deadline
@@ -107,16 +93,8 @@ rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 # api HOST PATH: GET the admin API.
 api() { curl -sf --max-time 10 "http://$1$2"; }
 leading() { api "$1" /api/v1/pipelines | jq -e --argjson n "$2" '.leader and (.pipelines | length) == $n' >/dev/null; }
-# stop PID: SIGTERM, wait up to 40 s.
-stop() {
-  local pid=$1 deadline=$((SECONDS + 40))
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS < deadline)) || { kill -9 "$pid"; break; }
-    sleep 0.1
-  done
-  wait "$pid" 2>/dev/null || true
-}
+# stop TAG: SIGTERM, SIGKILL after 40 s.
+stop() { E2E_STOP_SECS=40 stop_bg "$1" || true; }
 
 # pipeline NAME TOPIC SINK GROUP [EXTRA]: the e2e/loader pipeline (JSON with
 # a declared schema, hourly folders by event_time), on stdout.
@@ -385,24 +363,17 @@ PY
 bench() { python3 "$WORK/bench.py" "$@"; }
 
 # ---- build, broker ----------------------------------------------------------
-if [[ -z ${SLUICE:-} ]]; then
-  (cd "$ROOT" && go build -o "$WORK/sluice" ./cmd/sluice)
-  SLUICE=$WORK/sluice
-fi
 (cd "$ROOT" && go build -o "$WORK/gen" ./e2e/loader/gen)
-KP=$(free_port)
-BROKER=127.0.0.1:$KP
-"$SLUICE" server --data-dir "$WORK/broker" --listen "$BROKER" --http "" >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-PIDS+=("$BROKER_PID")
-wait_for 60 "broker on $BROKER" "$SLUICE" --brokers "$BROKER" --timeout 2s topic list
+start_sluice_server broker >/dev/null
+BROKER=$B
+BROKER_PID=$(bg_pid broker)
 log "broker on $BROKER; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 ROWS=$WORK/rows.md
 : >"$ROWS"
 
 # ---- load: sluice load vs a manual run of the scheduler ---------------------
 if [[ " $BENCH " == *" load "* ]]; then
-  "$SLUICE" --brokers "$BROKER" topic create bench -p "$PARTS" >/dev/null
+  "$SLUICE_BIN" --brokers "$BROKER" topic create bench -p "$PARTS" >/dev/null
   log "load: producing $N events into $PARTS partitions"
   "$WORK/gen" -brokers "$BROKER" -topic bench -n "$N" 2>"$WORK/gen.log"
   mkdir -p "$WORK/pipes-load"
@@ -410,17 +381,16 @@ if [[ " $BENCH " == *" load "* ]]; then
     pipeline "load-$i" bench "$WORK/sink-a$i" "bench-a-$i" >"$WORK/load-$i.yaml"
     pipeline "sched-$i" bench "$WORK/sink-b$i" "bench-b-$i" >"$WORK/pipes-load/sched-$i.yaml"
   done
-  API1=127.0.0.1:$(free_port)
-  "$SLUICE" jobs serve --pipelines "$WORK/pipes-load" --brokers "$BROKER" --http "$API1" --server-name bench-load \
-    --history-topic _bench_load_runs >"$WORK/serve-load.log" 2>&1 &
-  SPID=$!
-  PIDS+=("$SPID")
+  start_sluice_jobs serve-load --pipelines "$WORK/pipes-load" --brokers "$BROKER" --server-name bench-load \
+    --history-topic _bench_load_runs
+  API1=$H
+  SPID=$(bg_pid serve-load)
   wait_for 60 "scheduler leading on $API1" leading "$API1" "$ROUNDS"
   : >"$WORK/load.tsv"
   for i in $(seq "$ROUNDS"); do
     # A: sluice load
     /usr/bin/time -f "%e %U %S %M" -o "$WORK/a$i.time" \
-      "$SLUICE" load --progress none "$WORK/load-$i.yaml" >"$WORK/a$i.out" 2>"$WORK/a$i.log" || die "sluice load failed"
+      "$SLUICE_BIN" load --progress none "$WORK/load-$i.yaml" >"$WORK/a$i.out" 2>"$WORK/a$i.log" || die "sluice load failed"
     line=$(tail -1 "$WORK/a$i.out")
     [[ $line =~ ^([0-9]+)\ records\ in\ ([^ ]+)\ \(([0-9]+)\ records/s\)$ ]] || die "no summary line in $WORK/a$i.out: $line"
     ((BASH_REMATCH[1] == N)) || die "sluice load landed ${BASH_REMATCH[1]} records, want $N"
@@ -432,7 +402,7 @@ if [[ " $BENCH " == *" load "* ]]; then
     rm -rf "$WORK/sink-a$i"
     # B: a manual run of the scheduler
     c0=$(cpu "$SPID")
-    "$SLUICE" jobs run "sched-$i" --wait --server "$API1" -o json >"$WORK/b$i.json" 2>"$WORK/b$i.err" ||
+    "$SLUICE_BIN" jobs run "sched-$i" --wait --server "$API1" -o json >"$WORK/b$i.json" 2>"$WORK/b$i.err" ||
       { cat "$WORK/b$i.err" "$WORK/b$i.json" >&2; die "jobs run sched-$i failed"; }
     c1=$(cpu "$SPID")
     read -r recs took_b rate_b < <(bench run_rate "$WORK/b$i.json")
@@ -446,21 +416,18 @@ if [[ " $BENCH " == *" load "* ]]; then
   T_AFTER_LOAD=$SECONDS
   log "load: scheduler RSS after $ROUNDS runs: $RSS_AFTER_LOAD MiB"
   bench load "$WORK/load.tsv" "$N" "$PARTS" "$(loadavg)" >>"$ROWS"
-  "$SLUICE" --brokers "$BROKER" topic delete bench >/dev/null 2>&1 || true
+  "$SLUICE_BIN" --brokers "$BROKER" topic delete bench >/dev/null 2>&1 || true
 fi
 
 # ---- tick: from the tick to the first fetch ----------------------------------
 if [[ " $BENCH " == *" tick "* ]]; then
-  TK=127.0.0.1:$(free_port)
-  TH=127.0.0.1:$(free_port)
   mkdir -p "$WORK/pipes-tick"
-  "$SLUICE" server --data-dir "$WORK/tickdata" --listen "$TK" --http "$TH" --pipelines "$WORK/pipes-tick" \
-    --server-name bench-tick >"$WORK/server-tick.log" 2>&1 &
-  TPID=$!
-  PIDS+=("$TPID")
+  start_sluice_server server-tick --data-dir "$WORK/tickdata" --http 127.0.0.1:0 --pipelines "$WORK/pipes-tick" \
+    --server-name bench-tick >/dev/null
+  TK=$B TH=$H
   wait_for 60 "scheduler leading on $TH" leading "$TH" 0
   BROKER_SAVE=$BROKER BROKER=$TK
-  "$SLUICE" --brokers "$TK" topic create tick -p 1 >/dev/null
+  "$SLUICE_BIN" --brokers "$TK" topic create tick -p 1 >/dev/null
   "$WORK/gen" -brokers "$TK" -topic tick -n "$BATCH" 2>/dev/null
   pipeline tick tick "$WORK/sink-tick" bench-tick "schedule: \"@every $EVERY\"" >"$WORK/pipes-tick/tick.yaml.tmp~"
   mv "$WORK/pipes-tick/tick.yaml.tmp~" "$WORK/pipes-tick/tick.yaml"
@@ -469,7 +436,7 @@ if [[ " $BENCH " == *" tick "* ]]; then
   log "tick: $TICKS ticks of @every $EVERY on $TH"
   bench tick "$TH" "$WORK/gen" "$TK" tick tick "$EVERY" "$TICKS" "$BATCH" "$WORK/tick.tsv" >>"$ROWS"
   column -t "$WORK/tick.tsv" >&2
-  stop "$TPID"
+  stop server-tick
 fi
 if [[ -n ${SPID:-} ]]; then
   # The load part's scheduler, idle since its last run: does it give the
@@ -477,7 +444,7 @@ if [[ -n ${SPID:-} ]]; then
   sleep $((T_AFTER_LOAD + 60 > SECONDS ? T_AFTER_LOAD + 60 - SECONDS : 0))
   log "load: scheduler RSS $RSS_AFTER_LOAD MiB after its last run, $(rss_mib "$SPID") MiB $((SECONDS - T_AFTER_LOAD)) s later"
   echo "| RSS of the scheduler of the load part (\`jobs serve\`, idle after $ROUNDS runs of $N events) | | $RSS_AFTER_LOAD MiB after its last run, $(rss_mib "$SPID") MiB $((SECONDS - T_AFTER_LOAD)) s later; \`sluice load\` peaked at ${RSS_LOAD_MAX:-?} MiB |" >>"$ROWS"
-  stop "$SPID"
+  stop serve-load
 fi
 
 # ---- idle: 100 pipelines every minute on empty topics ------------------------
@@ -492,15 +459,14 @@ tick_ended() {
 idle_phase() {
   local hist=$1 topic=_bench_idle_${1}_runs api pid first ts now from end t perf_pid=
   if [[ $hist == full ]]; then
-    "$SLUICE" --brokers "$BROKER" topic create "$topic" -p 1 -c cleanup.policy=compact >/dev/null
+    "$SLUICE_BIN" --brokers "$BROKER" topic create "$topic" -p 1 -c cleanup.policy=compact >/dev/null
     bench prefill "$PIPES" "$KEEP_RUNS" "$WORK/prefill.tsv"
-    "$SLUICE" --brokers "$BROKER" produce "$topic" --key-sep $'\t' <"$WORK/prefill.tsv"
+    "$SLUICE_BIN" --brokers "$BROKER" produce "$topic" --key-sep $'\t' <"$WORK/prefill.tsv"
   fi
-  api=127.0.0.1:$(free_port)
-  "$SLUICE" jobs serve --pipelines "$WORK/pipes-idle" --brokers "$BROKER" --http "$api" --server-name "bench-idle-$hist" \
-    --history-topic "$topic" >"$WORK/serve-idle-$hist.log" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
+  start_sluice_jobs "serve-idle-$hist" --pipelines "$WORK/pipes-idle" --brokers "$BROKER" --server-name "bench-idle-$hist" \
+    --history-topic "$topic"
+  api=$H
+  pid=$(bg_pid "serve-idle-$hist")
   wait_for 60 "scheduler leading on $api" leading "$api" "$PIPES"
   first=$(( ($(date +%s) / 60 + 1) * 60 ))
   ts=$(date -u -d "@$first" +%Y%m%dT%H%M%SZ)
@@ -514,9 +480,8 @@ idle_phase() {
   : >"$WORK/idle-$hist.cpu"; : >"$WORK/broker-$hist.cpu"; : >"$WORK/idle-$hist.rss"
   end=$((from + IDLE_SECONDS))
   if [[ ${PERF:-0} == 1 ]]; then
-    perf record -q -k CLOCK_MONOTONIC -F "$PERF_HZ" -g -p "$pid" -o "$WORK/idle-$hist.perf" -- sleep $((IDLE_SECONDS - 2)) >"$WORK/perf.log" 2>&1 &
-    perf_pid=$!
-    PIDS+=("$perf_pid")
+    start_bg "perf-$hist" perf record -q -k CLOCK_MONOTONIC -F "$PERF_HZ" -g -p "$pid" -o "$WORK/idle-$hist.perf" -- sleep $((IDLE_SECONDS - 2)) >"$WORK/perf.log" 2>&1
+    perf_pid=$BG_PID
   fi
   while :; do
     t=$EPOCHREALTIME
@@ -532,19 +497,19 @@ idle_phase() {
   bench idle "$label" "$api" "$WORK/idle-$hist.cpu" "$WORK/broker-$hist.cpu" "$from" "$end" "$HZ" "$PIPES" "$WORK/idle-$hist.rss" \
     "$WORK/busy-$hist.txt" "$WORK/serve-idle-$hist.log" >>"$ROWS"
   if [[ -n $perf_pid ]]; then
-    wait "$perf_pid" || true
+    wait_bg "perf-$hist" || true
     perf script -i "$WORK/idle-$hist.perf" -F time,ip,sym >"$WORK/idle-$hist.perf.txt" 2>/dev/null
     echo "--- idle ($hist history)" >&2
     bench perf "$WORK/idle-$hist.perf.txt" "$WORK/busy-$hist.txt" "$PERF_HZ" 40
   fi
-  stop "$pid"
+  stop "serve-idle-$hist"
 }
 
 if [[ " $BENCH " == *" idle "* ]]; then
   mkdir -p "$WORK/pipes-idle"
   log "idle: $PIPES topics and pipelines"
   for i in $(seq -f '%03g' "$PIPES"); do
-    "$SLUICE" --brokers "$BROKER" topic create "idle-$i" -p 1 >/dev/null
+    "$SLUICE_BIN" --brokers "$BROKER" topic create "idle-$i" -p 1 >/dev/null
     pipeline "idle-$i" "idle-$i" "$WORK/sink-idle/idle-$i" "bench-idle-$i" 'schedule: "* * * * *"' >"$WORK/pipes-idle/idle-$i.yaml"
   done
   for h in $IDLE_HISTORY; do idle_phase "$h"; done
