@@ -22,7 +22,7 @@ die() { echo "e2e/lib: FAIL: $*" >&2; exit 1; }
 # library and starts a wrapper (bash, not exec) with a sleeping child and a
 # stopped process, prints "started" and runs BODY (which may start "deaf": a
 # process ignoring SIGTERM, to be SIGKILLed after E2E_STOP_SECS=1; a process
-# outside the groups is reported after E2E_LEFTOVER_SECS=1).
+# outside the groups is reported at once, E2E_LEFTOVER_SECS=0).
 # With SIGNAL, the script gets it once it has printed "started". The script
 # must exit WANT_RC, and no process of it may be running afterwards.
 scenario() {
@@ -32,7 +32,7 @@ scenario() {
 set -eEuo pipefail
 source "$root/e2e/lib/procs.sh"
 e2e_init lib-$name
-E2E_STOP_SECS=1 E2E_LEFTOVER_SECS=1
+E2E_STOP_SECS=1 E2E_LEFTOVER_SECS=0
 start_bg wrapper bash -c 'sleep 600; echo not exec'
 start_bg stopped sleep 600
 signal_bg stopped STOP
@@ -61,7 +61,7 @@ deaf='start_bg deaf bash -c "trap \"\" TERM; : >$work/deaf; sleep 600 & wait"; u
 scenario success 0 "$deaf"
 scenario set-e 1 'false'
 scenario exit-1 1 'exit 1'
-scenario sigterm 143 "$deaf; while :; do sleep 0.05; done" TERM
+scenario sigterm 143 'while :; do sleep 0.05; done' TERM
 scenario sigint 130 'while :; do sleep 0.05; done' INT
 scenario stop_bg 0 "$deaf"'; rc=0; stop_bg deaf || rc=$?; [[ $rc == 137 ]] || exit 9; stop_bg wrapper stopped || true'
 # A daemon out of every group the script started: found by its marker,
@@ -73,7 +73,7 @@ ok "daemon: reported as left running"
 # leftovers.sh RUN: finds, ends and fails on a process carrying the marker.
 run="lib-leftover-$$-$RANDOM"
 SLUICE_E2E_RUN=$run setsid sleep 600 </dev/null >/dev/null 2>&1 &
-if E2E_LEFTOVER_SECS=1 bash "$root/e2e/lib/leftovers.sh" "$run" 2>"$work/leftovers.err"; then die "leftovers.sh passed with a process left"; fi
+if E2E_LEFTOVER_SECS=0 bash "$root/e2e/lib/leftovers.sh" "$run" 2>"$work/leftovers.err"; then die "leftovers.sh passed with a process left"; fi
 grep -q 'sleep 600' "$work/leftovers.err" || die "leftovers.sh did not list the process: $(cat "$work/leftovers.err")"
 E2E_LEFTOVER_SECS=0 bash "$root/e2e/lib/leftovers.sh" "$run" || die "leftovers.sh did not end the process it listed"
 ok "leftovers.sh lists and ends what a run left, then passes"
