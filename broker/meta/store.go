@@ -32,6 +32,10 @@ type Options struct {
 	// than this and more than before. Replay never refuses: a data dir
 	// holding more stays usable. 0 means no limit.
 	MaxPartitions int64
+	// FS is the file system the metadata folder and its journal live on
+	// (the broker's vfs, so crash tests run it on errorfs); nil is the
+	// operating system's.
+	FS vfs.FS
 }
 
 // Store is the one applier of metadata changes: it validates records
@@ -83,16 +87,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	j := opts.Journal
 	if j == nil {
-		_, statErr := os.Stat(dir)
-		if err := vfs.Default.MkdirAll(dir); err != nil {
+		fs := opts.FS
+		if fs == nil {
+			fs = vfs.Default
+		}
+		_, statErr := fs.List(dir)
+		if err := fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("meta: create metadata dir: %w", err)
 		}
 		if errors.Is(statErr, os.ErrNotExist) {
-			if err := vfs.Default.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			if err := fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 				return nil, fmt.Errorf("meta: create metadata dir: %w", err)
 			}
 		}
-		fj, err := OpenFileJournal(filepath.Join(dir, JournalFileName), FileJournalOptions{Logger: s.logger})
+		fj, err := OpenFileJournal(filepath.Join(dir, JournalFileName), FileJournalOptions{Logger: s.logger, FS: fs})
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"github.com/sluicehq/sluice/broker/log/vfs/errorfs"
+
 	"context"
 	"errors"
 	"fmt"
@@ -467,4 +469,33 @@ func TestImageTopicConfigMemoizedPerImage(t *testing.T) {
 	if img.TopicConfig(a, bc).Int32(KeyMaxMessageBytes) != 1048588 {
 		t.Fatal("old image's config changed")
 	}
+}
+
+// The store runs on the broker's vfs: on a file system that keeps only
+// what was synced (directory entries included), a machine crash keeps
+// every change Apply acknowledged.
+func TestStoreSurvivesMachineCrash(t *testing.T) {
+	fs := errorfs.NewStrict()
+	if err := fs.MkdirAll("/data"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open("/data/meta", Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		mustApply(t, s, &CreateTopic{Name: name, Partitions: 2, ReplicationFactor: 1})
+	}
+	crashed := fs.Crash()
+	s2, err := Open("/data/meta", Options{FS: crashed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, name := range []string{"a", "b"} {
+		if _, ok := s2.Image().Topic(name); !ok {
+			t.Errorf("topic %s lost in a machine crash", name)
+		}
+	}
+	s.Close()
 }
