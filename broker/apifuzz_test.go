@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -47,7 +48,21 @@ const (
 	// that wait by design (fuzzWaits) are then given up on, any other is
 	// a failure.
 	fuzzAnswerWait = 20 * time.Second
+	// fuzzMetadataWait is the bound for the APIs that change metadata
+	// (fuzzMetadataWrites): they are applied one at a time, and one
+	// CreateTopics of up to max.broker.partitions (10,000) partitions
+	// opens every log before the next change applies, which takes tens of
+	// seconds on a loaded 2-core machine (3,000 partitions: 5-8 s). A
+	// change queued behind it is slow, not stuck; a deadlock still fails.
+	fuzzMetadataWait = 2 * time.Minute
 )
+
+// fuzzMetadataWrites are the APIs that may apply a metadata change (the
+// Metadata API through auto-creation).
+var fuzzMetadataWrites = map[int16]bool{
+	int16(kmsg.CreateTopics): true, int16(kmsg.DeleteTopics): true, int16(kmsg.CreatePartitions): true,
+	int16(kmsg.AlterConfigs): true, int16(kmsg.IncrementalAlterConfigs): true, int16(kmsg.Metadata): true,
+}
 
 // fuzzWaits are the APIs whose answer may wait on purpose: Fetch for
 // MaxWaitMillis, JoinGroup and SyncGroup for a rebalance.
@@ -222,8 +237,28 @@ func (r *fuzzRun) fail(format string, args ...any) {
 	r.mu.Unlock()
 	if first {
 		r.t.Errorf("seed %d: "+format, append([]any{r.seed}, args...)...)
+		r.dumpGoroutines()
 		r.cancel()
 	}
+}
+
+// dumpGoroutines asks the broker for its goroutines (SIGQUIT makes a Go
+// process print every stack and exit) and logs the stacks that are not
+// idle, so a hang the fuzz found can be read from the failure alone.
+func (r *fuzzRun) dumpGoroutines() {
+	if r.c == nil || r.c.cmd.Process == nil {
+		return
+	}
+	before := len(r.c.stderr.String())
+	if err := r.c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		return
+	}
+	select {
+	case <-r.c.exited:
+	case <-time.After(10 * time.Second):
+	}
+	dump := r.c.stderr.String()[before:]
+	r.t.Logf("the broker's goroutines at the failure:\n%s", dump)
 }
 
 // watch samples the process's RSS and state, and its log for panics.
@@ -433,7 +468,11 @@ func (w *fuzzWorker) one(ctx context.Context) error {
 	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
 		silent = true
 	}
-	deadline := time.Now().Add(fuzzAnswerWait)
+	wait := fuzzAnswerWait
+	if fuzzMetadataWrites[api.ApiKey] {
+		wait = fuzzMetadataWait
+	}
+	deadline := time.Now().Add(wait)
 	if end, ok := ctx.Deadline(); ok && end.Before(deadline) {
 		deadline = end // the run ends: an answer not in by then is not waited for
 	}
@@ -460,7 +499,7 @@ func (w *fuzzWorker) one(ctx context.Context) error {
 			if fuzzWaits[api.ApiKey] || damaged || ctx.Err() != nil {
 				return w.drop(name, "waited")
 			}
-			return fmt.Errorf("no answer to %s v%d in %v", name, version, fuzzAnswerWait)
+			return fmt.Errorf("no answer to %s v%d in %v", name, version, wait)
 		case err != nil:
 			return w.drop(name, "closed")
 		case corr == reqCorr && !silent:
