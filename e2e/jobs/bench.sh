@@ -76,16 +76,6 @@ source "$ROOT/e2e/lib/broker.sh"
 # is stopped; on failure the exit trap prints the end of each $WORK/*.log.
 e2e_init jobs-bench
 WORK=$work
-# wait_for SECS WHAT CMD...: run CMD every 0.2 s until it succeeds.
-wait_for() {
-  local secs=$1 what=$2 deadline
-  shift 2
-  deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>"$WORK/wait.err"; do
-    ((SECONDS < deadline)) || { cat "$WORK/wait.err" >&2; die "no $what within ${secs}s"; }
-    sleep 0.2
-  done
-}
 # cpu PID: utime+stime of PID in clock ticks.
 cpu() { local f; read -ra f <"/proc/$1/stat"; echo $((f[13] + f[14])); }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }

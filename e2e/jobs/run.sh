@@ -66,17 +66,6 @@ e2e_init jobs
 now() { date +%s.%N; }
 q() { "$PY" "$check" q "$@"; }   # q HOST EXPR: print EXPR over the admin API
 ok() { "$PY" "$check" ok "$@"; } # ok HOST EXPR: is EXPR true
-# wait_for SECS WHAT CMD...: run CMD every 0.2 s until it succeeds; die
-# after SECS, showing CMD's last stderr.
-wait_for() {
-  local secs=$1 what=$2 deadline
-  shift 2
-  deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>"$work/wait.err"; do
-    ((SECONDS < deadline)) || { cat "$work/wait.err" >&2; die "no $what within ${secs}s"; }
-    sleep 0.2
-  done
-}
 # published DIR: Parquet files published in a sink.
 published() { find "$1" -name '*.parquet' -not -path '*/_tmp/*' -not -path '*/_errors/*' 2>/dev/null | wc -l; }
 # stop NAME: SIGTERM, and the process must exit 0 within 40 s.

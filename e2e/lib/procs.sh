@@ -233,3 +233,15 @@ _e2e_exit() {
   fi
   exit "$rc"
 }
+
+# wait_for SECS WHAT CMD...: run CMD every 0.2 s until it succeeds; after
+# SECS, show CMD's last stderr and die (the calling script's die).
+wait_for() {
+  local secs=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>"$work/wait.err"; do
+    ((SECONDS < deadline)) || { cat "$work/wait.err" >&2; die "no $what within ${secs}s"; }
+    sleep 0.2
+  done
+}
