@@ -289,7 +289,7 @@ start_sluice_server broker5 --data-dir "$work/data5" --http 127.0.0.1:0 >/dev/nu
 K5=$B
 "$SLUICE_BIN" --brokers "$K5" topic create t5 -p 2 >/dev/null
 "$SLUICE_BIN" --brokers "$K5" topic create bulk -p 4 >/dev/null
-M=$((N * 2 / 5))
+M=$N
 timeout 120 "$work/gen" -brokers "$K5" -topic bulk -n "$M" 2>>"$work/gen.out"
 put "$pipes5/tick.yaml" <<YAML
 name: tick
@@ -323,14 +323,22 @@ other=sched-a
 log "5. $leader leads, $other follows"
 timeout 120 "$work/gen" -brokers "$K5" -topic t5 -n 500 2>>"$work/gen.out"
 wait_for 40 "10 ticks run by $leader" ok "${api[$leader]}" "len([r for r in sched('tick') if t(r['scheduled']) > $t_stable]) >= 10"
-# A manual run asked of the follower; the leader runs it; kill the leader during it.
+# A manual run asked of the follower; the leader runs it; kill the leader
+# during it: as soon as its first file is published (one of about M/20000),
+# with no slower check in between, so the kill lands early in the run
+# however fast the machine is. Whether it did is checked after the kill:
+# the run must then be abandoned, not succeeded.
 manual=$("$SLUICE_BIN" jobs run bulk --server "${api[$other]}" -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-wait_for 30 "$manual running" ok "${api[$other]}" "(run('$manual') or {}).get('status') == 'running'"
-ok "${api[$other]}" "run('$manual')['server'] == '$leader'" || die "$manual was not started by the leader $leader"
-sleep 0.5
-ok "${api[$other]}" "run('$manual')['status'] == 'running'" || die "$manual ended before the kill; raise N"
+deadline=$((SECONDS + 60))
+until (($(published "$work/sink-bulk") >= 1)); do
+  ((SECONDS < deadline)) || die "$manual published nothing in 60s"
+  sleep 0.02
+done
 signal_bg "$leader" KILL
 wait_bg "$leader" || true
+wait_for 30 "$manual in $other's history" ok "${api[$other]}" "run('$manual') is not None"
+ok "${api[$other]}" "run('$manual')['server'] == '$leader'" || die "$manual was not started by the leader $leader: $(q "${api[$other]}" "run('$manual')")"
+ok "${api[$other]}" "run('$manual')['status'] != 'succeeded'" || die "$manual ended before the kill ($(published "$work/sink-bulk") files published); raise N"
 t_kill=$(now)
 log "5. $leader SIGKILLed during $manual"
 wait_for 30 "a tick run by $other" ok "${api[$other]}" "any(r['server'] == '$other' for r in sched('tick'))"
