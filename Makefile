@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/bin:$(PATH)
 E2E_RUN   := make-$(shell date -u +%Y%m%dT%H%M%S)-$(shell echo $$PPID)
 LEFTOVERS := bash e2e/lib/leftovers.sh $(E2E_RUN)
 
-.PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench soak clean fmt query
+.PHONY: all build run test deps deps-go deps-system deps-python vet lint go-test e2e bench bench-go bench-more soak clean fmt query
 
 all: build
 
@@ -35,12 +35,14 @@ deps-go:
 	$(GO) mod download
 
 # kcat for the librdkafka tests; a JDK and Maven for Spark, HDFS's
-# MiniDFSCluster and Apache Kafka (fetched from Maven Central by e2e/).
+# MiniDFSCluster and Apache Kafka (fetched from Maven Central by e2e/);
+# iperf3 for the benchmarks' loopback TCP limit.
 deps-system:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	{ command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	command -v iperf3 >/dev/null 2>&1 || missing="$$missing iperf3"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -79,9 +81,19 @@ e2e: build deps
 	  SLUICE_E2E_RUN=$(E2E_RUN) bash "$$s" || { rc=$$?; break; }; done; \
 	$(LEFTOVERS) || rc=1; exit $$rc
 
-## bench: benchmarks, and side-by-side runs against Apache Kafka
-bench: build
+## bench: Sluice against Apache Kafka and Spark in alternating rounds
+## (bench/run.sh; BENCH_ROUNDS, BENCH_ONLY and the other knobs it lists);
+## writes bench/RESULTS.md. Takes about 40 minutes on 2 cores.
+bench: build deps
+	@rc=0; SLUICE_E2E_RUN=$(E2E_RUN) bash bench/run.sh || rc=$$?; \
+	$(LEFTOVERS) || rc=1; exit $$rc
+
+## bench-go: the Go benchmarks (go test -bench) of every package
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-more: the scheduler's and HDFS sink's own benchmarks (e2e/*/bench.sh)
+bench-more: build deps
 	@rc=0; for s in e2e/*/bench.sh; do [ -f "$$s" ] || continue; echo "== $$s"; \
 	  SLUICE_E2E_RUN=$(E2E_RUN) bash "$$s" || rc=$$?; done; \
 	$(LEFTOVERS) || rc=1; exit $$rc
