@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newGroupCmd(),
 		newPipelineCmd(),
 		newJobsCmd(),
+		newBenchCmd(),
 	)
 	nameFlagsInErrors(root)
 	return root
