@@ -59,11 +59,11 @@ func latencyStats(rate float64, samples []time.Duration) *LatencyStats {
 		return s
 	}
 	slices.Sort(samples)
-	at := func(p float64) float64 {
-		i := int(math.Ceil(p/100*float64(len(samples)))) - 1
-		return ms(samples[max(i, 0)])
-	}
-	s.P50, s.P90, s.P99, s.P999 = at(50), at(90), at(99), at(99.9)
+	// at is the sample at permille pm, by nearest rank: ceil(pm × n / 1000),
+	// in integers (99.9/100 in floating point rounds 999 of 1000 up to 1000).
+	n := len(samples)
+	at := func(pm int) float64 { return ms(samples[max((pm*n+999)/1000-1, 0)]) }
+	s.P50, s.P90, s.P99, s.P999 = at(500), at(900), at(990), at(999)
 	s.Max = ms(samples[len(samples)-1])
 	return s
 }
