@@ -92,7 +92,8 @@ type benchRunner func(*cobra.Command, func(context.Context, client.Cluster) (ben
 
 func newBenchProduceCmd(run benchRunner) *cobra.Command {
 	c := bench.DefaultProduceConfig()
-	var acks, compression string
+	var sf benchSendFlags
+	var compression string
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Produce fixed-size records as fast as the cluster acknowledges them",
@@ -104,10 +105,9 @@ func newBenchProduceCmd(run benchRunner) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
-			if err := benchCommonFlags(fs, &c.Partitions, &c.Acks, acks); err != nil {
+			if err := sf.apply(fs, &c.Partitions, &c.Acks, &c.Idempotent); err != nil {
 				return err
 			}
-			c.Idempotent = c.Acks == client.AcksAll
 			if fs.Changed("records") && !fs.Changed("duration") {
 				c.Duration = 0
 			}
@@ -121,11 +121,8 @@ func newBenchProduceCmd(run benchRunner) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&c.Topic, "topic", "", "topic to produce to (required)")
-	fs.Int32Var(&c.Partitions, "partitions", 1, "create the topic with this many partitions if it is missing; if given, an existing topic must have as many")
-	fs.IntVar(&c.RecordSize, "record-size", c.RecordSize, "value bytes per record")
+	sf.register(fs, &c.Topic, &c.Partitions, &c.RecordSize, "topic to produce to (required)", "value bytes per record")
 	fs.IntVar(&c.Producers, "producers", c.Producers, "independent producer clients, each on its own goroutine")
-	fs.StringVar(&acks, "acks", "all", "acknowledgements to wait for: all (idempotent), 1 or 0")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to produce (0: until --records were sent)")
 	fs.Int64Var(&c.Records, "records", 0, "how many records to send in all (0: no count limit; alone, it replaces --duration)")
 	fs.DurationVar(&c.Linger, "linger", c.Linger, "how long a partition's batch waits for more records")
@@ -158,7 +155,7 @@ func newBenchConsumeCmd(run benchRunner) *cobra.Command {
 func newBenchLatencyCmd(run benchRunner) *cobra.Command {
 	c := bench.DefaultLatencyConfig()
 	c.Rate, c.Duration = 1000, 10*time.Second
-	var acks string
+	var sf benchSendFlags
 	cmd := &cobra.Command{
 		Use:   "latency",
 		Short: "Measure end-to-end latency at a fixed rate, producer and consumer on one clock",
@@ -171,41 +168,49 @@ func newBenchLatencyCmd(run benchRunner) *cobra.Command {
 			"--drain after the schedule ended fails the run.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := benchCommonFlags(cmd.Flags(), &c.Partitions, &c.Acks, acks); err != nil {
+			if err := sf.apply(cmd.Flags(), &c.Partitions, &c.Acks, &c.Idempotent); err != nil {
 				return err
 			}
-			c.Idempotent = c.Acks == client.AcksAll
 			return run(cmd, func(ctx context.Context, cl client.Cluster) (bench.Result, error) {
 				return bench.Latency(ctx, cl, c)
 			})
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&c.Topic, "topic", "", "topic to send through (required)")
-	fs.Int32Var(&c.Partitions, "partitions", 1, "create the topic with this many partitions if it is missing; if given, an existing topic must have as many")
+	sf.register(fs, &c.Topic, &c.Partitions, &c.RecordSize, "topic to send through (required)", "value bytes per record (>= 16)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "records per second, on a fixed schedule")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long the schedule runs: rate × duration records")
-	fs.IntVar(&c.RecordSize, "record-size", c.RecordSize, "value bytes per record (>= 16)")
-	fs.StringVar(&acks, "acks", "all", "acknowledgements the producer waits for: all (idempotent), 1 or 0")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "how long after the schedule every record must have arrived")
 	return cmd
 }
 
-// benchCommonFlags parses --acks and applies --partitions only if it was
-// given: without it a missing topic gets 1 partition and an existing one
-// may have any number.
-func benchCommonFlags(fs *pflag.FlagSet, partitions *int32, acks *client.Acks, acksFlag string) error {
+// benchSendFlags are the flags that produce and latency share beyond
+// their config fields: --acks, parsed by apply.
+type benchSendFlags struct{ acks string }
+
+// register adds --topic, --partitions, --record-size and --acks to fs.
+func (sf *benchSendFlags) register(fs *pflag.FlagSet, topic *string, partitions *int32, recordSize *int, topicUsage, sizeUsage string) {
+	fs.StringVar(topic, "topic", "", topicUsage)
+	fs.Int32Var(partitions, "partitions", 1, "create the topic with this many partitions if it is missing; if given, an existing topic must have as many")
+	fs.IntVar(recordSize, "record-size", *recordSize, sizeUsage)
+	fs.StringVar(&sf.acks, "acks", "all", "acknowledgements the producer waits for: all (idempotent), 1 or 0")
+}
+
+// apply parses --acks (all is idempotent, as Kafka's default producer) and
+// applies --partitions only if it was given: without it a missing topic
+// gets 1 partition and an existing one may have any number.
+func (sf *benchSendFlags) apply(fs *pflag.FlagSet, partitions *int32, acks *client.Acks, idempotent *bool) error {
 	if fs.Changed("partitions") && *partitions < 1 {
 		return fmt.Errorf("--partitions %d: want >= 1", *partitions)
 	}
 	if !fs.Changed("partitions") {
 		*partitions = 0
 	}
-	a, err := client.ParseAcks(acksFlag)
+	a, err := client.ParseAcks(sf.acks)
 	if err != nil {
-		return fmt.Errorf("--acks %q: %w", acksFlag, err)
+		return fmt.Errorf("--acks %q: %w", sf.acks, err)
 	}
-	*acks = a
+	*acks, *idempotent = a, a == client.AcksAll
 	return nil
 }
 
