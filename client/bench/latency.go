@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -135,9 +134,7 @@ func Latency(ctx context.Context, cluster client.Cluster, c LatencyConfig) (Resu
 	defer stopSending()
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil && !(sendCtx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))) {
-			if run.failed.Add(1) == 1 {
-				run.firstErr.Store(&err)
-			}
+			run.failed.add(err)
 		}
 	}
 	if err := run.probe(ctx, producer, promise, cluster.Timeout); err != nil {
@@ -161,8 +158,8 @@ func Latency(ctx context.Context, cluster client.Cluster, c LatencyConfig) (Resu
 
 	res := run.result(start.Sub(run.base))
 	switch {
-	case run.failed.Load() > 0:
-		return res, fmt.Errorf("topic %q: %d record(s) failed, the first: %w", c.Topic, run.failed.Load(), *run.firstErr.Load())
+	case run.failed.any():
+		return res, run.failed.err(c.Topic)
 	case run.err != nil:
 		return res, fmt.Errorf("topic %q: %w", c.Topic, run.err)
 	case ctx.Err() != nil:
@@ -188,8 +185,7 @@ type latencyRun struct {
 	done    chan struct{}   // closed once every record was consumed
 	stopped chan struct{}   // closed when the consumer returns
 
-	failed   atomic.Int64
-	firstErr atomic.Pointer[error]
+	failed failures
 }
 
 // value is the value of record i.
@@ -257,8 +253,8 @@ func (r *latencyRun) probe(ctx context.Context, cl *kgo.Client, promise func(*kg
 	case <-ctx.Done():
 		return ErrInterrupted
 	case <-t.C:
-		if f := r.failed.Load(); f > 0 {
-			return fmt.Errorf("topic %q: probe records failed: %w", r.cfg.Topic, *r.firstErr.Load())
+		if err := r.failed.err(r.cfg.Topic); err != nil {
+			return fmt.Errorf("probe records: %w", err)
 		}
 		return fmt.Errorf("topic %q: the consumer did not read a probe record of each of the %d partition(s) within %s",
 			r.cfg.Topic, r.parts, timeout)
@@ -272,7 +268,7 @@ func (r *latencyRun) send(ctx context.Context, cl *kgo.Client, start time.Time, 
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var i int64
-	for ; i < r.n && r.failed.Load() == 0; i++ {
+	for ; i < r.n && !r.failed.any(); i++ {
 		if wait := r.cfg.scheduled(i) - time.Since(start); wait > 0 {
 			t.Reset(wait)
 			select {

@@ -128,12 +128,8 @@ func Produce(ctx context.Context, cluster client.Cluster, c ProduceConfig) (Resu
 
 	n := run.acked.Load()
 	res := newResult("produce", c.Topic, n, n*int64(c.RecordSize), elapsed)
-	if f := run.failed.Load(); f > 0 {
-		first := errors.New("(error not seen yet)")
-		if p := run.firstErr.Load(); p != nil {
-			first = *p
-		}
-		return res, fmt.Errorf("topic %q: %d record(s) failed, the first: %w", c.Topic, f, first)
+	if err := run.failed.err(c.Topic); err != nil {
+		return res, err
 	}
 	if ctx.Err() != nil {
 		return res, ErrInterrupted
@@ -150,15 +146,14 @@ type produceRun struct {
 	value    []byte
 	deadline time.Time // zero: no time limit
 
-	sent     atomic.Int64 // records handed to a client
-	acked    atomic.Int64
-	failed   atomic.Int64
-	firstErr atomic.Pointer[error]
+	sent   atomic.Int64 // records handed to a client
+	acked  atomic.Int64
+	failed failures
 }
 
 // take claims the next record to send, or reports that the run is over.
 func (r *produceRun) take(ctx context.Context, n int64) bool {
-	if ctx.Err() != nil || r.failed.Load() > 0 {
+	if ctx.Err() != nil || r.failed.any() {
 		return false
 	}
 	if r.cfg.Records > 0 && r.sent.Add(1) > r.cfg.Records {
@@ -179,9 +174,7 @@ func (r *produceRun) produce(ctx context.Context, cl *kgo.Client, timeout time.D
 		case ctx.Err() != nil && errors.Is(err, context.Canceled):
 			// Interrupted: reported once, by Produce.
 		default:
-			if r.failed.Add(1) == 1 {
-				r.firstErr.Store(&err)
-			}
+			r.failed.add(err)
 		}
 	}
 	for n := int64(0); r.take(ctx, n); n++ {

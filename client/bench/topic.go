@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -158,4 +159,33 @@ func checkAcks(acks client.Acks, idempotent bool) error {
 		return &ConfigError{Field: "Idempotent", Value: true, Want: "acks=all (an idempotent producer needs it) or Idempotent false"}
 	}
 	return nil
+}
+
+// failures counts the failed records of a run and keeps the first error.
+// Promises call add from franz-go's goroutines.
+type failures struct {
+	n     atomic.Int64
+	first atomic.Pointer[error]
+}
+
+func (f *failures) add(err error) {
+	if f.n.Add(1) == 1 {
+		f.first.Store(&err)
+	}
+}
+
+// any reports whether a record failed.
+func (f *failures) any() bool { return f.n.Load() > 0 }
+
+// err says how many records of topic failed and the first error, or is nil.
+func (f *failures) err(topic string) error {
+	n := f.n.Load()
+	if n == 0 {
+		return nil
+	}
+	first := errors.New("(not recorded yet)")
+	if p := f.first.Load(); p != nil {
+		first = *p
+	}
+	return fmt.Errorf("topic %q: %d record(s) failed, the first: %w", topic, n, first)
 }
