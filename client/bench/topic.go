@@ -156,7 +156,7 @@ func acksOpts(acks client.Acks, idempotent bool) []kgo.Opt {
 // checkAcks rejects idempotence without acks=all, which Kafka requires.
 func checkAcks(acks client.Acks, idempotent bool) error {
 	if idempotent && acks != client.AcksAll {
-		return &ConfigError{Field: "Idempotent", Value: true, Want: "acks=all (an idempotent producer needs it) or Idempotent false"}
+		return &ConfigError{Field: "Idempotent", Value: true, Want: "false with acks 1 or 0 (an idempotent producer needs acks=all)"}
 	}
 	return nil
 }

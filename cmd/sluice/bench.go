@@ -26,7 +26,7 @@ var benchFlagNames = map[string]string{
 	"RecordSize": "--record-size",
 	"Producers":  "--producers",
 	"Consumers":  "--consumers",
-	"Idempotent": "--acks",
+	"Idempotent": "--idempotent",
 	"Duration":   "--duration",
 	"Records":    "--records",
 	"Linger":     "--linger",
@@ -185,18 +185,24 @@ func newBenchLatencyCmd(run benchRunner) *cobra.Command {
 }
 
 // benchSendFlags are the flags that produce and latency share beyond
-// their config fields: --acks, parsed by apply.
-type benchSendFlags struct{ acks string }
+// their config fields: --acks and --idempotent, resolved by apply.
+type benchSendFlags struct {
+	acks       string
+	idempotent bool
+}
 
-// register adds --topic, --partitions, --record-size and --acks to fs.
+// register adds --topic, --partitions, --record-size, --acks and
+// --idempotent to fs.
 func (sf *benchSendFlags) register(fs *pflag.FlagSet, topic *string, partitions *int32, recordSize *int, topicUsage, sizeUsage string) {
 	fs.StringVar(topic, "topic", "", topicUsage)
 	fs.Int32Var(partitions, "partitions", 1, "create the topic with this many partitions if it is missing; if given, an existing topic must have as many")
 	fs.IntVar(recordSize, "record-size", *recordSize, sizeUsage)
-	fs.StringVar(&sf.acks, "acks", "all", "acknowledgements the producer waits for: all (idempotent), 1 or 0")
+	fs.StringVar(&sf.acks, "acks", "all", "acknowledgements the producer waits for: all, 1 or 0")
+	fs.BoolVar(&sf.idempotent, "idempotent", true, "idempotent producer (needs --acks all; default: true with --acks all, false otherwise)")
 }
 
-// apply parses --acks (all is idempotent, as Kafka's default producer) and
+// apply parses --acks, makes the producer idempotent with acks=all (as
+// Kafka's default producer) unless --idempotent says otherwise, and
 // applies --partitions only if it was given: without it a missing topic
 // gets 1 partition and an existing one may have any number.
 func (sf *benchSendFlags) apply(fs *pflag.FlagSet, partitions *int32, acks *client.Acks, idempotent *bool) error {
@@ -211,6 +217,9 @@ func (sf *benchSendFlags) apply(fs *pflag.FlagSet, partitions *int32, acks *clie
 		return fmt.Errorf("--acks %q: %w", sf.acks, err)
 	}
 	*acks, *idempotent = a, a == client.AcksAll
+	if fs.Changed("idempotent") {
+		*idempotent = sf.idempotent
+	}
 	return nil
 }
 

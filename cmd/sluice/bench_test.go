@@ -50,9 +50,9 @@ func TestBenchProduceConsume(t *testing.T) {
 	res := benchJSON(t, addr, "produce", "--topic", "b8", "--record-size", "64", "--acks", "1",
 		"--producers", "4", "--records", "5000", "--compression", "lz4", "--linger", "1ms")
 	checkRates(t, res, "produce", 5000, 64)
-	// A duration run, acks=all, adds to it; the topic exists (--partitions
+	// A duration run, acks=all and not idempotent, adds to it; the topic exists (--partitions
 	// as given matches).
-	res = benchJSON(t, addr, "produce", "--topic", "b8", "--partitions", "8", "--record-size", "10", "--duration", "300ms")
+	res = benchJSON(t, addr, "produce", "--topic", "b8", "--partitions", "8", "--record-size", "10", "--duration", "300ms", "--idempotent=false")
 	if res.Records < 1 || res.Bytes != 10*res.Records {
 		t.Fatalf("produce --duration: %d records, %d bytes; want some, 10 bytes each", res.Records, res.Bytes)
 	}
@@ -120,6 +120,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"produce", "--topic", "x", "--linger", "-1s"}, "--linger -1s: want >= 0"},
 		{[]string{"produce", "--topic", "x", "--batch-bytes", "0"}, "--batch-bytes 0: want > 0"},
 		{[]string{"produce", "--topic", "x", "--partitions", "0"}, "--partitions 0: want >= 1"},
+		{[]string{"produce", "--topic", "x", "--acks", "1", "--idempotent"}, "--idempotent true: want false with acks 1 or 0"},
 		{[]string{"produce", "--topic", "one", "--partitions", "3", "--records", "1"}, `--partitions 3: want the 1 partition(s) topic "one" already has`},
 		{[]string{"produce", "--topic", "x", "-o", "yaml"}, `-o "yaml": want table or json`},
 		{[]string{"consume", "--topic", "nosuch"}, `topic "nosuch": does not exist`},
