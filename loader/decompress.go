@@ -74,5 +74,17 @@ func (d *boundedDecompressor) Decompress(src []byte, codec kgo.CompressionCodecT
 		return nil, err
 	}
 	d.used.Add(int64(len(out)))
-	return out, nil
+	return fitted(out), nil
+}
+
+// fitted returns b in a slice of its own length when b's spare capacity
+// is more than an eighth of it. batchcodec.Decode doubles its buffer as it
+// goes, so a batch may hold up to twice its bytes, and the records point
+// into it until the worker has written them all: one copy here costs less
+// than the memory it frees.
+func fitted(b []byte) []byte {
+	if cap(b)-len(b) <= len(b)/8 {
+		return b
+	}
+	return append(make([]byte, 0, len(b)), b...)
 }

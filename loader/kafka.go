@@ -28,6 +28,16 @@ type kafkaSource struct {
 	log      *slog.Logger
 }
 
+// fetchBytes is what one fetch of a worker's client may return (compressed:
+// a broker still returns a first batch larger than it). A worker holds at
+// most two fetches, the one it is writing and the one franz-go buffers
+// meanwhile, and each costs its decompressed bytes plus a kgo.Record
+// (about 200 bytes) per record: at 1 MiB a JSON fetch is 5-10 MiB of
+// memory, small against a row group, where 8 MiB fetches cost 40-80 MiB
+// each and were most of a worker's memory. At about 450,000 records/s a
+// worker makes 10-20 fetches a second, far from round-trip bound.
+const fetchBytes = 1 << 20
+
 // requestTimeout bounds one admin round trip (listing offsets), so an
 // unreachable cluster is an error, not a hang.
 const requestTimeout = 30 * time.Second
@@ -139,8 +149,8 @@ func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (re
 		// silent jump.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxBytes(fetchBytes),
+		kgo.FetchMaxPartitionBytes(fetchBytes),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)

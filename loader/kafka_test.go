@@ -44,7 +44,7 @@ func newKafkaEnv(t *testing.T, topic string, parts int, opts ...brokertest.Optio
 
 // startBrokerWithTopics starts a test broker, creates topics (name ->
 // partitions) and returns a client producing to explicit partitions.
-func startBrokerWithTopics(t *testing.T, topics map[string]int, opts ...brokertest.Option) (*brokertest.Broker, *kgo.Client) {
+func startBrokerWithTopics(t testing.TB, topics map[string]int, opts ...brokertest.Option) (*brokertest.Broker, *kgo.Client) {
 	t.Helper()
 	b := brokertest.Start(t, opts...)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))

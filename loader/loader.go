@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -58,10 +60,31 @@ type Config struct {
 	// offset. All batches decompressed between two polls of one
 	// partition may take twice this (see decompress.go).
 	MaxDecompressedBatchBytes int64
+	// SetMemoryLimit sets the Go runtime's soft memory limit to
+	// MemoryBudget of the run's workers, unless GOMEMLIMIT is set, for a
+	// process that runs one batch run (sluice load): the garbage collector
+	// then collects before the heap doubles, instead of letting each
+	// worker's memory grow to twice what it holds live.
+	SetMemoryLimit bool
 	// Metrics, if set, counts the run's work under its pipeline's name
 	// (see NewMetrics: one per process, shared by every run); nil means
 	// no metrics.
 	Metrics *Metrics
+}
+
+// memoryBase is what a loader process holds besides its workers (code,
+// clients, metadata, the runtime), for MemoryBudget.
+const memoryBase = 64 << 20
+
+// MemoryBudget is the memory a run of spec with the given workers is
+// meant to stay within: twice sink.row_group_bytes per worker plus a fixed
+// base. A worker holds its open row group (encoded pages, a fraction of
+// the row-group size after compression, plus the page being filled) and
+// at most two fetches of about 1 MiB compressed each (kafka.go); twice the
+// row group leaves room for a second open time partition and the
+// collector's work.
+func MemoryBudget(spec *pipelines.Spec, workers int) int64 {
+	return int64(workers)*2*int64(spec.Sink.RowGroupBytes) + memoryBase
 }
 
 // Summary is what a run did, per partition.
@@ -338,6 +361,11 @@ func (r *run) batch(ctx context.Context) error {
 	n := r.spec.MaxWorkers
 	if n <= 0 || n > len(tps) {
 		n = len(tps)
+	}
+	if r.cfg.SetMemoryLimit && os.Getenv("GOMEMLIMIT") == "" {
+		limit := MemoryBudget(r.spec, n)
+		debug.SetMemoryLimit(limit)
+		r.log.Debug("memory limit set", "workers", n, "bytes", limit)
 	}
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup

@@ -3,10 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +27,7 @@ func newLoadCmd() *cobra.Command {
 		retries  int
 		verbose  bool
 		balancer string
+		pprofAt  string
 	)
 	cmd := &cobra.Command{
 		Use:   "load PIPELINE.yaml",
@@ -66,8 +71,16 @@ published file (--progress bars|log|none overrides).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if pprofAt != "" {
+				stopProf, err := servePProf(pprofAt, log)
+				if err != nil {
+					return fmt.Errorf("--pprof %s: %w", pprofAt, err)
+				}
+				defer stopProf()
+			}
 			lcfg := loader.DefaultConfig(spec)
 			lcfg.Dir, lcfg.Follow, lcfg.Logger, lcfg.Progress, lcfg.Retries, lcfg.Balancer = filepath.Dir(args[0]), follow, log, prog, retries, bal
+			lcfg.SetMemoryLimit = !follow
 			if err := lcfg.Validate(); err != nil {
 				return fmt.Errorf("--retries: %w", err)
 			}
@@ -88,7 +101,25 @@ published file (--progress bars|log|none overrides).`,
 	cmd.Flags().IntVar(&retries, "retries", loader.DefaultRetries, "times a partition recovers and starts over after a sink or broker error")
 	cmd.Flags().StringVar(&balancer, "balancer", "cooperative-sticky", "with --follow: group assignor, cooperative-sticky or an eager one (sticky, range, roundrobin)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	cmd.Flags().StringVar(&pprofAt, "pprof", "", "host:port serving Go's profiles at /debug/pprof/ while loading (off when empty)")
 	return cmd
+}
+
+// servePProf serves Go's profiles at /debug/pprof/ on addr until the
+// returned stop is called.
+func servePProf(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiles served", "pprof", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }
 
 // isTerminal reports whether f is a character device (a terminal).
