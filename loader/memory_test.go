@@ -4,18 +4,20 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/formats"
+	"github.com/sluicehq/sluice/loader/fs"
 )
 
-// fetchHeld produces n lz4-compressed JSON activity events to a real
-// broker, reads one fetch through the loader's consumer (kafkaSource) and
-// returns the records it returned and the heap that fetch keeps in use
-// (measured after forced collections, so it does not depend on timing:
-// the fetch franz-go buffers meanwhile is included, or not yet there).
-func fetchHeld(tb testing.TB, n int) (records int, held int64) {
+// produceEvents produces n lz4-compressed JSON activity events (batches of
+// up to 1 MiB, as gen and most producers write them) to partition 0 of a
+// new topic "mem" on a real broker and returns the broker's address.
+func produceEvents(tb testing.TB, n int) string {
 	tb.Helper()
 	b, _ := startBrokerWithTopics(tb, map[string]int{"mem": 1})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -34,8 +36,20 @@ func fetchHeld(tb testing.TB, n int) (records int, held int64) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		tb.Fatal(err)
 	}
-	recs = nil
-	src, err := newKafkaSource([]string{b.Addr()}, "", DefaultMaxDecompressedBatchBytes, slog.New(slog.DiscardHandler))
+	return b.Addr()
+}
+
+// fetchHeld produces n events (produceEvents), reads one fetch through
+// the loader's consumer (kafkaSource) and returns the records it returned
+// and the heap that fetch keeps in use (measured after forced collections,
+// so it does not depend on timing: the fetch franz-go buffers meanwhile is
+// included, or not yet there).
+func fetchHeld(tb testing.TB, n int) (records int, held int64) {
+	tb.Helper()
+	addr := produceEvents(tb, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, err := newKafkaSource([]string{addr}, "", DefaultMaxDecompressedBatchBytes, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -92,4 +106,71 @@ func BenchmarkFetchHeld(b *testing.B) {
 	}
 	b.ReportMetric(float64(held)/(1<<20), "heap-MiB/worker-fetch")
 	b.ReportMetric(float64(n), "records/fetch")
+}
+
+// BenchmarkWorkerMemory runs one partition worker end to end against a
+// real broker (200,000 lz4-compressed JSON events, 64 MiB row groups,
+// snappy, the default roll) and reports the most heap it had in use
+// beyond what was in use before it started (sampled every 5 ms, garbage
+// not yet collected included), next to the 128 MiB a worker is meant to
+// stay within (twice the row group: MemoryBudget). No speed is asserted.
+func BenchmarkWorkerMemory(b *testing.B) {
+	const n = 200_000
+	addr := produceEvents(b, n)
+	fcfg := formats.Config{Type: formats.TypeJSON, JSON: formats.JSONConfig{Schema: activitySchema}}
+	wopts := formats.WriterOptions{Codec: formats.CodecSnappy, RowGroupBytes: 64 << 20, MetaColumns: formats.DefaultMetaColumns()}
+	var peak int64
+	for range b.N {
+		src, err := newKafkaSource([]string{addr}, "", DefaultMaxDecompressedBatchBytes, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := testConfig(b, fs.NewLocal(), b.TempDir(), src)
+		cfg.newFormat = newParquetFactory(mustCompile(b, fcfg), wopts, "event_time", time.Now, nil, formats.DecoderOptions{})
+		cfg.roll = DefaultRollPolicy()
+		cfg.codec = "snappy"
+		runtime.GC() // the produced records are garbage: not part of the base
+		base := heapObjects()
+		stop := samplePeak(base)
+		w := newWorker(cfg, TopicPartition{"mem", 0})
+		err = w.run(context.Background(), n)
+		peak = max(peak, stop())
+		src.close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w.stats.Records != n {
+			b.Fatalf("%d records landed", w.stats.Records)
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB/worker")
+	b.ReportMetric(float64(peak)/n, "peak-heap-B/record")
+}
+
+// heapObjects is the bytes of heap objects, live or not yet collected.
+func heapObjects() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// samplePeak samples heapObjects every 5 ms until stop, which returns the
+// highest sample minus base.
+func samplePeak(base int64) (stop func() int64) {
+	done, result := make(chan struct{}), make(chan int64)
+	go func() {
+		peak := heapObjects()
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				result <- max(peak, heapObjects()) - base
+				return
+			case <-t.C:
+				peak = max(peak, heapObjects())
+			}
+		}
+	}()
+	return func() int64 { close(done); return <-result }
 }

@@ -28,6 +28,7 @@ func newLoadCmd() *cobra.Command {
 		verbose  bool
 		balancer string
 		pprofAt  string
+		memProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "load PIPELINE.yaml",
@@ -84,6 +85,13 @@ published file (--progress bars|log|none overrides).`,
 			if err := lcfg.Validate(); err != nil {
 				return fmt.Errorf("--retries: %w", err)
 			}
+			if memProf != "" {
+				stopProf, perr := startMemProfile(memProf, log)
+				if perr != nil {
+					return fmt.Errorf("--memprofile: %w", perr)
+				}
+				defer stopProf()
+			}
 			sum, err := loader.Run(ctx, lcfg)
 			if sum != nil && len(sum.Partitions) > 0 {
 				if werr := sum.WriteTable(cmd.OutOrStdout()); werr != nil && err == nil {
@@ -102,6 +110,7 @@ published file (--progress bars|log|none overrides).`,
 	cmd.Flags().StringVar(&balancer, "balancer", "cooperative-sticky", "with --follow: group assignor, cooperative-sticky or an eager one (sticky, range, roundrobin)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	cmd.Flags().StringVar(&pprofAt, "pprof", "", "host:port serving Go's profiles at /debug/pprof/ while loading (off when empty)")
+	cmd.Flags().StringVar(&memProf, "memprofile", "", "write a Go heap profile to this file, taken when the heap in use peaked (sampled every 100 ms; read it with go tool pprof)")
 	return cmd
 }
 
