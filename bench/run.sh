@@ -107,7 +107,7 @@ measure() {
 }
 
 # per_gb CPU_S BYTES: CPU seconds per GiB moved.
-per_gb() { awk -v c="$1" -v b="$2" 'BEGIN { printf "%.3f", b > 0 ? c / (b / 2^30) : 0 }'; }
+per_gb() { awk -v c="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? c / (b / 2^30) : 0) }'; }
 
 # emit_bench GROUP SCENARIO SYSTEM ROUND [KEY=VALUE...]: one line from the
 # `sluice bench -o json` result in $work/out and the broker's CPU and RSS.
