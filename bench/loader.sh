@@ -77,8 +77,11 @@ _bench_loader_main() {
   N=$n
   export SPARK_LOCAL_IP=127.0.0.1
 
-  if ! declare -F emit >/dev/null && [[ -f $ROOT/bench/lib.sh ]]; then source "$ROOT/bench/lib.sh"; fi
-  declare -F emit >/dev/null || emit() { _loader_emit "$@"; }
+  if [[ -z ${BENCH_OUT:-} ]]; then
+    emit() { _loader_emit "$@"; } # (bench/lib.sh's emit needs BENCH_OUT)
+  elif ! declare -F emit >/dev/null; then
+    source "$ROOT/bench/lib.sh"
+  fi
 
   (cd "$ROOT" && go build -o "$work/gen" ./e2e/loader/gen) || die "building e2e/loader/gen failed"
   TOPIC=bench-loader-$$-$RANDOM
