@@ -445,8 +445,13 @@ func (r *recordReader) record(rec *rawRecord) Record {
 }
 
 // checkRecords reads every record of one validated batch (Append's record
-// check).
+// check). An uncompressed batch is first checked by plainRecordsOK; only a
+// batch it refuses goes through the streaming reader, whose verdict and
+// error then stand.
 func checkRecords(batch []byte, h BatchHeader, lim recordLimits) error {
+	if h.Compression() == codecNone && h.NumRecords >= 0 && plainRecordsOK(batch[batchHeaderLen:h.TotalSize()], h) {
+		return nil
+	}
 	r, err := newRecordReader(batch, h, lim)
 	if err != nil {
 		return err
@@ -459,4 +464,76 @@ func checkRecords(batch []byte, h BatchHeader, lim recordLimits) error {
 			return err
 		}
 	}
+}
+
+// plainRecordsOK reports whether data, the record bytes of an uncompressed
+// batch with header h, holds exactly h.NumRecords well-formed records with
+// increasing offset deltas: the checks of recordReader with fieldsNone, in
+// one pass over the slice with no allocation. The profile of a 100 B
+// producer put over a quarter of the broker's CPU in the streaming reader's
+// per-byte bookkeeping, which bytes already in memory do not need. It only
+// decides acceptance; whatever it refuses is read again by the streaming
+// reader to name the fault (FuzzPlainRecords holds the two to the same
+// verdict).
+func plainRecordsOK(data []byte, h BatchHeader) bool {
+	pos, prev := 0, int64(-1)
+	for range h.NumRecords {
+		length, n := binary.Varint(data[pos:])
+		if n <= 0 || length < minRecordLength || length > int64(len(data)-pos-n) {
+			return false
+		}
+		pos += n
+		rec := data[pos : pos+int(length)]
+		pos += int(length)
+		p := 1 // attributes
+		if _, n = binary.Varint(rec[p:]); n <= 0 { // timestamp delta
+			return false
+		}
+		p += n
+		off, n := binary.Varint(rec[p:])
+		if n <= 0 || off <= prev || off > int64(h.LastOffsetDelta) {
+			return false
+		}
+		prev = off
+		p += n
+		var ok bool
+		if p, ok = plainField(rec, p, true); !ok { // key
+			return false
+		}
+		if p, ok = plainField(rec, p, true); !ok { // value
+			return false
+		}
+		hc, n := binary.Varint(rec[p:])
+		if n <= 0 || hc < 0 || hc > int64(len(rec)-p-n)/2 {
+			return false
+		}
+		p += n
+		for range hc {
+			if p, ok = plainField(rec, p, false); !ok {
+				return false
+			}
+			if p, ok = plainField(rec, p, true); !ok {
+				return false
+			}
+		}
+		if p != len(rec) {
+			return false
+		}
+	}
+	return pos == len(data)
+}
+
+// plainField skips the length-prefixed field at rec[p:] (a length of -1 is
+// null if nullable) and returns the position after it.
+func plainField(rec []byte, p int, nullable bool) (int, bool) {
+	n, k := binary.Varint(rec[p:])
+	switch {
+	case k <= 0:
+		return 0, false
+	case n == -1 && nullable:
+		return p + k, true
+	case n < 0 || n > int64(len(rec)-p-k):
+		return 0, false
+	}
+	return p + k + int(n), true
 }
