@@ -485,8 +485,8 @@ func plainRecordsOK(data []byte, h BatchHeader) bool {
 		pos += n
 		rec := data[pos : pos+int(length)]
 		pos += int(length)
-		p := 1 // attributes
-		if _, n = binary.Varint(rec[p:]); n <= 0 { // timestamp delta
+		p := 1 // after the attributes: the timestamp delta
+		if _, n = binary.Varint(rec[p:]); n <= 0 {
 			return false
 		}
 		p += n
