@@ -121,7 +121,7 @@ fresh_pages() {
 }
 # cache_topic TOPIC: reads TOPIC's files on both brokers into the page cache.
 cache_topic() {
-  find "$work/sluice" "$work/kafka" -type d -name "$1-[0-9]*" -exec sh -c 'cat "$@"/* >/dev/null' _ {} +
+  find "$work/sluice" "$work/kafka" -type f -path "*/$1-[0-9]*/*" -exec cat {} + >/dev/null
 }
 
 # measure SYSTEM CMD...: runs CMD (output to $work/out) while counting the
