@@ -166,7 +166,8 @@ type Sink struct {
 	// Roll says when an open file is closed and published.
 	Roll Roll `yaml:"roll"`
 	// RowGroupBytes is the target Parquet row-group size; default 64MiB.
-	// Memory per worker is about this times the open time partitions.
+	// A worker's memory stays within about twice this, plus a page per
+	// column for each further open time partition.
 	RowGroupBytes Size `yaml:"row_group_bytes"`
 	// MetaColumns are added to every row; default _topic, _partition,
 	// _offset, _timestamp. An empty list turns them off; _key may be added.
