@@ -63,7 +63,9 @@ want() { [[ " $only " == *" $1 "* ]]; }
 e2e_init bench "${BENCH_DIR:-}"
 results=${BENCH_RESULTS:-}
 [[ -n $results ]] || { ((smoke)) && results=$work/RESULTS.md || results=$root/bench/RESULTS.md; }
-export BENCH_OUT=$work/results.jsonl BENCH_SMOKE=$smoke
+# Measurements go beside the report as they are taken, so a run that dies
+# keeps what it measured (RESULTS.jsonl.partial; renamed when it ends).
+export BENCH_OUT=${results%.md}.jsonl.partial BENCH_SMOKE=$smoke
 : >"$BENCH_OUT"
 command -v iperf3 >/dev/null || die "iperf3 missing: apt-get install -y iperf3 (make deps)"
 kafka_jars || die "Apache Kafka's jars could not be fetched (e2e/kafka/lib.sh)"
@@ -296,17 +298,20 @@ o1_round() {
 # means a one-record acks=all produce to an existing topic succeeds.
 declare -A sport
 startup_prepare() {
-  local n=$1 kind=$2 t topics
-  topics=$(((n + 99) / 100))
+  local n=$1 kind=$2 t
   sport[sluice-$kind]=$(free_port)
   start_sluice_server "s-$kind" --listen "127.0.0.1:${sport[sluice-$kind]}" >&2
   sport[kafka-$kind]=$(free_port)
   "$root/e2e/kafka/start.sh" "${sport[kafka-$kind]}" "$work/k-$kind" >&2
   local a
   for a in "$B" "127.0.0.1:${sport[kafka-$kind]}"; do
+    # The probe topic is one of the n partitions (a data dir of exactly
+    # max.broker.partitions' default, 10,000, must fit under it).
     "$SLUICE_BIN" --brokers "$a" topic create probe -p 1 >/dev/null
-    for ((t = 0; t < topics && n > 0; t++)); do
-      "$SLUICE_BIN" --brokers "$a" topic create "s$t" -p $((n < 100 ? n : 100)) >/dev/null
+    local left=$((n - 1))
+    for ((t = 0; left > 0; t++)); do
+      "$SLUICE_BIN" --brokers "$a" topic create "s$t" -p $((left < 100 ? left : 100)) >/dev/null
+      left=$((left - (left < 100 ? left : 100)))
     done
   done
   stop_bg "s-$kind" || true
@@ -382,5 +387,5 @@ python3 "$root/bench/report.py" render "$BENCH_OUT" "$results" \
   --loadavg-before "$loadavg_before" --loadavg-after "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --disk "$(df -h --output=source,fstype,size "$work" | tail -1 | tr -s ' ')" \
   --analysis "$root/bench/ANALYSIS.md"
-cp "$BENCH_OUT" "${results%.md}.jsonl"
+mv "$BENCH_OUT" "${results%.md}.jsonl"
 log "wrote $results"
