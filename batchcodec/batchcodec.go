@@ -1,8 +1,10 @@
 // Package batchcodec reads the records data of Kafka record batches
 // compressed with any codec Kafka defines (gzip, snappy in its raw and
 // xerial forms, lz4 frames, zstd), in bounded memory. It is shared by the
-// broker's log (append checks, cleaner) and the loader (franz-go's
-// decompressor), and depends on no other Sluice package.
+// broker's log (append checks, cleaner) and, through package
+// batchcodec/bounded (franz-go's decompressor), by every franz-go client
+// Sluice builds: the loader's, the CLI's and the scheduler's. It depends on
+// no other Sluice package.
 //
 // [NewReader] streams: what a reader holds is its codec's window (gzip
 // 32 KiB, lz4 one block of at most 4 MiB, zstd the frame's window, capped by

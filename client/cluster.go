@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 )
 
 // ErrNoSeeds is returned by ParseSeeds for a list without any broker.
@@ -42,19 +44,26 @@ type Cluster struct {
 	Seeds    []string      // host:port seed brokers, see ParseSeeds
 	ClientID string        // Kafka client.id sent to the brokers
 	Timeout  time.Duration // bound of each admin call, metadata lookup and record delivery
+	// MaxDecompressedBatchBytes bounds what one fetched record batch may
+	// decompress to; 0 means bounded.DefaultMaxBatchBytes (128 MiB). A
+	// Reader stops at a larger batch with a *bounded.TooLargeError.
+	MaxDecompressedBatchBytes int64
 }
 
 // brokers names the seeds in errors.
 func (c Cluster) brokers() string { return strings.Join(c.Seeds, ",") }
 
 // NewClient builds a franz-go client for the cluster plus extra options;
-// close it with its Close method.
+// close it with its Close method. It decompresses fetched batches in
+// bounded memory (package batchcodec/bounded), each to at most
+// MaxDecompressedBatchBytes, unless extra gives it another decompressor.
 func (c Cluster) NewClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(c.Seeds...),
 		kgo.ClientID(c.ClientID),
 		kgo.RetryTimeout(c.Timeout),
 		kgo.DialTimeout(min(c.Timeout, 10*time.Second)),
+		kgo.WithDecompressor(bounded.New(c.MaxDecompressedBatchBytes)),
 	}, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 )
 
 // ReadOptions say what a Reader reads.
@@ -24,9 +26,13 @@ type ReadOptions struct {
 type Reader struct {
 	opts      ReadOptions
 	cl        *kgo.Client // nil when there was nothing to read
+	dec       *bounded.Decompressor
 	tracker   *endTracker
 	remaining int64 // records left before Limit; 0 for no limit
 	done      bool
+	// pending is an error that came with records, returned by the next
+	// Poll once those records are the caller's.
+	pending error
 }
 
 // UnknownPartitionError is a partition the topic does not have.
@@ -72,7 +78,11 @@ func (c Cluster) NewReader(ctx context.Context, opts ReadOptions) (*Reader, erro
 		return r, nil
 	}
 
-	kopts := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	// A budget on top of the cluster's per-batch bound: all batches
+	// decompressed between two polls take at most twice it (Poll calls
+	// Polled), however many bombs one fetch response holds.
+	r.dec = bounded.NewBudgeted(c.MaxDecompressedBatchBytes)
+	kopts := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithDecompressor(r.dec)}
 	if opts.UntilEnd {
 		// Transaction markers take offsets too; seeing them lets the reader
 		// reach the end.
@@ -97,16 +107,24 @@ func (r *Reader) Done() bool { return r.done }
 
 // Poll waits for the next records and returns them in offset order per
 // partition; control records (transaction markers) are left out. Once ctx
-// is done it returns ctx's error; after the read is complete, io.EOF.
+// is done it returns ctx's error; after the read is complete, io.EOF. A
+// batch that decompresses to more than the cluster's
+// MaxDecompressedBatchBytes is a *bounded.TooLargeError naming its topic,
+// partition and offset, returned once the records before it are.
 func (r *Reader) Poll(ctx context.Context) ([]*kgo.Record, error) {
 	if r.done {
 		return nil, io.EOF
+	}
+	if err := r.pending; err != nil {
+		r.pending = nil
+		return nil, err
 	}
 	maxRecs := -1
 	if r.remaining > 0 {
 		maxRecs = int(min(r.remaining, 1<<20))
 	}
 	fetches := r.cl.PollRecords(ctx, maxRecs)
+	r.dec.Polled()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -115,13 +133,19 @@ func (r *Reader) Poll(ctx context.Context) ([]*kgo.Record, error) {
 	}
 	var ferr error
 	fetches.EachError(func(t string, p int32, err error) {
-		if ferr == nil && !errors.Is(err, context.Canceled) {
+		if ferr != nil || errors.Is(err, context.Canceled) || errors.Is(err, bounded.ErrBudget) {
+			return
+		}
+		if tooLarge, ok := r.dec.TooLarge(err); ok {
+			ferr = tooLarge
+		} else {
 			ferr = fmt.Errorf("topic %q partition %d: %w", t, p, err)
 		}
 	})
-	if ferr != nil {
+	if ferr != nil && fetches.NumRecords() == 0 {
 		return nil, ferr
 	}
+	r.pending = ferr
 	var recs []*kgo.Record
 	for it := fetches.RecordIter(); !it.Done(); {
 		rec := it.Next()

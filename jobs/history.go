@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 )
 
 // DefaultHistoryTopic is the compacted topic holding run history.
@@ -59,6 +61,7 @@ type pauseRecord struct {
 type History struct {
 	topic string
 	cl    *kgo.Client
+	dec   *bounded.Decompressor
 	log   *slog.Logger
 	// changed is signalled (never blocking) after records are applied.
 	changed chan struct{}
@@ -66,6 +69,7 @@ type History struct {
 	mu struct {
 		sync.Mutex
 		next     int64            // next offset to read
+		stuck    error            // why the tail cannot read on (a batch over the bound)
 		at       map[string]int64 // offset of the value applied per key
 		runs     map[string]*Run
 		byPipe   map[string]map[string]*Run // pipeline -> run id -> run
@@ -78,7 +82,9 @@ type History struct {
 // (1 partition, cleanup.policy=compact, the cluster's default replication)
 // and starts reading it from the beginning. Close stops it.
 func OpenHistory(ctx context.Context, brokers []string, topic string, log *slog.Logger) (*History, error) {
-	h := &History{topic: topic, log: log, changed: make(chan struct{}, 1)}
+	// Run records are a few KB: a batch that decompresses past the
+	// default bound is a compression bomb, never history.
+	h := &History{topic: topic, dec: bounded.NewBudgeted(0), log: log, changed: make(chan struct{}, 1)}
 	h.mu.at = map[string]int64{}
 	h.mu.runs = map[string]*Run{}
 	h.mu.byPipe = map[string]map[string]*Run{}
@@ -91,6 +97,7 @@ func OpenHistory(ctx context.Context, brokers []string, topic string, log *slog.
 		kgo.ProducerLinger(0),
 		kgo.FetchMaxWait(time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.WithDecompressor(h.dec),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
@@ -126,14 +133,27 @@ func (h *History) brokers() []string {
 	return out
 }
 
-// Tail reads the topic until ctx ends, applying each record.
+// Tail reads the topic until ctx ends, applying each record. A batch that
+// decompresses past the bound stops it there: that is logged as an error
+// and CaughtUp returns it from then on.
 func (h *History) Tail(ctx context.Context) {
 	for {
 		fs := h.cl.PollFetches(ctx)
+		h.dec.Polled()
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return
 		}
 		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, bounded.ErrBudget) {
+				return
+			}
+			if tooLarge, ok := h.dec.TooLarge(err); ok {
+				h.log.Error("run history cannot be read past a batch", "err", tooLarge)
+				h.mu.Lock()
+				h.mu.stuck = fmt.Errorf("history: %w", tooLarge)
+				h.mu.Unlock()
+				return
+			}
 			h.log.Warn("reading run history", "topic", t, "partition", p, "err", err)
 		})
 		n := 0
@@ -207,7 +227,7 @@ func (h *History) apply(key string, value []byte, offset int64) {
 }
 
 // CaughtUp waits until everything written to the topic before the call has
-// been read.
+// been read, or the tail stopped at a batch it cannot read.
 func (h *History) CaughtUp(ctx context.Context) error {
 	end, err := h.endOffset(ctx)
 	if err != nil {
@@ -215,10 +235,13 @@ func (h *History) CaughtUp(ctx context.Context) error {
 	}
 	for {
 		h.mu.Lock()
-		next := h.mu.next
+		next, stuck := h.mu.next, h.mu.stuck
 		h.mu.Unlock()
 		if next >= end {
 			return nil
+		}
+		if stuck != nil {
+			return stuck
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 	"github.com/sluicehq/sluice/pipelines"
 )
 
@@ -82,7 +83,8 @@ func (c *clientCache) get(brokers []string) (*kgo.Client, error) {
 	if cl := c.clients[key]; cl != nil {
 		return cl, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	// Admin calls only; bounded all the same, as every client here.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithDecompressor(bounded.New(0)))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 )
 
 // DefaultGroup is the consumer group through which schedulers elect a
@@ -24,6 +27,7 @@ const DefaultGroup = "_sluice_scheduler"
 // timeout; a leader that shuts down leaves the group, handing over at once.
 type leadership struct {
 	cl      *kgo.Client
+	dec     *bounded.Decompressor // the member fetches the history it ignores
 	topic   string
 	leading atomic.Bool
 	changed chan struct{}
@@ -31,7 +35,7 @@ type leadership struct {
 }
 
 func newLeadership(brokers []string, group, topic string, session time.Duration, log *slog.Logger) (*leadership, error) {
-	l := &leadership{changed: make(chan struct{}, 1), log: log, topic: topic}
+	l := &leadership{changed: make(chan struct{}, 1), log: log, topic: topic, dec: bounded.NewBudgeted(0)}
 	set := func(v bool, why string) {
 		if l.leading.Swap(v) != v {
 			log.Info("scheduler leadership", "leading", v, "why", why)
@@ -55,6 +59,7 @@ func newLeadership(brokers []string, group, topic string, session time.Duration,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		kgo.DisableAutoCommit(),
+		kgo.WithDecompressor(l.dec),
 		kgo.SessionTimeout(session),
 		kgo.HeartbeatInterval(max(session/5, 200*time.Millisecond)),
 		// Cooperative: a scheduler joining or leaving must not take the
@@ -89,13 +94,18 @@ func newLeadership(brokers []string, group, topic string, session time.Duration,
 func (l *leadership) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		fs := l.cl.PollFetches(ctx)
+		l.dec.Polled()
 		if fs.IsClientClosed() {
 			return
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			if ctx.Err() == nil {
-				l.log.Warn("scheduler group", "group_topic", t, "err", err)
+			if ctx.Err() != nil || errors.Is(err, bounded.ErrBudget) {
+				return
 			}
+			if tooLarge, ok := l.dec.TooLarge(err); ok {
+				err = tooLarge
+			}
+			l.log.Warn("scheduler group", "group_topic", t, "err", err)
 		})
 	}
 }

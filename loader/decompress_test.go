@@ -1,9 +1,7 @@
 package loader
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,42 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/batchcodec"
 	"github.com/sluicehq/sluice/batchcodec/batchtest"
 	"github.com/sluicehq/sluice/broker/brokertest"
 )
-
-// TestBoundedDecompressor: one batch may decompress to maxBatch, all
-// batches between two polls to twice that; past the budget a batch is
-// refused for now (errBudget, fetched again), past maxBatch for good
-// (kgo.ErrMaxDecompress), and a bomb costs about the bound, not what it
-// expands to.
-func TestBoundedDecompressor(t *testing.T) {
-	d := &boundedDecompressor{maxBatch: 8 << 20}
-	six := batchtest.Compress(batchcodec.Zstd, bytes.Repeat([]byte("x"), 6<<20))
-	for i, want := range []error{nil, nil, errBudget} {
-		out, err := d.Decompress(six, kgo.CodecZstd)
-		if !errors.Is(err, want) || (err == nil && len(out) != 6<<20) {
-			t.Fatalf("batch %d of 6 MiB: %d bytes, %v; want %v", i, len(out), err, want)
-		}
-	}
-	d.polled()
-	if _, err := d.Decompress(six, kgo.CodecZstd); err != nil {
-		t.Fatalf("after a poll: %v", err)
-	}
-	d.polled()
-	bomb := batchtest.ZstdBomb(0, 200, 1<<20)[61:] // 200 MiB
-	var err error
-	if alloc := batchtest.Allocated(func() { _, err = d.Decompress(bomb, kgo.CodecZstd) }); alloc > 40<<20 {
-		t.Errorf("refusing a 200 MiB bomb under an 8 MiB bound allocated %d MiB", alloc>>20)
-	}
-	if !errors.Is(err, kgo.ErrMaxDecompress) {
-		t.Fatalf("bomb: %v, want kgo.ErrMaxDecompress", err)
-	}
-	if out, err := d.Decompress([]byte("raw"), kgo.CodecNone); err != nil || string(out) != "raw" {
-		t.Errorf("uncompressed: %q, %v", out, err)
-	}
-}
 
 // TestRunStopsAtCompressionBomb: batches that compress very well but stay
 // under the bound land even when one fetch holds more of them than the

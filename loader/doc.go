@@ -70,7 +70,8 @@
 // # Compressed batches
 //
 // franz-go decompresses fetched batches before the loader sees their
-// records. Each partition's client decompresses through package batchcodec
+// records. Each partition's client decompresses through package
+// batchcodec/bounded (shared with the CLI's consumer and the scheduler)
 // with two bounds (decompress.go): one batch may expand to at most
 // Config.MaxDecompressedBatchBytes (128 MiB by default), and all batches
 // decompressed between two polls to twice that. A batch over the first

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/batchcodec/bounded"
 )
 
 // kafkaSource reads partitions from a Kafka-protocol cluster with
@@ -49,6 +51,9 @@ func newKafkaSource(brokers []string, group string, maxBatch int64, log *slog.Lo
 		kgo.RequestRetries(3),
 		kgo.RetryTimeout(requestTimeout),
 		kgo.ClientID("sluice-loader"),
+		// Each partition's client replaces this with a budgeted one
+		// (open); the others get the per-batch bound (decompress.go).
+		kgo.WithDecompressor(bounded.New(maxBatch)),
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -141,7 +146,7 @@ func (k *kafkaSource) committed(ctx context.Context, tp TopicPartition) (int64, 
 }
 
 func (k *kafkaSource) open(_ context.Context, tp TopicPartition, from int64) (recordSource, error) {
-	dec := &boundedDecompressor{maxBatch: k.maxBatch}
+	dec := bounded.NewBudgeted(k.maxBatch)
 	opts := append(append([]kgo.Opt(nil), k.opts...),
 		kgo.WithDecompressor(dec),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
@@ -185,7 +190,7 @@ func (k *kafkaSource) commit(ctx context.Context, next map[TopicPartition]int64)
 type kafkaReader struct {
 	cl  *kgo.Client
 	tp  TopicPartition
-	dec *boundedDecompressor
+	dec *bounded.Decompressor
 	// pending is an error that came with records, returned by the next
 	// fetch (the partition may not be fetched again after it).
 	pending error
@@ -197,13 +202,13 @@ func (r *kafkaReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
 		return nil, err
 	}
 	fetches := r.cl.PollFetches(ctx)
-	r.dec.polled()
+	r.dec.Polled()
 	var ferr error
 	fetches.EachError(func(t string, p int32, err error) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errBudget) || ferr != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, bounded.ErrBudget) || ferr != nil {
 			return
 		}
-		ferr = consumeError(t, p, err, r.dec.maxBatch)
+		ferr = consumeError(t, p, err, r.dec)
 	})
 	recs := fetches.Records()
 	if ferr != nil && len(recs) > 0 {
@@ -221,15 +226,12 @@ func (r *kafkaReader) fetch(ctx context.Context) ([]*kgo.Record, error) {
 func (r *kafkaReader) close() { r.cl.Close() }
 
 // consumeError explains a fetch error of one partition.
-func consumeError(topic string, partition int32, err error, maxBatch int64) error {
-	var tooLarge *kgo.ErrDecompressTooLarge
-	switch {
-	case errors.Is(err, kerr.OffsetOutOfRange):
+func consumeError(topic string, partition int32, err error, dec *bounded.Decompressor) error {
+	if errors.Is(err, kerr.OffsetOutOfRange) {
 		return fmt.Errorf("topic %q partition %d: %w (retention deleted records not yet loaded?)", topic, partition, err)
-	case errors.As(err, &tooLarge):
-		return fmt.Errorf("topic %q partition %d: the batch at offset %d decompresses to more than %d MiB, the most the loader decompresses per batch "+
-			"(a compression bomb, or a producer batch far beyond Kafka's defaults); loading of this partition stops before it: %w",
-			topic, partition, tooLarge.Offset, maxBatch>>20, err)
+	}
+	if tooLarge, ok := dec.TooLarge(err); ok {
+		return tooLarge
 	}
 	return fmt.Errorf("topic %q partition %d: fetch: %w", topic, partition, err)
 }

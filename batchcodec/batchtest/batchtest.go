@@ -69,13 +69,22 @@ func XerialSnappy(data []byte, n int) []byte {
 // header does not declare the content size and only decompressing reveals
 // it. The batch starts at offset base, has no producer id, and its CRC is
 // valid.
-func ZstdBomb(base int64, n, size int) []byte {
+func ZstdBomb(base int64, n, size int) []byte { return zstdBomb(base, n, size, false) }
+
+// ZstdBombDeclared is ZstdBomb with a frame header that declares the
+// content size, as zstd's one-shot encoders (franz-go's, the Java
+// client's) write it: a decoder that trusts the header allocates all of
+// it at once, one that checks it refuses the batch before decoding.
+func ZstdBombDeclared(base int64, n, size int) []byte { return zstdBomb(base, n, size, true) }
+
+func zstdBomb(base int64, n, size int, declare bool) []byte {
 	var buf bytes.Buffer
-	enc, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
 	if err != nil {
 		panic(err) // only for invalid options
 	}
-	zeros := make([]byte, 1<<20)
+	heads := make([][]byte, n) // each record up to its value
+	total := int64(0)
 	for i := range n {
 		key := []byte("bomb-" + strconv.Itoa(i))
 		body := []byte{0}                          // attributes
@@ -85,7 +94,17 @@ func ZstdBomb(base int64, n, size int) []byte {
 		body = append(body, key...)
 		body = binary.AppendVarint(body, int64(size))
 		length := len(body) + size + 1 // and the header count
-		enc.Write(append(binary.AppendVarint(nil, int64(length)), body...))
+		heads[i] = append(binary.AppendVarint(nil, int64(length)), body...)
+		total += int64(len(heads[i]) + size + 1)
+	}
+	if declare {
+		enc.ResetContentSize(&buf, total)
+	} else {
+		enc.Reset(&buf)
+	}
+	zeros := make([]byte, 1<<20)
+	for i := range n {
+		enc.Write(heads[i])
 		for left := size; left > 0; left -= len(zeros) {
 			enc.Write(zeros[:min(left, len(zeros))])
 		}

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/sluicehq/sluice/broker"
 )
 
@@ -136,4 +139,31 @@ func AppendToSegment(t testing.TB, dir string, batch []byte) {
 	if err := os.Remove(filepath.Join(dir, "clean-shutdown")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
+}
+
+// Produce sends records, the bytes of one or more record batches built by
+// hand (package batchtest), to one partition in one Produce request with
+// acks=all, through every check of the broker's produce path, and returns
+// the partition's answer. It fails the test only if the request gets no
+// answer.
+func Produce(t testing.TB, cl *kgo.Client, topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("brokertest: produce to %s partition %d: %v", topic, partition, err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("brokertest: produce to %s partition %d: an answer of %d topics", topic, partition, len(resp.Topics))
+	}
+	return resp.Topics[0].Partitions[0]
 }

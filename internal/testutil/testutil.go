@@ -1,8 +1,9 @@
 // Package testutil holds the helpers that tests in several packages share:
 // polling for a condition with a deadline (tests never sleep a fixed time
 // and never assert on speed), the process's CPU time (for benchmarks that
-// report CPU per unit of work) and a listener that never answers (for
-// clients' timeouts).
+// report CPU per unit of work), a listener that never answers (for
+// clients' timeouts) and a Buffer that log output may be written to while
+// the test reads it.
 package testutil
 
 import (
