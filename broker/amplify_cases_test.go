@@ -549,6 +549,76 @@ var adminCases = []ampCase{
 		},
 		check: answeredOnce(kerr.InvalidRequest),
 	},
+	{
+		name: "DescribeLogDirs/duplicate partition",
+		req: func(_ *testing.T, f *ampFixture) kmsg.Request {
+			return describeLogDirs([]kmsg.DescribeLogDirsRequestTopic{{Topic: "amp", Partitions: repeat(int32(0), 20000)}})
+		},
+		check: func(t *testing.T, f *ampFixture, resp kmsg.Response) {
+			checkLogDirPartitions(t, resp, 1)
+		},
+	},
+	{
+		name: "DescribeLogDirs/duplicate topic",
+		req: func(_ *testing.T, f *ampFixture) kmsg.Request {
+			all := make([]int32, ampPartitions)
+			for p := range all {
+				all[p] = int32(p)
+			}
+			return describeLogDirs(repeat(kmsg.DescribeLogDirsRequestTopic{Topic: "amp", Partitions: all}, 2000))
+		},
+		check: func(t *testing.T, f *ampFixture, resp kmsg.Response) {
+			checkLogDirPartitions(t, resp, ampPartitions)
+		},
+	},
+	{
+		name: "DescribeLogDirs/distinct unknown topics",
+		req: func(_ *testing.T, f *ampFixture) kmsg.Request {
+			var ts []kmsg.DescribeLogDirsRequestTopic
+			for _, name := range topicNames(20000, "n") {
+				ts = append(ts, kmsg.DescribeLogDirsRequestTopic{Topic: name, Partitions: []int32{0}})
+			}
+			return describeLogDirs(ts)
+		},
+		check: func(t *testing.T, f *ampFixture, resp kmsg.Response) {
+			// Kafka leaves unknown topics out of the answer.
+			r := resp.(*kmsg.DescribeLogDirsResponse)
+			if wantLen(t, "dirs", len(r.Dirs), 1) {
+				wantLen(t, "topics", len(r.Dirs[0].Topics), 0)
+			}
+		},
+	},
+}
+
+func describeLogDirs(ts []kmsg.DescribeLogDirsRequestTopic) *kmsg.DescribeLogDirsRequest {
+	r := kmsg.NewPtrDescribeLogDirsRequest()
+	r.SetVersion(4)
+	r.Topics = ts
+	return r
+}
+
+// checkLogDirPartitions wants the one log dir to answer topic amp alone,
+// with partitions 0 to n-1 once each, partition 0 holding the fixture's
+// record.
+func checkLogDirPartitions(t *testing.T, resp kmsg.Response, n int) {
+	t.Helper()
+	r := resp.(*kmsg.DescribeLogDirsResponse)
+	wantOK(t, "describe log dirs", r.ErrorCode)
+	if !wantLen(t, "dirs", len(r.Dirs), 1) || !wantLen(t, "topics", len(r.Dirs[0].Topics), 1) {
+		return
+	}
+	rt := r.Dirs[0].Topics[0]
+	if rt.Topic != "amp" || !wantLen(t, "partitions", len(rt.Partitions), n) {
+		return
+	}
+	for i, p := range rt.Partitions {
+		if p.Partition != int32(i) {
+			t.Errorf("partition %d answered at place %d", p.Partition, i)
+		}
+	}
+	if rt.Partitions[0].Size < 4096 {
+		t.Errorf("partition 0 has %d bytes, want the 4 KiB record", rt.Partitions[0].Size)
+	}
 }
 
 func wantTopicExists(t *testing.T, f *ampFixture, topic string, want bool) {
