@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -49,17 +51,16 @@ func loadClusterID(fs vfs.FS, path string) (string, error) {
 	return id, nil
 }
 
-// lockDataDir takes an exclusive lock on the data directory so two brokers
-// never share one.
-func lockDataDir(dir string) (*os.File, error) {
-	path := dir + "/.lock"
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// lockDataDir takes an exclusive lock on the data directory (flock(2) on
+// <dir>/.lock with the OS file system) so two brokers never share one.
+func lockDataDir(fs vfs.FS, dir string) (io.Closer, error) {
+	path := filepath.Join(dir, ".lock")
+	l, err := fs.Lock(path)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("data dir %s is in use by another broker (%w)", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another broker (lock %s: %w)", dir, path, err)
-	}
-	return f, nil
+	return l, nil
 }

@@ -20,6 +20,14 @@ package broker
 // call. Folders made by Sluice before partition.metadata existed are
 // adopted (and get the file) for the partitions the metadata knew when the
 // broker started, even if they open only later (after a full disk).
+//
+// All of it goes through the server's vfs.FS, and each step is durable
+// before the next depends on it: a new partition folder's name is synced
+// into topics/ before the log opens in it (else a machine crash could
+// lose the folder with every record flushed into it), partition.metadata
+// is written through writeFileSync, a move aside is synced before the
+// folder is made again, and the folders of a deleted topic are synced away
+// (else a crash would bring them back as strays).
 
 import (
 	"crypto/rand"
@@ -41,9 +49,9 @@ const strayDirSuffix = "-stray"
 
 // readPartitionMetadata returns the topic ID in dir's partition.metadata;
 // ok is false when the file does not exist.
-func readPartitionMetadata(dir string) (id meta.TopicID, ok bool, err error) {
+func readPartitionMetadata(fs vfs.FS, dir string) (id meta.TopicID, ok bool, err error) {
 	path := filepath.Join(dir, log.PartitionMetadataFile)
-	b, err := os.ReadFile(path)
+	b, err := vfs.ReadFile(fs, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return id, false, nil
 	}
@@ -72,8 +80,8 @@ type malformedError string
 func (e malformedError) Error() string { return string(e) }
 
 // writePartitionMetadata writes dir's partition.metadata for topic id.
-func writePartitionMetadata(dir string, id meta.TopicID) error {
-	return writeFileSync(vfs.Default, filepath.Join(dir, log.PartitionMetadataFile), []byte("version: 0\ntopic_id: "+id.String()+"\n"))
+func writePartitionMetadata(fs vfs.FS, dir string, id meta.TopicID) error {
+	return writeFileSync(fs, filepath.Join(dir, log.PartitionMetadataFile), []byte("version: 0\ntopic_id: "+id.String()+"\n"))
 }
 
 // adoptablePartitions is the partitions of every topic of the image the
@@ -94,7 +102,7 @@ func adoptablePartitions(img *meta.Image) map[meta.TopicID]int32 {
 // is left from something else.
 func (s *Server) claimPartitionDir(dir string, t *meta.Topic, index int32) error {
 	adoptable := index < s.adoptable[t.ID]
-	st, err := os.Stat(dir)
+	st, err := s.fs.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -103,7 +111,7 @@ func (s *Server) claimPartitionDir(dir string, t *meta.Topic, index int32) error
 		return fmt.Errorf("%s is in the way of the partition's folder: it is not a folder", dir)
 	}
 	exists := err == nil
-	id, ok, err := readPartitionMetadata(dir)
+	id, ok, err := readPartitionMetadata(s.fs, dir)
 	var malformed malformedError
 	if err != nil && !errors.As(err, &malformed) {
 		return err // unreadable: not opened, retried later
@@ -129,10 +137,11 @@ func (s *Server) claimPartitionDir(dir string, t *meta.Topic, index int32) error
 	if ok {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+	// The folder's name is made durable before anything is written in it.
+	if err := vfs.MkdirAllDurable(s.fs, dir); err != nil {
+		return err
 	}
-	if err := writePartitionMetadata(dir, t.ID); err != nil {
+	if err := writePartitionMetadata(s.fs, dir, t.ID); err != nil {
 		// The partition is served all the same (a full disk must not keep
 		// a new topic's partitions closed); the next start adopts the
 		// folder and writes the file, since the metadata knows its topic.
@@ -150,13 +159,13 @@ func (s *Server) moveAside(dir, name string, index int32, id meta.TopicID, why s
 		unique = randomHex()
 	}
 	to := filepath.Join(filepath.Dir(dir), strayDirName(name, index, unique))
-	if _, err := os.Stat(to); err == nil {
+	if _, err := s.fs.Stat(to); err == nil {
 		to = filepath.Join(filepath.Dir(dir), strayDirName(name, index, randomHex()))
 	}
-	if err := os.Rename(dir, to); err != nil {
+	if err := s.fs.Rename(dir, to); err != nil {
 		return fmt.Errorf("move stray partition folder %s aside: %w", dir, err)
 	}
-	if err := vfs.Default.SyncDir(filepath.Dir(dir)); err != nil {
+	if err := s.fs.SyncDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("sync %s after moving a stray folder aside: %w", filepath.Dir(dir), err)
 	}
 	s.logger.Warn("partition folder belongs to no topic the metadata knows; moved aside, not deleted",
@@ -181,8 +190,8 @@ func randomHex() string {
 // no partition of img (run at startup). Names that are not <topic>-<n> are
 // left alone with a warning.
 func (s *Server) moveStrayDirs(img *meta.Image) error {
-	root := filepath.Join(s.cfg.DataDir, "topics")
-	entries, err := os.ReadDir(root)
+	root := s.topicsDir()
+	names, err := s.fs.ListDirs(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -195,9 +204,8 @@ func (s *Server) moveStrayDirs(img *meta.Image) error {
 			used[filepath.Base(s.partitionDir(t.Name, i))] = true
 		}
 	}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || used[name] || strings.HasSuffix(name, strayDirSuffix) {
+	for _, name := range names {
+		if used[name] || strings.HasSuffix(name, strayDirSuffix) {
 			continue
 		}
 		cut := strings.LastIndexByte(name, '-')
@@ -207,7 +215,7 @@ func (s *Server) moveStrayDirs(img *meta.Image) error {
 			continue
 		}
 		dir := filepath.Join(root, name)
-		id, _, rerr := readPartitionMetadata(dir)
+		id, _, rerr := readPartitionMetadata(s.fs, dir)
 		why := "the metadata knows no partition " + strconv.Itoa(int(n)) + " of topic " + strconv.Quote(name[:cut])
 		if rerr != nil {
 			why += "; " + rerr.Error()
@@ -223,12 +231,15 @@ func (s *Server) moveStrayDirs(img *meta.Image) error {
 
 // countStrayDirs counts the folders under topics/ that were moved aside.
 func (s *Server) countStrayDirs() int {
-	entries, _ := os.ReadDir(filepath.Join(s.cfg.DataDir, "topics"))
+	names, _ := s.fs.ListDirs(s.topicsDir())
 	n := 0
-	for _, e := range entries {
-		if e.IsDir() && strings.HasSuffix(e.Name(), strayDirSuffix) {
+	for _, name := range names {
+		if strings.HasSuffix(name, strayDirSuffix) {
 			n++
 		}
 	}
 	return n
 }
+
+// topicsDir is the folder of every partition folder.
+func (s *Server) topicsDir() string { return filepath.Join(s.cfg.DataDir, "topics") }

@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,12 +66,18 @@ type Options struct {
 	// Hostname names this machine, for the advertised address of a
 	// listener on all interfaces; default os.Hostname.
 	Hostname func() (string, error)
+	// FS is the file system the data dir is on: every file the broker
+	// keeps there (the lock, cluster.id, producer-ids, the metadata
+	// journal, partition folders and their logs) goes through it, so that
+	// crash tests can run a whole broker on errorfs. Default vfs.Default.
+	FS vfs.FS
 }
 
 // Server is a single-node Kafka-protocol broker.
 type Server struct {
 	cfg      Config
 	settings *meta.BrokerConfig
+	fs       vfs.FS
 	logger   *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
@@ -83,7 +90,7 @@ type Server struct {
 	// clusterID is generated once and kept in the data dir, as Kafka keeps
 	// it in meta.properties.
 	clusterID string
-	lockFile  *os.File
+	lockFile  io.Closer
 	// adoptable is each topic's partition count when the broker started:
 	// their folders may predate partition.metadata (partdir.go).
 	adoptable map[meta.TopicID]int32
@@ -134,6 +141,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
 	cfg, settings, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -141,6 +151,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		settings: settings,
+		fs:       opts.FS,
 		logger:   opts.Logger,
 		now:      opts.Now,
 		stopping: make(chan struct{}),
@@ -183,22 +194,22 @@ func New(cfg Config, opts Options) (*Server, error) {
 }
 
 func (s *Server) open() error {
-	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(s.fs, s.cfg.DataDir); err != nil {
 		return fmt.Errorf("data dir %s: %w", s.cfg.DataDir, err)
 	}
-	lf, err := lockDataDir(s.cfg.DataDir)
+	lf, err := lockDataDir(s.fs, s.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	s.lockFile = lf
-	if s.clusterID, err = loadClusterID(vfs.Default, filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
+	if s.clusterID, err = loadClusterID(s.fs, filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
 		return err
 	}
-	if s.pids, err = openProducerIDs(vfs.Default, filepath.Join(s.cfg.DataDir, "producer-ids"), s.logger, s.now); err != nil {
+	if s.pids, err = openProducerIDs(s.fs, filepath.Join(s.cfg.DataDir, "producer-ids"), s.logger, s.now); err != nil {
 		return err
 	}
 	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.logger, Now: s.now,
-		MaxPartitions: int64(s.settings.MaxBrokerPartitions)})
+		MaxPartitions: int64(s.settings.MaxBrokerPartitions), FS: s.fs})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}

@@ -86,7 +86,7 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break
 		}
-		l, err := log.Open(dir, cfg, log.Options{Logger: s.logger.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
+		l, err := log.Open(dir, cfg, log.Options{FS: s.fs, Logger: s.logger.With("topic", t.Name, "partition", i), Now: s.now, Files: s.files})
 		if err != nil {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break
@@ -113,6 +113,14 @@ func (s *Server) deleteTopic(t *meta.Topic) {
 		if err := p.log.Delete(); err != nil {
 			s.logger.Error("deleting partition log", "topic", t.Name, "partition", p.index, "err", err)
 		}
+	}
+	if len(ps) == 0 {
+		return
+	}
+	// Until topics/ is synced a machine crash brings the folders back,
+	// and the next start would move them aside as strays.
+	if err := s.fs.SyncDir(s.topicsDir()); err != nil {
+		s.logger.Error("syncing the topics folder after deleting a topic's folders; a machine crash may bring them back as stray folders", "topic", t.Name, "err", err)
 	}
 }
 

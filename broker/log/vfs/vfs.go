@@ -1,19 +1,23 @@
-// Package vfs is the small file-system interface through which broker/log
-// and the metadata journal (broker/meta's FileJournal) do their disk I/O,
-// with the operating-system implementation. Tests substitute errorfs,
+// Package vfs is the small file-system interface through which the broker
+// does its disk I/O (broker/log, the metadata journal in broker/meta, and
+// the broker's own files: the data-dir lock, cluster.id, producer-ids,
+// partition.metadata and the partition folders), with the
+// operating-system implementation. Tests substitute errorfs,
 // which injects failures (by the rules of internal/fault) and simulates
 // crashes.
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 )
 
-// FS is the set of file-system operations a partition log needs.
+// FS is the set of file-system operations the broker needs.
 type FS interface {
 	// Create creates or truncates name, opened read-write; writes append.
 	Create(name string) (File, error)
@@ -24,12 +28,22 @@ type FS interface {
 	// Remove deletes a file; removing a missing file is an error matching
 	// os.ErrNotExist.
 	Remove(name string) error
-	// Rename atomically replaces newname with oldname.
+	// Rename atomically replaces newname with oldname, a file or a folder
+	// (which replaces only an empty folder).
 	Rename(oldname, newname string) error
 	// MkdirAll creates dir and its parents.
 	MkdirAll(dir string) error
 	// List returns the names (not paths) of the regular files in dir, sorted.
 	List(dir string) ([]string, error)
+	// ListDirs returns the names (not paths) of the folders in dir, sorted.
+	ListDirs(dir string) ([]string, error)
+	// Stat describes a file or a folder; a missing one is an error
+	// matching os.ErrNotExist.
+	Stat(name string) (os.FileInfo, error)
+	// Lock takes an exclusive lock named name (on the OS, flock(2) on that
+	// file, created if absent) or fails at once if another holder has it;
+	// Close releases it.
+	Lock(name string) (io.Closer, error)
 	// SyncDir makes creations, renames and removals in dir durable.
 	SyncDir(dir string) error
 	// RemoveAll deletes dir and everything under it.
@@ -101,6 +115,34 @@ func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, ne
 func (osFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
 func (osFS) RemoveAll(dir string) error           { return os.RemoveAll(dir) }
 
+func (osFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
+
+func (osFS) ListDirs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil // os.ReadDir sorts
+}
+
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
+	}
+	return f, nil
+}
+
 func (osFS) List(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -156,6 +198,39 @@ func WriteFileAtomic(fs FS, name string, data []byte, sync bool) error {
 	if err != nil {
 		_ = fs.Remove(tmp)
 		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// MkdirAllDurable creates dir and its missing parents, like MkdirAll, and
+// syncs the folder holding each one it created, so that a machine crash
+// keeps them (and what is later made durable inside them).
+func MkdirAllDurable(fs FS, dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		_, err := fs.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fs.MkdirAll(dir); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fs.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
 	}
 	return nil
 }

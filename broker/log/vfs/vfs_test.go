@@ -50,6 +50,54 @@ func exercise(t *testing.T, fs vfs.FS, dir string) {
 	if _, err := fs.OpenAppend(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("OpenAppend missing: %v", err)
 	}
+	// Folders: made, listed, described, renamed with their content.
+	if err := vfs.MkdirAllDurable(fs, filepath.Join(dir, "sub", "deep")); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(fs, filepath.Join(dir, "sub", "deep", "c"), []byte("c"), true); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := fs.ListDirs(dir); err != nil || !slices.Equal(names, []string{"sub"}) {
+		t.Fatalf("ListDirs: %v %v", names, err)
+	}
+	if st, err := fs.Stat(filepath.Join(dir, "sub")); err != nil || !st.IsDir() {
+		t.Fatalf("Stat folder: %v %v", st, err)
+	}
+	if st, err := fs.Stat(filepath.Join(dir, "b")); err != nil || st.IsDir() || st.Size() != 1 {
+		t.Fatalf("Stat file: %v %v", st, err)
+	}
+	if _, err := fs.Stat(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Stat missing: %v", err)
+	}
+	if err := fs.Rename(filepath.Join(dir, "sub"), filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := vfs.ReadFile(fs, filepath.Join(dir, "moved", "deep", "c")); err != nil || string(b) != "c" {
+		t.Fatalf("file of a renamed folder: %q %v", b, err)
+	}
+	if _, err := fs.Stat(filepath.Join(dir, "sub")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("renamed-away folder: %v", err)
+	}
+	if err := fs.Rename(filepath.Join(dir, "b"), filepath.Join(dir, "moved")); err == nil {
+		t.Fatal("a file replaced a folder")
+	}
+	// One lock holder at a time.
+	l, err := fs.Lock(filepath.Join(dir, ".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2, err := fs.Lock(filepath.Join(dir, ".lock")); err == nil {
+		l2.Close()
+		t.Fatal("a held lock was taken twice")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = fs.Lock(filepath.Join(dir, ".lock"))
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l.Close()
 	if err := fs.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -80,3 +80,59 @@ func TestRulesOnNamespaceOps(t *testing.T) {
 		t.Fatal("a rename whose directory sync failed survived the crash")
 	}
 }
+
+// With NewStrict a folder's name is a directory entry like a file's: made
+// or renamed, it survives a crash only once the folder holding it is
+// synced, and a lost folder takes its (synced) content with it. A renamed
+// folder keeps its synced entries, as an inode does.
+func TestStrictFolders(t *testing.T) {
+	fs := NewStrict()
+	if err := fs.MkdirAll("/data/topics/t-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(fs, "/data/topics/t-0/f", []byte("x"), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Crash().Stat("/data/topics"); err == nil {
+		t.Fatal("a folder survived a crash before its parent was synced")
+	}
+	if _, err := fs.Crash().Stat("/data"); err != nil {
+		t.Fatalf("a folder under the root is a mount point, durable at once: %v", err)
+	}
+	if err := fs.SyncDir("/data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.SyncDir("/data/topics"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := vfs.ReadFile(fs.Crash(), "/data/topics/t-0/f"); err != nil || string(b) != "x" {
+		t.Fatalf("after syncing every parent: %q %v", b, err)
+	}
+	if err := fs.Rename("/data/topics/t-0", "/data/topics/t-0.x-stray"); err != nil {
+		t.Fatal(err)
+	}
+	c := fs.Crash()
+	if _, err := c.Stat("/data/topics/t-0.x-stray"); err == nil {
+		t.Fatal("a folder rename survived a crash before SyncDir")
+	}
+	if b, err := vfs.ReadFile(c, "/data/topics/t-0/f"); err != nil || string(b) != "x" {
+		t.Fatalf("the old name after a crash: %q %v", b, err)
+	}
+	if err := fs.SyncDir("/data/topics"); err != nil {
+		t.Fatal(err)
+	}
+	c = fs.Crash()
+	if names, err := c.ListDirs("/data/topics"); err != nil || len(names) != 1 || names[0] != "t-0.x-stray" {
+		t.Fatalf("folders after a synced rename and a crash: %v %v", names, err)
+	}
+	if b, err := vfs.ReadFile(c, "/data/topics/t-0.x-stray/f"); err != nil || string(b) != "x" {
+		t.Fatalf("the renamed folder's content after a crash: %q %v", b, err)
+	}
+	// A removal is undone by a crash before SyncDir too.
+	if err := fs.RemoveAll("/data/topics/t-0.x-stray"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Crash().Stat("/data/topics/t-0.x-stray/f"); err != nil {
+		t.Fatalf("a removed folder not synced away: %v", err)
+	}
+}
