@@ -10,8 +10,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -81,30 +79,8 @@ func newAvroDecoder(compiled *Compiled, opts DecoderOptions) (*avroDecoder, erro
 		d.current = compiled.avro.schema
 		return d, nil
 	}
-	text := ""
 	if a.SchemaFile != "" {
-		path := a.SchemaFile
-		if !filepath.IsAbs(path) && opts.Dir != "" {
-			path = filepath.Join(opts.Dir, path)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("format.avro.schema_file: %w", err)
-		}
-		text = string(b)
-	}
-	if text != "" {
-		c, err := newAvroCodec(text)
-		if err != nil {
-			key := "format.avro.schema"
-			if a.SchemaFile != "" {
-				key = "format.avro.schema_file " + a.SchemaFile
-			}
-			return nil, fmt.Errorf("%s: %w", key, err)
-		}
-		d.fixed = c
-		d.current = c.schema
-		return d, nil
+		return nil, compiled.errSchemaFileUnread()
 	}
 	client := opts.HTTPClient
 	if client == nil {

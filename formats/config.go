@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -194,10 +196,97 @@ func (c Config) Validate() error {
 // parsed or validated again per worker.
 type Compiled struct {
 	cfg Config
-	// fields is the declared json.schema or csv.schema, parsed.
+	// fields is the declared json.schema or csv.schema (or, once read, its
+	// schema_file), parsed.
 	fields []Field
-	// avro is the inline avro.schema, parsed.
+	// avro is the avro.schema (or, once read, its schema_file), parsed.
 	avro *avroCodec
+	// schemaFile is the schema file read by CompileFiles, its path
+	// resolved; "" when none was read.
+	schemaFile string
+}
+
+// SchemaFile returns the path of the schema file CompileFiles read and
+// parsed (relative names resolved in its dir), or "" if the configuration
+// names none or the Compiled came from Compile. A watcher that reloads the
+// configuration when files change watches this one too.
+func (c *Compiled) SchemaFile() string { return c.schemaFile }
+
+// namedSchemaFile returns the schema_file the configuration names and its
+// key, or "" when it names none.
+func (c Config) namedSchemaFile() (path, key string) {
+	switch c.Type {
+	case TypeJSON:
+		return c.JSON.SchemaFile, "json.schema_file"
+	case TypeCSV:
+		return c.CSV.SchemaFile, "csv.schema_file"
+	case TypeAvro:
+		return c.Avro.SchemaFile, "avro.schema_file"
+	}
+	return "", ""
+}
+
+// CompileFiles is Compile that also reads and parses the schema file the
+// configuration names (json.schema_file, csv.schema_file or
+// avro.schema_file; a relative path is taken in dir, or in the working
+// directory when dir is empty), once, so that decoders read no file and a
+// bad schema file is an error here rather than when the first decoder is
+// made. Each problem with the file is one line, "format.<section>
+// .schema_file: <path>: ...".
+func (c Config) CompileFiles(dir string) (*Compiled, error) {
+	out, err := c.Compile()
+	if err != nil {
+		return nil, err
+	}
+	path, key := out.cfg.namedSchemaFile()
+	if path == "" {
+		return out, nil
+	}
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	switch out.cfg.Type {
+	case TypeJSON, TypeCSV:
+		fields, err := readFieldSpecs(path, key)
+		if err == nil && out.cfg.Type == TypeCSV {
+			err = csvPrimitive(fields, "format."+key+": "+path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out.fields = fields
+	case TypeAvro:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("format.%s: %w", key, err)
+		}
+		codec, err := newAvroCodec(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("format.%s: %s: %s", key, path, oneLine(err.Error()))
+		}
+		out.avro = codec
+	}
+	out.schemaFile = path
+	return out, nil
+}
+
+// errSchemaFileUnread is NewDecoder's answer for a Compiled that names a
+// schema file Compile did not read.
+func (c *Compiled) errSchemaFileUnread() error {
+	path, key := c.cfg.namedSchemaFile()
+	return fmt.Errorf("format.%s: %s was not read: compile the configuration with CompileFiles", key, path)
+}
+
+// csvPrimitive checks that every CSV column is of a primitive type; where
+// names the schema in the error ("format.csv.schema").
+func csvPrimitive(fields []Field, where string) error {
+	var errs []error
+	for _, f := range fields {
+		if !isPrimitive(f.Type.Kind) {
+			errs = append(errs, fmt.Errorf("%s: column %s is %s; CSV columns must be primitive types", where, f.Name, f.Type))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Config returns the configuration, defaults applied.
@@ -290,6 +379,9 @@ func (c Config) Compile() (*Compiled, error) {
 			seen[name] = true
 		}
 		fields, err := fieldsFromSpecs(s.Schema, "csv.schema")
+		if err == nil {
+			err = csvPrimitive(fields, "format.csv.schema")
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -355,16 +447,22 @@ func validTimeFormat(f string) bool {
 // fieldsFromSpecs turns YAML field specs into fields; key names the list in
 // errors ("json.schema").
 func fieldsFromSpecs(specs []FieldSpec, key string) ([]Field, error) {
+	return fieldsAt(specs, "format."+key)
+}
+
+// fieldsAt is fieldsFromSpecs with errors starting with prefix and the
+// field's index, as "<prefix>[2] (user_id).type: ...".
+func fieldsAt(specs []FieldSpec, prefix string) ([]Field, error) {
 	var errs []error
 	fields := make([]Field, 0, len(specs))
 	seen := map[string]bool{}
 	for i, s := range specs {
-		at := fmt.Sprintf("format.%s[%d]", key, i)
+		at := fmt.Sprintf("%s[%d]", prefix, i)
 		if s.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: missing", at))
 			continue
 		}
-		at = fmt.Sprintf("format.%s[%d] (%s)", key, i, s.Name)
+		at = fmt.Sprintf("%s[%d] (%s)", prefix, i, s.Name)
 		if seen[s.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: field %q appears twice", at, s.Name))
 			continue
@@ -394,11 +492,9 @@ func fieldsFromSpecs(specs []FieldSpec, key string) ([]Field, error) {
 	return fields, errors.Join(errs...)
 }
 
-// readFieldSpecs reads a schema_file: a YAML list of field specs.
-func readFieldSpecs(path, dir, key string) ([]Field, error) {
-	if !filepath.IsAbs(path) && dir != "" {
-		path = filepath.Join(dir, path)
-	}
+// readFieldSpecs reads a schema_file at path: a YAML list of field specs.
+// Each problem is one line, "format.<key>: <path>: ...".
+func readFieldSpecs(path, key string) ([]Field, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("format.%s: %w", key, err)
@@ -406,15 +502,29 @@ func readFieldSpecs(path, dir, key string) ([]Field, error) {
 	var specs []FieldSpec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&specs); err != nil {
-		return nil, fmt.Errorf("format.%s: %s: %w", key, path, err)
+	if err := dec.Decode(&specs); err != nil && !errors.Is(err, io.EOF) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msg = strings.Join(te.Errors, "; ")
+		}
+		return nil, fmt.Errorf("format.%s: %s: not a YAML list of fields ({name: ..., type: ...}): %s", key, path, oneLine(msg))
 	}
-	fields, err := fieldsFromSpecs(specs, key)
+	fields, err := fieldsAt(specs, "format."+key+": "+path+": ")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("format.%s: %s: no fields", key, path)
 	}
 	return fields, nil
+}
+
+// oneLine joins the lines of a message with "; ".
+func oneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
 }

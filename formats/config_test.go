@@ -103,28 +103,79 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestSchemaFile: CompileFiles reads and parses a schema file once (a
+// relative path in the given folder); each problem with the file is one
+// line naming the key and the file; Compiled.NewDecoder reads no file.
 func TestSchemaFile(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte("- {name: a, type: int64, required: true}\n- {name: b, type: \"map<string,list<double>>\"}\n"), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	d, err := NewDecoder(Config{JSON: JSONConfig{SchemaFile: "f.yaml"}}, DecoderOptions{Dir: dir})
+	write("f.yaml", "- {name: a, type: int64, required: true}\n- {name: b, type: \"map<string,list<double>>\"}\n")
+	c, err := Config{JSON: JSONConfig{SchemaFile: "f.yaml"}}.CompileFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Schema().String(); got != "<a!:int64,b:map<string,list<double>>>" {
-		t.Errorf("schema = %s", got)
+	if got := c.SchemaFile(); got != filepath.Join(dir, "f.yaml") {
+		t.Errorf("SchemaFile() = %q", got)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("- {name: a, kind: int64}\n"), 0o644); err != nil {
+	if err := os.Remove(filepath.Join(dir, "f.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewDecoder(Config{Type: TypeCSV, CSV: CSVConfig{SchemaFile: "bad.yaml"}}, DecoderOptions{Dir: dir})
-	if err == nil || !strings.Contains(err.Error(), "format.csv.schema_file: "+filepath.Join(dir, "bad.yaml")+": yaml: unmarshal errors:\n  line 1: field kind not found") {
-		t.Errorf("bad schema file: %v", err)
+	for range 2 { // every decoder from the one parse, the file gone
+		d, err := c.NewDecoder(DecoderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Schema().String(); got != "<a!:int64,b:map<string,list<double>>>" {
+			t.Errorf("schema = %s", got)
+		}
 	}
-	_, err = NewDecoder(Config{JSON: JSONConfig{SchemaFile: "missing.yaml"}}, DecoderOptions{Dir: dir})
-	if err == nil || !strings.Contains(err.Error(), "format.json.schema_file: open "+filepath.Join(dir, "missing.yaml")) {
-		t.Errorf("missing schema file: %v", err)
+	if _, err := (Config{JSON: JSONConfig{SchemaFile: "f.yaml"}}).Compile(); err != nil {
+		t.Fatalf("Compile reads no file: %v", err)
+	}
+
+	write("bad.yaml", "- {name: a, kind: int64}\n")
+	write("badtype.yaml", "- {name: a, type: varchar}\n")
+	write("nested.yaml", "- {name: b, type: \"list<int64>\"}\n")
+	write("empty.yaml", "")
+	write("bad.avsc", `{"type": "record", "name": "r", "fields": [{"name": "a", "type": "nope"}]}`)
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Type: TypeCSV, CSV: CSVConfig{SchemaFile: "bad.yaml"}},
+			"format.csv.schema_file: " + filepath.Join(dir, "bad.yaml") + ": not a YAML list of fields ({name: ..., type: ...}): line 1: field kind not found in type formats.FieldSpec"},
+		{Config{JSON: JSONConfig{SchemaFile: "missing.yaml"}},
+			"format.json.schema_file: open " + filepath.Join(dir, "missing.yaml") + ": no such file or directory"},
+		{Config{Type: TypeCSV, CSV: CSVConfig{SchemaFile: "badtype.yaml"}},
+			"format.csv.schema_file: " + filepath.Join(dir, "badtype.yaml") + ": [0] (a).type: "},
+		{Config{Type: TypeCSV, CSV: CSVConfig{SchemaFile: "nested.yaml"}},
+			"format.csv.schema_file: " + filepath.Join(dir, "nested.yaml") + ": column b is list<int64>; CSV columns must be primitive types"},
+		{Config{JSON: JSONConfig{SchemaFile: "empty.yaml"}},
+			"format.json.schema_file: " + filepath.Join(dir, "empty.yaml") + ": no fields"},
+		{Config{Type: TypeAvro, Avro: AvroConfig{SchemaFile: "bad.avsc"}},
+			"format.avro.schema_file: " + filepath.Join(dir, "bad.avsc") + ": bad Avro schema: "},
+	} {
+		_, err := tc.cfg.CompileFiles(dir)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("CompileFiles(%+v) = %v\nwant %s...", tc.cfg, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("a schema file's problem takes more than one line: %q", err)
+		}
+	}
+
+	// A Compiled from Compile has not read the file: its decoders refuse.
+	c, err = Config{Type: TypeAvro, Avro: AvroConfig{SchemaFile: "bad.avsc"}}.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NewDecoder(DecoderOptions{}); err == nil || !strings.Contains(err.Error(), "format.avro.schema_file: bad.avsc was not read") {
+		t.Errorf("decoder of an unread schema file: %v", err)
 	}
 }
 

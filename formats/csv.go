@@ -32,24 +32,15 @@ func newCSVDecoder(compiled *Compiled, opts DecoderOptions) (*csvDecoder, error)
 	c := compiled.cfg.CSV
 	d := &csvDecoder{delim: c.Delimiter[0], quote: c.Quote[0], header: c.Header, null: c.NullValue}
 	var fields []Field
-	var err error
 	switch {
 	case len(c.Columns) > 0:
 		for _, name := range c.Columns {
 			fields = append(fields, Field{Name: name, Type: StringType})
 		}
-	case len(c.Schema) > 0:
+	case c.SchemaFile != "" && compiled.schemaFile == "":
+		return nil, compiled.errSchemaFileUnread()
+	default: // schema or schema_file, parsed and checked by Compile(Files)
 		fields = slices.Clone(compiled.fields) // each decoder owns its schema
-	default:
-		fields, err = readFieldSpecs(c.SchemaFile, opts.Dir, "csv.schema_file")
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range fields {
-		if !isPrimitive(f.Type.Kind) {
-			return nil, fmt.Errorf("format.csv.schema: column %s is %s; CSV columns must be primitive types", f.Name, f.Type)
-		}
 	}
 	d.schema = NewSchema(fields...)
 	return d, nil

@@ -37,8 +37,9 @@ type DecoderOptions struct {
 	// HTTPClient is used for the schema registry; nil means a client with
 	// a 30 s timeout.
 	HTTPClient *http.Client
-	// Dir resolves relative schema_file paths (the pipeline file's folder);
-	// empty means the working directory.
+	// Dir resolves relative schema_file paths for the package-level
+	// NewDecoder, which compiles the configuration (empty: the working
+	// directory). Compiled.NewDecoder reads no file: CompileFiles did.
 	Dir string
 	// Sample is the first messages of the stream (up to JSONConfig.InferRows
 	// of them), used to infer a JSON schema when none is configured, so
@@ -47,19 +48,20 @@ type DecoderOptions struct {
 	Sample []Message
 }
 
-// NewDecoder compiles cfg and returns a decoder for it (schema files
-// read). Callers that build many decoders compile once and use
-// [Compiled.NewDecoder].
+// NewDecoder compiles cfg (reading its schema file, relative to opts.Dir)
+// and returns a decoder for it. Callers that build many decoders compile
+// once with [Config.CompileFiles] and use [Compiled.NewDecoder].
 func NewDecoder(cfg Config, opts DecoderOptions) (Decoder, error) {
-	c, err := cfg.Compile()
+	c, err := cfg.CompileFiles(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
 	return c.NewDecoder(opts)
 }
 
-// NewDecoder returns a decoder for the compiled configuration, reading
-// schema files (relative to opts.Dir) if it names any.
+// NewDecoder returns a decoder for the compiled configuration. It reads no
+// file: a schema file is read and parsed by CompileFiles (a Compiled from
+// Compile that names one is refused).
 func (c *Compiled) NewDecoder(opts DecoderOptions) (Decoder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -46,15 +46,10 @@ func newJSONDecoder(c *Compiled, opts DecoderOptions) (*jsonDecoder, error) {
 	j := c.cfg.JSON
 	d := &jsonDecoder{log: opts.Logger, widen: j.WidenToString, timestamps: j.Timestamps}
 	switch {
-	case len(j.Schema) > 0:
+	case j.SchemaFile != "" && c.schemaFile == "":
+		return nil, c.errSchemaFileUnread()
+	case len(j.Schema) > 0 || j.SchemaFile != "":
 		d.setSchema(NewSchema(slices.Clone(c.fields)...)) // each decoder owns its schema
-		d.fast = fastEligible(d.schema)
-	case j.SchemaFile != "":
-		fields, err := readFieldSpecs(j.SchemaFile, opts.Dir, "json.schema_file")
-		if err != nil {
-			return nil, err
-		}
-		d.setSchema(NewSchema(fields...))
 		d.fast = fastEligible(d.schema)
 	default:
 		d.inferred = true

@@ -74,7 +74,7 @@ type leaf struct {
 // them.
 func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error) {
 	opts = opts.withDefaults()
-	codec, err := ParseCodec(string(opts.Codec))
+	codec, err := codecOf(opts.Codec) // the typed codec, as ParseCodec returned it
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func NewWriter(w io.Writer, schema *Schema, opts WriterOptions) (*Writer, error)
 	pschema := pq.NewSchema("schema", root)
 	out := &countingWriter{w: w}
 	pw := pq.NewGenericWriter[any](out, pschema,
-		pq.Compression(codecOf(codec)),
+		pq.Compression(codec),
 		pq.DataPageVersion(1),
 		pq.PageBufferSize(opts.PageBytes),
 		pq.DictionaryMaxBytes(dictionaryMaxBytes),
@@ -596,16 +596,20 @@ func (snappyCodec) Encode(dst, src []byte) ([]byte, error) {
 
 func (snappyCodec) Decode(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }
 
-func codecOf(c Codec) compress.Codec {
+// codecOf is parquet-go's codec for c; a Codec that is none of the
+// constants (built from a string ParseCodec did not check) is an error.
+func codecOf(c Codec) (compress.Codec, error) {
 	switch c {
+	case CodecSnappy:
+		return snappyCodec{}, nil
 	case CodecZstd:
-		return &pq.Zstd
+		return &pq.Zstd, nil
 	case CodecGzip:
-		return &pq.Gzip
+		return &pq.Gzip, nil
 	case CodecLZ4:
-		return &pq.Lz4Raw
+		return &pq.Lz4Raw, nil
 	case CodecNone:
-		return &pq.Uncompressed
+		return &pq.Uncompressed, nil
 	}
-	return snappyCodec{}
+	return nil, fmt.Errorf("formats: unknown compression %q (want snappy, zstd, gzip, lz4 or none)", c)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,9 +13,11 @@ import (
 )
 
 // Catalog is the set of pipeline files in a folder and the last valid
-// version of each. It does no I/O: Update is given the files' contents.
-// A file that stops parsing keeps its last valid version in force and
-// reports its error; a file that goes away removes its pipeline.
+// version of each. Update is given the pipeline files' contents; the only
+// files it reads itself are the schema files pipelines name (schema_file),
+// which pipelines.Load parses and which can change while the pipeline file
+// does not. A file that stops parsing keeps its last valid version in force
+// and reports its error; a file that goes away removes its pipeline.
 type Catalog struct {
 	files map[string]*catalogFile // by file name
 }
@@ -22,16 +25,37 @@ type Catalog struct {
 type catalogFile struct {
 	hash string          // of the bytes last seen
 	spec *pipelines.Spec // last valid version; nil if never valid
-	// specHash is hash of the valid version.
+	// specHash is hash of the valid version (its schema file's bytes
+	// included).
 	specHash string
 	err      error // of the bytes last seen; nil if they are valid
+	// schema is the schema file the bytes last seen named and schemaSum
+	// its bytes' hash when they were loaded; a load that failed on its
+	// schema file leaves schemaSum "" so that every Update tries again.
+	schema, schemaSum string
+}
+
+// fileSum is the first 12 hex digits of the SHA-256 of b.
+func fileSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// schemaChanged says whether f's schema file changed since it was loaded
+// (or could not be read then or now), so its pipeline must load again.
+func (f *catalogFile) schemaChanged() bool {
+	if f.schema == "" {
+		return false
+	}
+	b, err := os.ReadFile(f.schema)
+	return err != nil || f.schemaSum == "" || fileSum(b) != f.schemaSum
 }
 
 // Entry is one pipeline in force: its spec and where it came from.
 type Entry struct {
 	File string
 	Spec *pipelines.Spec
-	Hash string // of the file's bytes (first 12 hex digits of SHA-256)
+	Hash string // of the file's bytes, and its schema file's if it names one (first 12 hex digits of SHA-256)
 	Err  error  // the file's current error, if its latest edit is invalid
 }
 
@@ -56,23 +80,38 @@ func (c *Catalog) Update(files map[string][]byte, env func(string) (string, bool
 	}
 	for _, name := range sortedKeys(files) {
 		b := files[name]
-		sum := sha256.Sum256(b)
-		h := hex.EncodeToString(sum[:6])
+		h := fileSum(b)
 		f := c.files[name]
 		if f == nil {
 			f = &catalogFile{}
 			c.files[name] = f
 		}
-		if f.hash == h {
+		if f.hash == h && !f.schemaChanged() {
 			continue
 		}
-		f.hash = h
+		f.hash, f.schema, f.schemaSum = h, "", ""
 		spec, err := pipelines.LoadBytesEnv(name, b, env)
 		if err != nil {
 			f.err = err
+			if strings.Contains(err.Error(), "schema_file") {
+				// Retried on every Update, until the file appears
+				// or is fixed.
+				f.schema = "?"
+			}
 			continue
 		}
 		f.spec, f.specHash, f.err = spec, h, nil
+		if path := spec.Compiled().Format.SchemaFile(); path != "" {
+			// The version includes the schema: an edit of the schema
+			// file alone is a new version of the pipeline.
+			sb, err := os.ReadFile(path)
+			if err == nil {
+				f.schema, f.schemaSum = path, fileSum(sb)
+				f.specHash = fileSum(append(append([]byte{}, b...), sb...))
+			} else {
+				f.schema = path
+			}
+		}
 	}
 	after := c.byName()
 	var changes []Change

@@ -30,7 +30,9 @@ type Config struct {
 	// Spec is the loaded pipeline (defaults applied and validated, as
 	// pipelines.Load returns it).
 	Spec *pipelines.Spec
-	// Dir resolves relative schema files (the pipeline file's folder).
+	// Dir is the pipeline file's folder. The format's schema_file was read
+	// and parsed by pipelines.Load (relative to that folder), so the run
+	// reads no schema file; Dir only reaches formats.DecoderOptions.
 	Dir string
 	// Follow keeps loading until ctx ends, sharing partitions with other
 	// loaders of the pipeline through the consumer group. Without it the

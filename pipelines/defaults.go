@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -166,7 +167,9 @@ func parent(path string) string {
 }
 
 // Validate checks values and their combinations on the effective spec
-// (call Defaults first; Load does). It returns Errors or nil.
+// (call Defaults first; Load does), and reads and parses the format's
+// schema_file, relative to the pipeline file's folder. It returns Errors
+// or nil.
 func (s *Spec) Validate() error {
 	v := &validator{s: s}
 	v.explicitZeros()
@@ -259,8 +262,15 @@ func (s *Spec) validateSource(v *validator) {
 	}
 }
 
+// validateFormat compiles the format, reading and parsing its schema_file
+// once: a relative path is in the pipeline file's folder (the working
+// directory for a spec built in code), as the loader took it before.
 func (s *Spec) validateFormat(v *validator) {
-	fc, err := s.Format.Config.Compile()
+	dir := ""
+	if s.src != nil {
+		dir = filepath.Dir(s.src.file)
+	}
+	fc, err := s.Format.Config.CompileFiles(dir)
 	v.c.Format = fc
 	v.c.OnError = parseErrorPolicy(s.Format.OnError)
 	if err != nil {

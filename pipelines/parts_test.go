@@ -2,6 +2,8 @@ package pipelines
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -343,5 +345,53 @@ schedule: "@every 90s"
 	s.PartitionBy.Layout = "dt=YYYY-MM-DDD"
 	if s.Validate() == nil || s.Compiled() != nil {
 		t.Error("a spec that fails Validate kept its old parsed values")
+	}
+}
+
+// Load reads and parses the format's schema_file once, relative to the
+// pipeline file's folder: the decoders come from that parse (the file may
+// be gone by then), and Compiled says which file it was.
+func TestSchemaFileParsedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	schema := filepath.Join(dir, "schemas", "fields.yaml")
+	if err := os.WriteFile(schema, []byte("- {name: id, type: int64, required: true}\n- {name: at, type: timestamp, format: epoch_ms}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(`name: p
+source: {brokers: ["127.0.0.1:9092"], topics: [t]}
+format: {type: json, json: {schema_file: schemas/fields.yaml}}
+partition_by: {time: at}
+sink: {url: /tmp/p}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Compiled().Format
+	if got := c.SchemaFile(); got != schema {
+		t.Errorf("SchemaFile() = %q, want %q", got, schema)
+	}
+	if err := os.Remove(schema); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		d, err := c.NewDecoder(formats.DecoderOptions{})
+		if err != nil {
+			t.Fatalf("a decoder after Load: %v", err)
+		}
+		if got := d.Schema().String(); got != "<id!:int64,at:timestamp>" {
+			t.Errorf("decoder schema %s", got)
+		}
+	}
+	// The file gone, the next Load says so, at the key.
+	_, err = Load(path)
+	if err == nil || !strings.Contains(err.Error(), path+":3:42: format.json.schema_file: open "+schema+": no such file or directory") {
+		t.Errorf("Load without the schema file: %v", err)
 	}
 }
