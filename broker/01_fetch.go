@@ -166,10 +166,9 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 	}
 	chunk, err := l.Read(offset, int(limit))
 	if err != nil {
-		if errors.Is(err, log.ErrOffsetOutOfRange) {
-			return 0, kerr.OffsetOutOfRange
-		}
-		if errors.Is(err, log.ErrCorruptMessage) {
+		code := logErrorCode(err)
+		switch code {
+		case kerr.CorruptMessage:
 			// Damaged data is never sent: the client gets CORRUPT_MESSAGE for
 			// this offset and may seek past it. A known damaged range was
 			// logged when found; a client retrying it must not flood the log.
@@ -179,10 +178,10 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 				level = slog.LevelDebug
 			}
 			s.logger.Log(context.Background(), level, "fetch hit damaged data", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
-			return 0, kerr.CorruptMessage
+		case kerr.KafkaStorageError:
+			s.logger.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 		}
-		s.logger.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
-		return 0, kerr.KafkaStorageError
+		return 0, code
 	}
 	if chunk.Size == 0 {
 		return 0, nil

@@ -11,13 +11,11 @@ package broker
 
 import (
 	"context"
-	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/internal/mention"
-	"github.com/sluicehq/sluice/broker/log"
 )
 
 func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response {
@@ -66,14 +64,14 @@ func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response
 				continue
 			}
 			low, err := p.log.DeleteRecordsBefore(off)
-			switch {
-			case err == nil:
+			if err != nil {
+				code := logErrorCode(err)
+				if code == kerr.KafkaStorageError {
+					c.s.logger.Error("delete records failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+				sp.ErrorCode = code.Code
+			} else {
 				sp.LowWatermark = low
-			case errors.Is(err, log.ErrOffsetOutOfRange):
-				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			default:
-				c.s.logger.Error("delete records failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
-				sp.ErrorCode = kerr.KafkaStorageError.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

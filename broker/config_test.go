@@ -40,16 +40,25 @@ func TestNodeIDFromSettings(t *testing.T) {
 	if err != nil || c.Err != nil {
 		t.Fatalf("DescribeConfigs broker 3: %v %v", err, c.Err)
 	}
+	seen := map[string]bool{}
 	for _, kv := range c.Configs {
+		seen[kv.Key] = true
 		switch kv.Key {
 		case "node.id":
 			if kv.MaybeValue() != "3" || kv.Source != kmsg.ConfigSourceStaticBrokerConfig {
 				t.Errorf("node.id = %q from %v, want 3 from STATIC_BROKER_CONFIG", kv.MaybeValue(), kv.Source)
 			}
 		case "log.dirs":
-			if kv.MaybeValue() != b.Dir {
-				t.Errorf("log.dirs = %q, want the data dir in use, %s", kv.MaybeValue(), b.Dir)
+			// Given as Config.DataDir, the alias of log.dirs: a static
+			// setting of this broker, not Kafka's default ./data.
+			if kv.MaybeValue() != b.Dir || kv.Source != kmsg.ConfigSourceStaticBrokerConfig {
+				t.Errorf("log.dirs = %q from %v, want the data dir in use, %s, from STATIC_BROKER_CONFIG", kv.MaybeValue(), kv.Source, b.Dir)
 			}
+		}
+	}
+	for _, k := range []string{"node.id", "log.dirs"} {
+		if !seen[k] {
+			t.Errorf("DescribeConfigs broker 3 does not report %s", k)
 		}
 	}
 }

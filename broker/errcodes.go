@@ -2,16 +2,26 @@ package broker
 
 // Errors to Kafka error codes. Each storage package maps its own sentinel
 // errors beside their definitions: meta.ErrorCode for metadata (used here
-// through metaErrorCode) and log.ErrorCode for partition logs. Handlers
-// keep no mapping tables of their own.
+// through metaErrorCode) and log.ErrorCode for partition logs (through
+// logErrorCode). Handlers keep no mapping tables of their own.
 
 import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicehq/sluice/broker/log"
 	"github.com/sluicehq/sluice/broker/meta"
 )
+
+// logErrorCode maps a partition log's error (log.Append, log.Read,
+// log.DeleteRecordsBefore) to Kafka's error code; nil for nil.
+func logErrorCode(err error) *kerr.Error {
+	if err == nil {
+		return nil
+	}
+	return kerr.ErrorForCode(log.ErrorCode(err)).(*kerr.Error)
+}
 
 // metaErrorCode maps a metadata validation error to Kafka's error code.
 func metaErrorCode(err error) *kerr.Error {

@@ -65,7 +65,7 @@ type connLimits struct {
 	perIP     int            // max.connections.per.ip
 	overrides map[string]int // by normalised IP
 	budget    int            // descriptors Kafka connections may hold
-	log       *slog.Logger
+	logger    *slog.Logger
 
 	mu struct {
 		sync.Mutex
@@ -103,11 +103,11 @@ func connectionBudget(reserve int32) (budget int, nofile uint64, err error) {
 	return int(nofile - r), nofile, nil
 }
 
-func newConnLimits(settings *meta.BrokerConfig, log *slog.Logger) (*connLimits, error) {
+func newConnLimits(settings *meta.BrokerConfig, logger *slog.Logger) (*connLimits, error) {
 	l := &connLimits{
 		maxConns: int(settings.MaxConnections),
 		perIP:    int(settings.MaxConnectionsPerIP),
-		log:      log,
+		logger:   logger,
 		rejectLog: map[string]*rateLog{
 			rejectPerIP: {}, rejectFDBudget: {}, rejectHTTP: {},
 		},
@@ -117,7 +117,7 @@ func newConnLimits(settings *meta.BrokerConfig, log *slog.Logger) (*connLimits, 
 		return nil, err
 	}
 	l.budget = budget
-	log.Info("connection limits", "rlimit_nofile", nofile, "fd_budget", budget,
+	logger.Info("connection limits", "rlimit_nofile", nofile, "fd_budget", budget,
 		"max_connections", l.maxConns, "max_connections_per_ip", l.perIP)
 	if l.overrides, err = resolveOverrides(settings.MaxConnectionsPerIPOverrides); err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (l *connLimits) logRejected(reason string, nc net.Conn) {
 	l.mu.Lock()
 	open, http := len(l.mu.open), l.mu.http
 	l.mu.Unlock()
-	l.log.Warn("refusing connections", "reason", reason, "remote", nc.RemoteAddr().String(),
+	l.logger.Warn("refusing connections", "reason", reason, "remote", nc.RemoteAddr().String(),
 		"refused_since_last_line", n, "open_connections", open, "open_http_connections", http, "fd_budget", l.budget)
 }
 

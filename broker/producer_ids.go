@@ -27,7 +27,7 @@ const producerIDBlock = 1000
 type producerIDs struct {
 	fs     vfs.FS
 	path   string
-	log    *slog.Logger
+	logger *slog.Logger
 	now    func() time.Time
 	failed atomic.Pointer[storageFailure] // the write that failed last, nil after one succeeds
 	mu     struct {
@@ -37,7 +37,7 @@ type producerIDs struct {
 }
 
 func openProducerIDs(fs vfs.FS, path string, logger *slog.Logger, now func() time.Time) (*producerIDs, error) {
-	p := &producerIDs{fs: fs, path: path, log: logger, now: now}
+	p := &producerIDs{fs: fs, path: path, logger: logger, now: now}
 	b, err := vfs.ReadFile(fs, path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -75,12 +75,12 @@ func (p *producerIDs) persistLocked(end int64) error {
 		err = fmt.Errorf("producer ids: %w", err)
 		if p.failed.Load() == nil {
 			p.failed.Store(&storageFailure{since: p.now(), err: err})
-			p.log.Error("producer-id file cannot be written; InitProducerId is answered KAFKA_STORAGE_ERROR until it can", "path", p.path, "err", err)
+			p.logger.Error("producer-id file cannot be written; InitProducerId is answered KAFKA_STORAGE_ERROR until it can", "path", p.path, "err", err)
 		}
 		return err
 	}
 	if f := p.failed.Swap(nil); f != nil {
-		p.log.Info("producer-id file writable again", "path", p.path, "read_only_for", p.now().Sub(f.since).Round(time.Millisecond))
+		p.logger.Info("producer-id file writable again", "path", p.path, "read_only_for", p.now().Sub(f.since).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -73,14 +73,20 @@ func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers: the cluster for run history is required"))
 	}
-	if c.HistoryTopic == "" || c.Group == "" {
-		errs = append(errs, errors.New("history topic and group must be named"))
+	if c.HistoryTopic == "" {
+		errs = append(errs, errors.New("--history-topic: the run history topic must be named"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group: the scheduler group must be named"))
 	}
 	if c.SessionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("--session-timeout %s: at least 1s", c.SessionTimeout))
 	}
-	if c.Rescan <= 0 || c.StopTimeout <= 0 {
-		errs = append(errs, errors.New("rescan and stop timeout must be positive"))
+	if c.Rescan <= 0 {
+		errs = append(errs, fmt.Errorf("rescan %s: must be more than 0", c.Rescan))
+	}
+	if c.StopTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("stop timeout %s: must be more than 0", c.StopTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -88,13 +89,19 @@ func (e *kafkaEnv) produce(t *testing.T, n int) {
 // spec is a JSON pipeline over the topic into sink, rolling every 200 rows.
 func (e *kafkaEnv) spec(t *testing.T, name, sink string) *pipelines.Spec {
 	t.Helper()
+	return e.specRolling(t, name, sink, 200)
+}
+
+// specRolling is spec rolling every roll rows.
+func (e *kafkaEnv) specRolling(t *testing.T, name, sink string, roll int) *pipelines.Spec {
+	t.Helper()
 	y := fmt.Sprintf(`name: %s
 source: {brokers: ["%s"], topics: [%s]}
 format:
   type: json
   json: {schema: [{name: user_id, type: int64, required: true}, {name: event, type: string}]}
-sink: {url: %s, roll: {records: 200}, success_grace: 0s}
-`, name, e.addr, e.topic, sink)
+sink: {url: %s, roll: {records: %d}, success_grace: 0s}
+`, name, e.addr, e.topic, sink, roll)
 	spec, err := pipelines.LoadBytes(name+".yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -280,40 +287,108 @@ func (p *publishHook) Published(tp TopicPartition, path string, rows, bytes int6
 }
 
 // Two batch runs of one pipeline at once (two cron hosts, a manual run
-// beside a scheduled one): the sink's owner epochs fence the older owner of
-// each partition, and nothing lands twice.
+// beside a scheduled one), made to overlap: owner A commits its first batch
+// of every partition and is held there; owner B then recovers the sink
+// (claiming a newer epoch of every partition) and loads everything after
+// A's batches; A, released, reads on and tries to commit its next batch.
+// A and A alone is fenced, on every partition, and each offset landed
+// exactly once: A's first batches and B's files after them. The owners
+// roll at different sizes, so a batch A published unfenced would overlap
+// one of B's and show as offsets landed twice.
 func TestTwoOwnersAreFenced(t *testing.T) {
+	const rollA, rollB = 300, 200
 	e := newKafkaEnv(t, "owners", 3)
 	sink := filepath.Join(t.TempDir(), "lake")
 	e.produce(t, 4000)
-	m := NewMetrics(nil)
-	errs := make(chan error, 2)
-	for range 2 {
-		spec := e.spec(t, "owners", sink)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-			defer cancel()
-			cfg := DefaultConfig(spec)
-			cfg.Progress, cfg.Metrics, cfg.RetryBackoff = quietProgress(), m, 10*time.Millisecond
-			_, err := Run(ctx, cfg)
-			errs <- err
-		}()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+
+	regA, regB := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
+	hold := &holdingProgress{Progress: quietProgress(), held: make(chan TopicPartition, e.parts), release: make(chan struct{})}
+	releaseA := sync.OnceFunc(func() { close(hold.release) })
+	defer releaseA() // on a failure, before cancel
+	type result struct {
+		sum *Summary
+		err error
 	}
-	for range 2 {
-		if err := <-errs; err != nil && !errors.Is(err, ErrFenced) {
-			t.Errorf("a run failed with %v; want success or ErrFenced", err)
+	doneA := make(chan result, 1)
+	go func() {
+		cfg := DefaultConfig(e.specRolling(t, "owners", sink, rollA))
+		// No retries: a fenced attempt would otherwise recover, claim a
+		// newer epoch and find nothing left to load.
+		cfg.Progress, cfg.Metrics, cfg.Retries = hold, NewMetrics(regA), 0
+		sum, err := Run(ctx, cfg)
+		doneA <- result{sum, err}
+	}()
+	for range e.parts {
+		select {
+		case <-hold.held:
+		case r := <-doneA:
+			t.Fatalf("owner A ended (%v) before its first batches were held", r.err)
+		case <-ctx.Done():
+			t.Fatal("owner A did not commit a first batch of every partition")
 		}
+	}
+
+	cfgB := DefaultConfig(e.specRolling(t, "owners", sink, rollB))
+	cfgB.Progress, cfgB.Metrics, cfgB.RetryBackoff = quietProgress(), NewMetrics(regB), 10*time.Millisecond
+	sumB, err := Run(ctx, cfgB)
+	if err != nil {
+		t.Fatalf("owner B (the newer owner): %v", err)
+	}
+	releaseA()
+	a := <-doneA
+
+	if !errors.Is(a.err, ErrFenced) {
+		t.Fatalf("owner A (the stale owner) ended with %v; want ErrFenced", a.err)
+	}
+	failures := func(reg prometheus.Gatherer, reason string) float64 {
+		v, _ := metricValue(t, reg, "sluice_loader_commit_failures_total", map[string]string{"pipeline": "owners", "reason": reason})
+		return v
+	}
+	if f, other := failures(regA, commitFenced), failures(regA, commitError); f != float64(e.parts) || other != 0 {
+		t.Errorf("owner A's commit failures: fenced %v, error %v; want %d, 0", f, other, e.parts)
+	}
+	if f, other := failures(regB, commitFenced), failures(regB, commitError); f != 0 || other != 0 {
+		t.Errorf("owner B's commit failures: fenced %v, error %v; want none", f, other)
+	}
+	if got, want := a.sum.Totals().Records, int64(e.parts*rollA); got != want {
+		t.Errorf("owner A published %d records, want %d (its first batch of each partition)", got, want)
+	}
+	if got, want := sumB.Totals().Records, int64(e.parts*(e.sent-rollA)); got != want {
+		t.Errorf("owner B published %d records, want %d (everything after A's first batches)", got, want)
 	}
 	if !e.coverage(t, sink, int64(e.sent)) {
-		// A fenced run stops; a second run after both finishes the rest.
-		if _, err := Run(context.Background(), Config{Spec: e.spec(t, "owners", sink), Progress: quietProgress()}); err != nil {
-			t.Fatal(err)
-		}
-		if !e.coverage(t, sink, int64(e.sent)) {
-			t.Fatalf("after a third run not every record landed: %v", landedSpans(t, sink))
-		}
+		t.Errorf("not every record landed: %v", landedSpans(t, sink))
 	}
 	assertNoTemporaries(t, sink)
+}
+
+// holdingProgress holds each partition's worker in its first Published
+// call (right after its first commit), announcing it on held, until
+// release is closed.
+type holdingProgress struct {
+	Progress
+	held    chan TopicPartition
+	release chan struct{}
+
+	mu   sync.Mutex
+	seen map[TopicPartition]bool
+}
+
+func (p *holdingProgress) Published(tp TopicPartition, path string, rows, bytes int64) {
+	p.Progress.Published(tp, path, rows, bytes)
+	p.mu.Lock()
+	first := !p.seen[tp]
+	if p.seen == nil {
+		p.seen = map[TopicPartition]bool{}
+	}
+	p.seen[tp] = true
+	p.mu.Unlock()
+	if first {
+		p.held <- tp
+		<-p.release
+	}
 }
 
 func quietProgress() Progress { return NewLogProgress(slog.New(slog.DiscardHandler)) }

@@ -2,14 +2,15 @@
 // partition counts and config overrides, registered brokers and dynamic broker
 // configs.
 //
-// Metadata is a log (see DESIGN.md). Every change is a typed Record
-// (CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs,
-// RegisterBroker, AlterBrokerConfigs) that is validated against the current
-// Image, appended to a durable Journal, and then applied to build the next
-// Image. Apply is a pure state machine with no I/O, in the style of etcd
-// raft's RawNode: the same records applied to the same image always give the
-// same image, which is what lets a Raft log replace the local Journal later
-// without touching the broker.
+// Metadata is a log (the invariant of that name in docs/architecture.md).
+// Every change is a typed Record (CreateTopic, DeleteTopic,
+// CreatePartitions, AlterTopicConfigs, RegisterBroker, AlterBrokerConfigs)
+// that is validated against the current Image, appended to a durable
+// Journal, and then applied to build the next Image. Apply is a pure state
+// machine with no I/O, in the style of etcd raft's RawNode: the same
+// records applied to the same image always give the same image, which is
+// what lets a Raft log replace the local Journal later without touching
+// the broker.
 //
 // Options.MaxPartitions (max.broker.partitions) makes Store.Apply and
 // Store.Validate refuse, with ErrPolicyViolation, a change that would leave

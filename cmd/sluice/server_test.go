@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestServerConfigFile(t *testing.T) {
@@ -78,5 +86,89 @@ func TestServerConfigFileErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// `sluice server --set node.id=3`, run as the command runs, is node 3 in
+// Metadata, DescribeCluster and DescribeConfigs (--set node.id used to be
+// reported by DescribeConfigs and ignored: the server stayed node 0); and
+// --node-id 2 beside --set node.id=3 is refused, naming both places.
+func TestServerSetNodeID(t *testing.T) {
+	kafka := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetArgs([]string{"server", "--data-dir", t.TempDir(), "--listen", kafka, "--http", "", "--set", "node.id=3"})
+		cmd.SetOut(testLog{t})
+		cmd.SetErr(testLog{t})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+	defer rcancel()
+	var meta *kmsg.MetadataResponse
+	testutil.Eventually(t, time.Minute, "the server answers Metadata", func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the deferred wait
+			t.Fatalf("server ended before answering: %v", err)
+		default:
+		}
+		actx, acancel := context.WithTimeout(rctx, 2*time.Second)
+		defer acancel()
+		meta, err = kmsg.NewPtrMetadataRequest().RequestWith(actx, cl)
+		return err == nil
+	})
+	if len(meta.Brokers) != 1 || meta.Brokers[0].NodeID != 3 || meta.ControllerID != 3 {
+		t.Errorf("Metadata brokers %+v, controller %d: want node 3", meta.Brokers, meta.ControllerID)
+	}
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(rctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dc.Brokers) != 1 || dc.Brokers[0].NodeID != 3 || dc.ControllerID != 3 {
+		t.Errorf("DescribeCluster brokers %+v, controller %d: want node 3", dc.Brokers, dc.ControllerID)
+	}
+	cfgs, err := kadm.NewClient(cl).DescribeBrokerConfigs(rctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cfgs.On("3", nil)
+	if err != nil || c.Err != nil {
+		t.Fatalf("DescribeConfigs broker 3: %v %v", err, c.Err)
+	}
+	found := false
+	for _, kv := range c.Configs {
+		if kv.Key == "node.id" {
+			found = true
+			if kv.MaybeValue() != "3" || kv.Source != kmsg.ConfigSourceStaticBrokerConfig {
+				t.Errorf("node.id = %q from %v, want 3 from STATIC_BROKER_CONFIG", kv.MaybeValue(), kv.Source)
+			}
+		}
+	}
+	if !found {
+		t.Error("DescribeConfigs broker 3 does not report node.id")
+	}
+
+	// The flag and the key disagree: refused before anything starts.
+	dir := filepath.Join(t.TempDir(), "data")
+	_, _, err = runCLI(t, "", "", "server", "--data-dir", dir, "--listen", freeAddr(t), "--http", "", "--node-id", "2", "--set", "node.id=3")
+	const want = `node.id is given twice: "3" at --set node.id=3 and "2" at --node-id`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("server --node-id 2 --set node.id=3: %v; want an error containing %q", err, want)
+	}
+	if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
+		t.Errorf("the refused server created its data dir %s (%v)", dir, serr)
 	}
 }
