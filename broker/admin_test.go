@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func strp(s string) *string { return &s }
@@ -208,17 +210,13 @@ func TestRetentionDeletesSegments(t *testing.T) {
 	}
 	// Retention runs on the broker's tick: poll until the log is within
 	// retention.bytes plus the active segment.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.EventuallyNil(t, 20*time.Second, "retention.bytes=1MiB with 1 MiB segments", func() error {
 		segs, _ := filepath.Glob(filepath.Join(b.Dir, "topics", "ret-0", "*.log"))
-		if len(segs) <= 2 {
-			break
+		if len(segs) > 2 {
+			return fmt.Errorf("%d segments left: %v", len(segs), segs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d segments left after retention.bytes=1MiB with 1 MiB segments: %v", len(segs), segs)
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the broker's retention tick
-	}
+		return nil
+	})
 	// Consuming from the start begins at the new log start, after the deleted data.
 	start, _ := adm.ListStartOffsets(ctx, "ret")
 	so, _ := start.Lookup("ret", 0)

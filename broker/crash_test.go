@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestCrashKeepsAcknowledgedRecords SIGKILLs a broker while an idempotent
@@ -44,19 +46,15 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 				})
 			}
 		}()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		testutil.EventuallyNil(t, 60*time.Second, "the producer's progress", func() error {
 			mu.Lock()
 			n := len(acked)
 			mu.Unlock()
-			if n >= killAt {
-				break
+			if n < killAt {
+				return fmt.Errorf("only %d records acknowledged:\n%s", n, c.stderr.String())
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d records acknowledged in 60s:\n%s", n, c.stderr.String())
-			}
-			time.Sleep(time.Millisecond) // polling the producer's progress
-		}
+			return nil
+		})
 		c.kill(t)
 		cancel()
 		<-produced

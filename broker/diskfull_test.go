@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // mountTmpfs mounts a tmpfs with mount options opts ("size=8m") on a
@@ -148,16 +150,14 @@ func (d *fullDisk) free(t *testing.T) {
 func (d *fullDisk) produceUntilResumed(t *testing.T, v string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	testutil.EventuallyNil(t, 30*time.Second, "produce after freeing space", func() error {
 		err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(v)}).FirstErr()
-		if err == nil {
-			return time.Since(start)
-		}
-		if !errors.Is(err, kerr.KafkaStorageError) && !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Since(start) > 30*time.Second {
+		if err != nil && !errors.Is(err, kerr.KafkaStorageError) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 			t.Fatalf("produce after freeing space: %v\n%s", err, d.c.stderr.String())
 		}
-		time.Sleep(10 * time.Millisecond) // polling for the resume
-	}
+		return err
+	})
+	return time.Since(start)
 }
 
 // checkRecords asserts that "fill" holds exactly acked, in order.
@@ -276,19 +276,18 @@ func TestFullDiskResumesWithoutRestart(t *testing.T) {
 		}
 		acked = append(acked, v)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Polling for the journal's resume: only KAFKA_STORAGE_ERROR may come first.
+	testutil.EventuallyNil(t, 30*time.Second, "create topic after freeing space", func() error {
 		resp, err := adm.CreateTopics(testCtx(t), 1, 1, nil, "after-full")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := resp["after-full"].Err; err == nil {
-			break
-		} else if !errors.Is(err, kerr.KafkaStorageError) || time.Now().After(deadline) {
+		err = resp["after-full"].Err
+		if err != nil && !errors.Is(err, kerr.KafkaStorageError) {
 			t.Fatalf("create topic after freeing space: %v", err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling for the journal's resume
-	}
+		return err
+	})
 	created = append(created, "after-full")
 	if err := commit(30*time.Second, 7); err != nil {
 		t.Fatalf("offset commit after freeing space: %v", err)
@@ -378,16 +377,13 @@ func TestNoInodesTopicOpensLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for {
+	testutil.EventuallyNil(t, 30*time.Second, "produce to late after freeing inodes (polling for the prober)", func() error {
 		err := d.cl.ProduceSync(testCtx(t), &kgo.Record{Topic: "late", Value: []byte("late works")}).FirstErr()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Since(start) > 30*time.Second {
+		if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 			t.Fatalf("produce to late after freeing inodes: %v\n%s", err, d.c.stderr.String())
 		}
-		time.Sleep(10 * time.Millisecond) // polling for the prober
-	}
+		return err
+	})
 	t.Logf("topic opened %v after inodes were freed", time.Since(start).Round(time.Millisecond))
 	health(http.StatusOK, "ok")
 	if n := strings.Count(d.c.stderr.String(), "topic opened after an earlier failure"); n != 1 {

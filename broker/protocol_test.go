@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/brokertest"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // rawConn speaks the Kafka framing directly, for inputs no client sends.
@@ -327,17 +328,16 @@ func TestProduceToInternalTopicRefused(t *testing.T) {
 	if _, err := adm.FetchOffsets(testCtx(t), "g"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyNil(t, 10*time.Second, "__consumer_offsets never created", func() error {
 		td, err := adm.ListTopics(testCtx(t), "__consumer_offsets")
-		if err == nil && td.Has("__consumer_offsets") && td["__consumer_offsets"].Err == nil {
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("__consumer_offsets never created: %v", err)
+		if !td.Has("__consumer_offsets") {
+			return errors.New("not listed")
 		}
-		time.Sleep(20 * time.Millisecond) // polling for the coordinator's topic creation
-	}
+		return td["__consumer_offsets"].Err
+	})
 	if code := produceRaw(t, newClient(t, b.Addr()), "__consumer_offsets", batch("garbage")); code != kerr.InvalidTopicException.Code {
 		t.Fatalf("produce to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", kerr.ErrorForCode(code))
 	}

@@ -108,13 +108,7 @@ func BenchmarkSchedulerRuns(b *testing.B) {
 	// Warm up: every pipeline has run once (sinks made, groups known).
 	// Only succeeded runs count: a tick due while the previous run of its
 	// pipeline is going is skipped.
-	deadline := time.Now().Add(60 * time.Second)
-	for ended() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("%v runs ended in 60s, want %d", ended(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(b, 60*time.Second, fmt.Sprintf("fewer than %d runs ended", n), func() bool { return ended() >= n })
 	cpu0 := testutil.CPUTime()
 	from := ended()
 	b.ResetTimer()
@@ -132,19 +126,11 @@ func BenchmarkSchedulerRuns(b *testing.B) {
 func BenchmarkSchedulerIdle(b *testing.B) {
 	const n = 100
 	s := startBenchScheduler(b, n, "0 0 1 1 *")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testutil.Eventually(b, 60*time.Second, fmt.Sprintf("not leading %d pipelines", n), func() bool {
 		s.mu.RLock()
-		leading, pipes := s.mu.leading, len(s.mu.states)
-		s.mu.RUnlock()
-		if leading && pipes == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("not leading %d pipelines within 60s", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer s.mu.RUnlock()
+		return s.mu.leading && len(s.mu.states) == n
+	})
 	time.Sleep(3 * time.Second) // the join's and first rescans' work done
 	cpu0 := testutil.CPUTime()
 	b.ResetTimer()

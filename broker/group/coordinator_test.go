@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -195,13 +197,9 @@ func TestCoordinatorCloseUnblocksJoin(t *testing.T) {
 	// A second member's join waits for the first to rejoin.
 	done := make(chan *kmsg.JoinGroupResponse)
 	go func() { done <- joinFully(ctx, t, c) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Groups()[0].State != PreparingRebalance.String() {
-		if time.Now().After(deadline) {
-			t.Fatal("group never started rebalancing")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "group never started rebalancing", func() bool {
+		return c.Groups()[0].State == PreparingRebalance.String()
+	})
 	c.Close()
 	if r := <-done; r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
 		t.Fatalf("join after close: error %d, want COORDINATOR_NOT_AVAILABLE", r.ErrorCode)

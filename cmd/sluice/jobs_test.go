@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // freeAddr returns a loopback address nothing listens on right now.
@@ -57,17 +59,14 @@ schedule: "0 3 * * *"
 		out, _, err := runCLI(t, "", "", append(append([]string{"jobs"}, args...), "--server", httpAddr)...)
 		return out, err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	listed := regexp.MustCompile(`(?m)^pv +0 3 \* \* \* +\d{4}-\d\d-\d\d 03:00:00Z +- +- +- +false +-$`)
+	testutil.EventuallyNil(t, 60*time.Second, "jobs list never showed pv", func() error {
 		out, err := jobs("list")
-		if err == nil && regexp.MustCompile(`(?m)^pv +0 3 \* \* \* +\d{4}-\d\d-\d\d 03:00:00Z +- +- +- +false +-$`).MatchString(out) {
-			break
+		if err == nil && !listed.MatchString(out) {
+			err = fmt.Errorf("listed:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jobs list never showed pv: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
 	mustCLI(t, kafka, "", "topic", "create", "pv", "-p", "2")
 	mustCLI(t, kafka, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n", "produce", "pv")
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // keyedInput returns n lines "key-i%7<TAB>value i ...", with an empty value
@@ -43,10 +45,12 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 				t.Fatalf("produce: err %v, stdout %q, stderr %q (want nothing)", err, out, errOut)
 			}
 			got := mustCLI(t, addr, "", "consume", topic, "-e", "--format", `%k\t%v`)
-			// acks=0 returns before the broker has appended: poll for the records.
-			for deadline := time.Now().Add(10 * time.Second); tc.acks == "0" && got != input && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-				got = mustCLI(t, addr, "", "consume", topic, "-e", "--format", `%k\t%v`)
+			if tc.acks == "0" {
+				// acks=0 returns before the broker has appended: poll for the records.
+				testutil.Eventually(t, 10*time.Second, "acks=0 records never all appended", func() bool {
+					got = mustCLI(t, addr, "", "consume", topic, "-e", "--format", `%k\t%v`)
+					return got == input
+				})
 			}
 			if got != input {
 				t.Errorf("consumed %d bytes, want the %d produced; first line %q",

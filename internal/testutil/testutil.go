@@ -29,6 +29,24 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 }
 
+// EventuallyNil polls f every PollInterval until it returns nil, or fails
+// the test with what and f's last error once within has passed. Like
+// Eventually, the deadline only bounds a hang.
+func EventuallyNil(t testing.TB, within time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s: %v", within, what, err)
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
 // CPUTime is the user plus system CPU time this process has used so far.
 func CPUTime() time.Duration {
 	var ru syscall.Rusage
