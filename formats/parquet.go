@@ -447,6 +447,23 @@ func (w *Writer) flushRowGroup() error {
 // Rows returns how many rows were written.
 func (w *Writer) Rows() int64 { return w.rows }
 
+// Buffered estimates the raw bytes of the rows held in memory: written but
+// not yet flushed as a row group.
+func (w *Writer) Buffered() int64 { return w.rawGroup + w.rawBatch }
+
+// FlushRowGroup writes the rows held in memory as a row group now, before
+// they reach WriterOptions.RowGroupBytes (a caller bounding the memory of
+// several open files). With nothing held it does nothing.
+func (w *Writer) FlushRowGroup() error {
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	return w.flushRowGroup()
+}
+
 // Bytes estimates the file size so far: bytes written to the io.Writer plus
 // the buffered rows' raw size scaled by the compression ratio of the row
 // groups flushed so far (1 before the first). Use it to roll files by size.

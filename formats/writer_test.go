@@ -452,3 +452,54 @@ func TestEmptyFile(t *testing.T) {
 		t.Errorf("clash: %v", err)
 	}
 }
+
+// TestWriterFlushRowGroup: FlushRowGroup writes what Buffered counts as a
+// row group before RowGroupBytes is reached, does nothing with nothing
+// held, and is refused after Close.
+func TestWriterFlushRowGroup(t *testing.T) {
+	d := activityDecoder(t)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, d.Schema(), WriterOptions{Codec: CodecSnappy, RowGroupBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range activityEvents(300) {
+		writeMessage(t, d, w, &m)
+		if i%100 == 99 {
+			if w.Buffered() == 0 {
+				t.Fatalf("Buffered() = 0 after %d rows", i+1)
+			}
+			if err := w.FlushRowGroup(); err != nil {
+				t.Fatal(err)
+			}
+			if w.Buffered() != 0 {
+				t.Fatalf("Buffered() = %d after FlushRowGroup", w.Buffered())
+			}
+			if err := w.FlushRowGroup(); err != nil { // nothing held: no empty row group
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.FlushRowGroup(); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("FlushRowGroup after Close: %v, want ErrWriterClosed", err)
+	}
+	f := openParquet(t, buf.Bytes())
+	if got := len(f.Metadata().RowGroups); got != 3 || f.NumRows() != 300 {
+		t.Errorf("%d row groups, %d rows; want 3 of 100", got, f.NumRows())
+	}
+}
+
+// writeMessage decodes m with d and writes the row to w.
+func writeMessage(t *testing.T, d Decoder, w *Writer, m *Message) {
+	t.Helper()
+	row, err := d.Decode(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(row); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -39,6 +39,10 @@ type rowWriter interface {
 	close() error
 	rows() int64
 	bytes() int64 // estimated file size so far
+	// buffered estimates the bytes of rows held in memory, not yet
+	// written out; flush writes them out now (a Parquet row group).
+	buffered() int64
+	flush() error
 }
 
 // deadLetterWriter writes one dead-letter file.

@@ -146,6 +146,9 @@ func (r *parquetRows) close() error { return r.w.Close() }
 func (r *parquetRows) rows() int64  { return r.w.Rows() }
 func (r *parquetRows) bytes() int64 { return r.w.Bytes() }
 
+func (r *parquetRows) buffered() int64 { return r.w.Buffered() }
+func (r *parquetRows) flush() error    { return r.w.FlushRowGroup() }
+
 type deadRows struct{ w *formats.DeadLetterWriter }
 
 func (d deadRows) write(rec *kgo.Record, cause error) error {

@@ -260,3 +260,6 @@ func mustCompile(tb testing.TB, cfg formats.Config) *formats.Compiled {
 	}
 	return c
 }
+
+func (l *lineWriter) buffered() int64 { return int64(l.w.Buffered()) }
+func (l *lineWriter) flush() error    { return l.w.Flush() }

@@ -79,12 +79,16 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // workerConfig is shared by the workers of a run.
 type workerConfig struct {
-	sink          *Sink
-	source        offsetSource
-	newFormat     formatFactory
-	layout        timeLayout
-	loc           *time.Location
-	roll          RollPolicy
+	sink      *Sink
+	source    offsetSource
+	newFormat formatFactory
+	layout    timeLayout
+	loc       *time.Location
+	roll      RollPolicy
+	// bufferBytes bounds the rows a worker holds in memory across its open
+	// files (half of sink.row_group_bytes): past it, the file holding the
+	// most writes a row group early. 0: no bound beyond each file's own.
+	bufferBytes   int64
 	codec         string
 	start         string // earliest | latest
 	onError       pipelines.ErrorPolicy
@@ -129,8 +133,12 @@ type worker struct {
 	// epoch is the ownership epoch the attempt's recovery claimed.
 	epoch int64
 
-	open       map[string]*openFile
-	dead       *openFile
+	open map[string]*openFile
+	dead *openFile
+	// written is the file the last row went to; sinceBound counts rows
+	// since the buffered bytes were last checked.
+	written    *openFile
+	sinceBound int
 	batchFirst int64
 	next       int64
 	pendErrs   int64
@@ -287,6 +295,8 @@ func (w *worker) attempt(ctx context.Context, until int64) error {
 				if err := w.publish(ctx); err != nil {
 					return err
 				}
+			} else if err := w.boundBuffered(); err != nil {
+				return err
 			}
 			if until >= 0 && w.next >= until {
 				if err := w.publish(ctx); err != nil {
@@ -343,6 +353,7 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) error {
 		err = of.rows.write(row)
 		if err == nil {
 			of.last = rec.Offset
+			w.written = of
 			if t.After(w.maxTime) {
 				w.maxTime = t
 			}
@@ -457,12 +468,49 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 
 // rollDue reports whether an open file is full.
 func (w *worker) rollDue() bool {
-	for _, of := range w.open {
-		if w.cfg.roll.full(of.rows.rows(), max(of.counted.n, of.rows.bytes())) {
-			return true
-		}
+	// Only the file the last row went to can have become full: the others
+	// were checked after their own last row.
+	if of := w.written; of != nil && w.open[of.dir] == of && w.cfg.roll.full(of.rows.rows(), max(of.counted.n, of.rows.bytes())) {
+		return true
 	}
 	return w.dead != nil && w.cfg.roll.full(w.dead.deadLetters.rows(), max(w.dead.counted.n, w.dead.deadLetters.bytes()))
+}
+
+// boundBufferedEvery is how many rows go by between two checks of the
+// bytes held across open files (a check visits every open file).
+const boundBufferedEvery = 256
+
+// boundBuffered keeps the rows held in memory across the open files
+// within cfg.bufferBytes: while they are over it, the file holding the
+// most writes them out as a row group. Each file bounds its own rows to
+// the row group size already; this bounds a worker with many time
+// partitions open at once (a backlog spanning hours), whose files would
+// otherwise each hold up to a row group.
+func (w *worker) boundBuffered() error {
+	if w.cfg.bufferBytes <= 0 || len(w.open) < 2 {
+		return nil
+	}
+	if w.sinceBound++; w.sinceBound < boundBufferedEvery {
+		return nil
+	}
+	w.sinceBound = 0
+	for {
+		var total int64
+		var largest *openFile
+		for _, of := range w.open {
+			b := of.rows.buffered()
+			total += b
+			if largest == nil || b > largest.rows.buffered() {
+				largest = of
+			}
+		}
+		if total <= w.cfg.bufferBytes || largest.rows.buffered() == 0 {
+			return nil
+		}
+		if err := largest.rows.flush(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", w.tp, w.cfg.sink.abs(largest.tmp), err)
+		}
+	}
 }
 
 // dueAt is when the batch must roll by age (zero: nothing open).

@@ -180,7 +180,7 @@ var comments = map[string]string{
 	"source.group":           "consumer group, for lag monitoring; the sink decides where to resume",
 	"partition_by.time":      "_timestamp: Kafka record time; _ingest: load time; else a record field",
 	"sink.roll":              "a file is published when any limit is reached",
-	"sink.row_group_bytes":   "memory per worker stays within about twice this, plus a page per column for each further open time partition",
+	"sink.row_group_bytes":   "memory per worker stays within about twice this; several open time partitions share half of it",
 	"schedule":               "empty: run only on demand",
 	"schedule_timezone":      "empty: UTC, or the schedule's CRON_TZ= prefix",
 	"concurrency":            "forbid: a tick during a run is skipped; queue: it waits",
