@@ -1,0 +1,211 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// TestScripts runs every testdata/*.txt script with cockroachdb/datadriven
+// (-rewrite regenerates the outputs). Commands:
+//
+//	partition replicas=1,2,3 [isr=..] [elr=..] [leader=N] [min-isr=N]  (every broker live again)
+//	down N... | up N... | unclean N... (came back from an unclean shutdown) | clean N...
+//	isr 2,3 [elect=online|preferred|unclean]   set the ISR, then elect
+//	fence N [elect=...]                        down N and out of the ISR
+//	elect [online|preferred|unclean]
+//	place brokers=1:rackA,2,3:rackB partitions=N rf=N [start=N] [fenced=N,..]
+func TestScripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2}
+			datadriven.RunTest(t, f, func(t *testing.T, d *datadriven.TestData) string {
+				return e.run(t, d)
+			})
+		})
+	}
+}
+
+type scriptEnv struct {
+	p       Partition
+	down    map[int32]bool
+	unclean map[int32]bool
+	minISR  int
+}
+
+func (e *scriptEnv) cluster() Cluster {
+	return Cluster{Live: func(id int32) bool { return !e.down[id] }, UncleanShutdown: func(id int32) bool { return e.unclean[id] }, MinISR: e.minISR}
+}
+
+func (e *scriptEnv) run(t *testing.T, d *datadriven.TestData) string {
+	kv := map[string]string{}
+	var pos []string
+	for _, a := range d.CmdArgs {
+		if len(a.Vals) > 0 {
+			kv[a.Key] = strings.Join(a.Vals, ",")
+		} else {
+			pos = append(pos, a.Key)
+		}
+	}
+	switch d.Cmd {
+	case "partition":
+		e.p = Partition{Replicas: ids(t, kv["replicas"]), ISR: ids(t, kv["isr"]), ELR: ids(t, kv["elr"]), Leader: NoLeader}
+		clear(e.down) // a new partition starts with every broker live and clean
+		clear(e.unclean)
+		if v, ok := kv["leader"]; ok {
+			e.p.Leader = int32(num(t, v))
+		}
+		if v, ok := kv["min-isr"]; ok {
+			e.minISR = num(t, v)
+		}
+		return show(e.p, "") + "\n"
+	case "down", "up", "unclean", "clean":
+		for _, s := range pos {
+			id := int32(num(t, s))
+			switch d.Cmd {
+			case "down":
+				e.down[id] = true
+			case "up":
+				delete(e.down, id)
+			case "unclean":
+				e.unclean[id] = true
+			case "clean":
+				delete(e.unclean, id)
+			}
+		}
+		return ""
+	case "isr", "fence", "elect":
+		var isr []int32
+		election := parseElection(t, kv["elect"])
+		switch d.Cmd {
+		case "isr":
+			isr = ids(t, pos[0])
+			if isr == nil {
+				isr = []int32{}
+			}
+		case "fence":
+			id := int32(num(t, pos[0]))
+			e.down[id] = true
+			isr = slices.DeleteFunc(slices.Clone(e.p.ISR), func(r int32) bool { return r == id })
+			if isr == nil {
+				isr = []int32{}
+			}
+		case "elect":
+			if len(pos) > 0 {
+				election = parseElection(t, pos[0])
+			}
+		}
+		next, out := Change(e.p, isr, election, e.cluster())
+		e.p = next
+		return show(next, out.String()) + "\n"
+	case "place":
+		var brokers []Broker
+		fenced := ids(t, kv["fenced"])
+		for _, s := range strings.Split(kv["brokers"], ",") {
+			id, rack, _ := strings.Cut(s, ":")
+			b := Broker{ID: int32(num(t, id)), Rack: rack}
+			b.Fenced = slices.Contains(fenced, b.ID)
+			brokers = append(brokers, b)
+		}
+		start := 0
+		if v, ok := kv["start"]; ok {
+			start = num(t, v)
+		}
+		got, err := Place(brokers, num(t, kv["partitions"]), num(t, kv["rf"]), start)
+		var pe *PlacementError
+		if errors.As(err, &pe) {
+			return "error: " + err.Error() + "\n"
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return showPlacement(brokers, got)
+	}
+	t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+	return ""
+}
+
+func parseElection(t *testing.T, s string) Election {
+	switch s {
+	case "", "online":
+		return ElectOnline
+	case "preferred":
+		return ElectPreferred
+	case "unclean":
+		return ElectUnclean
+	}
+	t.Fatalf("unknown election %q", s)
+	return 0
+}
+
+func show(p Partition, outcome string) string {
+	s := fmt.Sprintf("leader=%d epochs=%d/%d isr=%v elr=%v", p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.ISR, p.ELR)
+	if len(p.LastKnownELR) > 0 {
+		s += fmt.Sprintf(" last-known-elr=%v", p.LastKnownELR)
+	}
+	if p.Recovering {
+		s += " recovering"
+	}
+	if outcome != "" {
+		s = outcome + ": " + s
+	}
+	return s
+}
+
+// showPlacement prints each partition's replicas, then per broker how many
+// partitions it leads and holds, and per partition how many racks it spans.
+func showPlacement(brokers []Broker, got [][]int32) string {
+	var b strings.Builder
+	racks := map[int32]string{}
+	for _, br := range brokers {
+		racks[br.ID] = br.Rack
+	}
+	for p, rs := range got {
+		span := map[string]bool{}
+		for _, r := range rs {
+			span[racks[r]] = true
+		}
+		fmt.Fprintf(&b, "p%d: %v racks=%d\n", p, rs, len(span))
+	}
+	for _, br := range brokers {
+		lead, hold := 0, 0
+		for _, rs := range got {
+			if rs[0] == br.ID {
+				lead++
+			}
+			if slices.Contains(rs, br.ID) {
+				hold++
+			}
+		}
+		fmt.Fprintf(&b, "broker %d: leads %d, holds %d\n", br.ID, lead, hold)
+	}
+	return b.String()
+}
+
+func ids(t *testing.T, s string) []int32 {
+	if s == "" {
+		return nil
+	}
+	var out []int32
+	for _, f := range strings.Split(s, ",") {
+		out = append(out, int32(num(t, f)))
+	}
+	return out
+}
+
+func num(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("bad number %q", s)
+	}
+	return n
+}
