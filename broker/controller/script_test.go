@@ -3,13 +3,13 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestScripts runs every testdata/*.txt script with cockroachdb/datadriven
@@ -22,18 +22,10 @@ import (
 //	elect [online|preferred|unclean]
 //	place brokers=1:rackA,2,3:rackB partitions=N rf=N [start=N] [fenced=N,..]
 func TestScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts in testdata: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2}
-			datadriven.RunTest(t, f, func(t *testing.T, d *datadriven.TestData) string {
-				return e.run(t, d)
-			})
-		})
-	}
+	testutil.RunScripts(t, func(*testing.T) func(*testing.T, *datadriven.TestData) string {
+		e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2}
+		return e.run
+	})
 }
 
 type scriptEnv struct {
@@ -48,15 +40,7 @@ func (e *scriptEnv) cluster() Cluster {
 }
 
 func (e *scriptEnv) run(t *testing.T, d *datadriven.TestData) string {
-	kv := map[string]string{}
-	var pos []string
-	for _, a := range d.CmdArgs {
-		if len(a.Vals) > 0 {
-			kv[a.Key] = strings.Join(a.Vals, ",")
-		} else {
-			pos = append(pos, a.Key)
-		}
-	}
+	kv, pos := testutil.ScriptArgs(d)
 	switch d.Cmd {
 	case "partition":
 		e.p = Partition{Replicas: ids(t, kv["replicas"]), ISR: ids(t, kv["isr"]), ELR: ids(t, kv["elr"]), Leader: NoLeader}
@@ -191,21 +175,6 @@ func showPlacement(brokers []Broker, got [][]int32) string {
 	return b.String()
 }
 
-func ids(t *testing.T, s string) []int32 {
-	if s == "" {
-		return nil
-	}
-	var out []int32
-	for _, f := range strings.Split(s, ",") {
-		out = append(out, int32(num(t, f)))
-	}
-	return out
-}
+func ids(t *testing.T, s string) []int32 { return testutil.Int32s(t, s) }
 
-func num(t *testing.T, s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatalf("bad number %q", s)
-	}
-	return n
-}
+func num(t *testing.T, s string) int { return testutil.Atoi(t, s) }
