@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 
@@ -21,14 +22,20 @@ import (
 //	fence N [elect=...]                        down N and out of the ISR
 //	elect [online|preferred|unclean]
 //	place brokers=1:rackA,2,3:rackB partitions=N rf=N [start=N] [fenced=N,..]
+//	register N inc=X [rack=R] | heartbeat N epoch=E [caught-up] [shutdown] | tick D | expire | brokers
+//	part NAME replicas=.. isr=.. leader=N | leave N   (N leaves every ISR; changed partitions shown)
 func TestScripts(t *testing.T) {
 	testutil.RunScripts(t, func(*testing.T) func(*testing.T, *datadriven.TestData) string {
-		e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2}
+		e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2,
+			reg: NewRegistry(9 * time.Second), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), parts: map[string]Partition{}}
 		return e.run
 	})
 }
 
 type scriptEnv struct {
+	reg     *Registry
+	now     time.Time
+	parts   map[string]Partition
 	p       Partition
 	down    map[int32]bool
 	unclean map[int32]bool
@@ -92,6 +99,52 @@ func (e *scriptEnv) run(t *testing.T, d *datadriven.TestData) string {
 		next, out := Change(e.p, isr, election, e.cluster())
 		e.p = next
 		return show(next, out.String()) + "\n"
+	case "register":
+		reg, err := e.reg.Register(int32(num(t, pos[0])), kv["inc"], kv["rack"], e.now)
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		return fmt.Sprintf("broker %d epoch=%d %v\n", reg.ID, reg.Epoch, reg.State)
+	case "heartbeat":
+		st, err := e.reg.Heartbeat(int32(num(t, pos[0])), int64(num(t, kv["epoch"])), slices.Contains(pos, "caught-up"), slices.Contains(pos, "shutdown"), e.now)
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		return st.String() + "\n"
+	case "tick":
+		d, err := time.ParseDuration(pos[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.now = e.now.Add(d)
+		return ""
+	case "expire":
+		return fmt.Sprintf("fenced: %v\n", e.reg.Expire(e.now))
+	case "brokers":
+		var b strings.Builder
+		for _, r := range e.reg.Brokers() {
+			fmt.Fprintf(&b, "broker %d epoch=%d %v live=%v\n", r.ID, r.Epoch, r.State, e.reg.Live(r.ID))
+		}
+		return b.String()
+	case "part":
+		p := Partition{Replicas: ids(t, kv["replicas"]), ISR: ids(t, kv["isr"]), ELR: ids(t, kv["elr"]), Leader: int32(num(t, kv["leader"]))}
+		e.parts[pos[0]] = p
+		return ""
+	case "leave":
+		id := int32(num(t, pos[0]))
+		e.down[id] = true
+		changed := Leave(e.parts, id, e.cluster())
+		var names []string
+		for k := range changed {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		var b strings.Builder
+		for _, k := range names {
+			e.parts[k] = changed[k]
+			fmt.Fprintf(&b, "%s: %s\n", k, show(changed[k], ""))
+		}
+		return b.String()
 	case "place":
 		var brokers []Broker
 		fenced := ids(t, kv["fenced"])
