@@ -2,11 +2,13 @@ package broker
 
 // OffsetForLeaderEpoch, key 23: versions 2-4.
 //
-// A single node has had one leader epoch, 0, for every partition, so the end
-// offset of any epoch at or below the current one is the log end offset. A
-// CurrentLeaderEpoch newer than ours is UNKNOWN_LEADER_EPOCH (the client's
-// metadata is ahead of us); an older one cannot exist. A partition named
-// more than once is answered once.
+// The answer comes from the log's leader-epoch checkpoint (broker/log's
+// EndOffsetForEpoch, Kafka's LeaderEpochFileCache): the current epoch ends
+// at the log end, an older one where the next epoch the log has starts,
+// and one newer than every epoch gets -1/-1. A CurrentLeaderEpoch newer
+// than the partition's is UNKNOWN_LEADER_EPOCH (the client's metadata is
+// ahead of us), an older one FENCED_LEADER_EPOCH. A partition named more
+// than once is answered once.
 
 import (
 	"context"
@@ -40,12 +42,12 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *request) kmsg.R
 			switch {
 			case perr != nil:
 				sp.ErrorCode = perr.Code
-			case rp.CurrentLeaderEpoch > 0:
+			case rp.CurrentLeaderEpoch > p.log.LeaderEpoch():
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch > 0:
-				// An epoch we never had: Kafka answers with undefined epoch and offset.
+			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.log.LeaderEpoch():
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			default:
-				sp.LeaderEpoch, sp.EndOffset = 0, p.log.EndOffset()
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -69,6 +69,7 @@ type Log struct {
 		err            error // sticky write/sync failure
 		closed         bool
 		producers      producerState
+		epochs         epochCache // leader epochs and their start offsets (epochs.go)
 		recoveryPoint  int64
 		unflushed      int64     // records appended since the last flush
 		firstUnflushed time.Time // when the oldest unflushed append happened
@@ -117,7 +118,22 @@ func (l *Log) SetConfig(cfg Config) error {
 
 // SetLeaderEpoch sets the partitionLeaderEpoch that Append stamps on every
 // batch, as Kafka's leader does (0 until replication changes it).
-func (l *Log) SetLeaderEpoch(epoch int32) { l.epoch.Store(epoch) }
+//
+// An epoch newer than every epoch the log has starts at the log end (in
+// the leader-epoch checkpoint) even before a batch is appended in it, as
+// a Kafka leader records its epoch when it takes over.
+func (l *Log) SetLeaderEpoch(epoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch.Store(epoch)
+	if err := l.checkWritableLocked(); err != nil {
+		return err
+	}
+	if l.mu.epochs.assign(epoch, l.end.Load()) {
+		return l.persistEpochsLocked()
+	}
+	return nil
+}
 
 // Dir is the partition folder.
 func (l *Log) Dir() string { return l.dir }
@@ -245,6 +261,12 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	l.mu.producers.commit(staged, hs)
 	s.size.Store(pos)
 	l.end.Store(off)
+	if epoch > l.mu.epochs.latest() && l.mu.epochs.assign(epoch, end) {
+		if err := l.persistEpochsLocked(); err != nil {
+			l.mu.Unlock()
+			return AppendResult{}, err
+		}
+	}
 	if l.mu.unflushed == 0 {
 		l.mu.firstUnflushed = now
 	}
@@ -427,6 +449,11 @@ func (l *Log) setStartLocked(offset int64) error {
 	l.start.Store(offset)
 	if err := writeCheckpoint(l.fs, l.dir, startOffsetFile, offset, true); err != nil {
 		return l.failLocked(fmt.Errorf("log: persist log start offset: %w", err))
+	}
+	if l.mu.epochs.truncateFromStart(offset) {
+		if err := l.persistEpochsLocked(); err != nil {
+			return err
+		}
 	}
 	l.mu.producers.expire(offset)
 	return nil

@@ -49,7 +49,9 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 			t.Fatalf("read(%d, 1): records %v, want the one batch from %d", off, recs, off/3*3)
 		}
 	}
-	l.SetLeaderEpoch(7)
+	if err := l.SetLeaderEpoch(7); err != nil {
+		t.Fatal(err)
+	}
 	mustAppend(t, l, makeBatch(t, spec("e7")))
 	for off, want := range map[int64]int32{0: 0, 30: 7} {
 		c, _ := l.Read(off, 1)

@@ -95,7 +95,7 @@ func (l *Log) load() ([]*segment, error) {
 		switch {
 		case n == cleanShutdownFile:
 			clean = true
-		case n == recoveryPointFile || n == startOffsetFile || n == damageFile || n == PartitionMetadataFile:
+		case n == recoveryPointFile || n == startOffsetFile || n == damageFile || n == PartitionMetadataFile || n == LeaderEpochFile:
 		case strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".deleted") || strings.HasSuffix(n, ".cleaned"):
 			l.logger.Info("removing leftover file", "dir", l.dir, "file", n)
 			if err := l.fs.Remove(filepath.Join(l.dir, n)); err != nil {
@@ -144,6 +144,13 @@ func (l *Log) load() ([]*segment, error) {
 		}
 		rp, clean = 0, false
 	}
+	epochs, haveEpochs, err := loadEpochs(l.fs, l.dir)
+	if err != nil {
+		// Rebuilt below from what the scan reads and the default epoch.
+		l.logger.Warn("ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
+		epochs, haveEpochs = nil, false
+	}
+	l.mu.epochs.entries = epochs
 
 	var segs []*segment
 	var found []DamagedRange
@@ -258,6 +265,7 @@ func (l *Log) load() ([]*segment, error) {
 	l.start.Store(start)
 	l.end.Store(end)
 	l.mu.recoveryPoint = min(rp, end)
+	l.settleEpochs(haveEpochs, start, end)
 	if act.size.Load() > 0 {
 		act.rollStart = l.now()
 	}
@@ -377,6 +385,7 @@ func (l *Log) recoverSegment(s *segment, next, rp int64) (truncated bool, damage
 	stop, damage, err := sc.run(func(h *BatchHeader, pos int64) {
 		s.noteBatch(h)
 		s.indexBatch(h, pos, cfg.IndexIntervalBytes)
+		l.mu.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) // a batch past the checkpoint's last epoch
 	}, func(pos, expect int64, reason string) bool {
 		if expect < rp {
 			return true // sealed: damage, not a torn write

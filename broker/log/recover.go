@@ -95,6 +95,7 @@ func (l *Log) Recover() error {
 	}
 	l.end.Store(nl.end.Load())
 	l.mu.producers = nl.mu.producers
+	l.mu.epochs = nl.mu.epochs
 	l.mu.recoveryPoint = nl.mu.recoveryPoint
 	l.damage.Store(nl.damage.Load())
 	// What lies past the recovery point is not known to be fsynced:
