@@ -70,7 +70,7 @@ func (h *heldWriter) buffered() int64 { return h.size }
 
 // TestBufferedBoundAcrossOpenFiles: a backlog whose records interleave six
 // hours keeps six files open at once; what they hold in memory together
-// stays within the worker's buffer bound (sink.row_group_bytes), the
+// stays within the worker's buffer bound (cfg.bufferBytes), the
 // largest writing early, and every offset still lands once. Without the
 // bound each file held all its rows until the batch was published.
 func TestBufferedBoundAcrossOpenFiles(t *testing.T) {

@@ -263,9 +263,8 @@ func newRun(ctx context.Context, cfg Config) (*run, error) {
 		loc:       loc,
 		roll:      RollPolicy{Records: spec.Sink.Roll.Records, Bytes: int64(spec.Sink.Roll.Bytes), Age: spec.Sink.Roll.Age, MaxOpen: DefaultRollPolicy().MaxOpen},
 		// Several open files share half a row group: each also holds a
-		// partly filled page per column (measured: a backlog spanning 14
-		// hours held 2.3x the bound with a whole row group shared, and the
-		// collector ran at the memory limit; 1.9x with half).
+		// partly filled page per column, so sharing a whole one put a
+		// backlog spanning hours at the memory limit (README, Memory).
 		bufferBytes:   int64(spec.Sink.RowGroupBytes) / 2,
 		codec:         string(codec),
 		start:         spec.Source.Start,

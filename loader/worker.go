@@ -470,7 +470,7 @@ func (w *worker) fileFor(ctx context.Context, dir string, offset int64, row any)
 func (w *worker) rollDue() bool {
 	// Only the file the last row went to can have become full: the others
 	// were checked after their own last row.
-	if of := w.written; of != nil && w.open[of.dir] == of && w.cfg.roll.full(of.rows.rows(), max(of.counted.n, of.rows.bytes())) {
+	if of := w.written; of != nil && w.cfg.roll.full(of.rows.rows(), max(of.counted.n, of.rows.bytes())) {
 		return true
 	}
 	return w.dead != nil && w.cfg.roll.full(w.dead.deadLetters.rows(), max(w.dead.counted.n, w.dead.deadLetters.bytes()))
@@ -495,16 +495,16 @@ func (w *worker) boundBuffered() error {
 	}
 	w.sinceBound = 0
 	for {
-		var total int64
+		var total, most int64
 		var largest *openFile
 		for _, of := range w.open {
 			b := of.rows.buffered()
 			total += b
-			if largest == nil || b > largest.rows.buffered() {
-				largest = of
+			if largest == nil || b > most {
+				largest, most = of, b
 			}
 		}
-		if total <= w.cfg.bufferBytes || largest.rows.buffered() == 0 {
+		if total <= w.cfg.bufferBytes || most == 0 {
 			return nil
 		}
 		if err := largest.rows.flush(); err != nil {
@@ -581,7 +581,7 @@ func (w *worker) commitBatch(ctx context.Context) ([]publishedFile, error) {
 		b.Renames = append(b.Renames, rename{From: of.tmp, To: final})
 		files = append(files, publishedFile{Path: final, Rows: of.deadLetters.rows(), Bytes: of.counted.n})
 	}
-	w.open, w.dead = nil, nil // closed: from here on the sink owns them
+	w.open, w.dead, w.written = nil, nil, nil // closed: from here on the sink owns them
 	if err := w.cfg.sink.commit(ctx, b); err != nil {
 		return nil, err
 	}
@@ -633,6 +633,6 @@ func (w *worker) abandon(ctx context.Context) {
 	if w.dead != nil && w.dead.f != nil {
 		_ = w.dead.f.Abort()
 	}
-	w.open, w.dead = nil, nil
+	w.open, w.dead, w.written = nil, nil, nil
 	_ = ctx
 }

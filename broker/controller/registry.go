@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -128,7 +129,7 @@ func (r *Registry) Brokers() []Registration {
 	for _, reg := range r.brokers {
 		out = append(out, *reg)
 	}
-	slices.SortFunc(out, func(a, b Registration) int { return int(a.ID - b.ID) })
+	slices.SortFunc(out, func(a, b Registration) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

@@ -161,9 +161,10 @@ func (l *Log) settleEpochs(had bool, start, end int64) {
 	c := &l.mu.epochs
 	changed := false
 	if !had && end > start && (len(c.entries) == 0 || c.entries[0].Start > start) {
-		c.entries = append([]EpochStart{{0, start}}, c.entries...)
-		if len(c.entries) > 1 && c.entries[1].Epoch == 0 {
-			c.entries = append(c.entries[:1], c.entries[2:]...)
+		if len(c.entries) > 0 && c.entries[0].Epoch == 0 {
+			c.entries[0].Start = start // epoch 0 was scanned from the tail only
+		} else {
+			c.entries = append([]EpochStart{{0, start}}, c.entries...)
 		}
 		changed = true
 	}

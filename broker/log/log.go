@@ -261,7 +261,7 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	l.mu.producers.commit(staged, hs)
 	s.size.Store(pos)
 	l.end.Store(off)
-	if epoch > l.mu.epochs.latest() && l.mu.epochs.assign(epoch, end) {
+	if l.mu.epochs.assign(epoch, end) { // only a new epoch: no write otherwise
 		if err := l.persistEpochsLocked(); err != nil {
 			l.mu.Unlock()
 			return AppendResult{}, err

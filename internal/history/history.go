@@ -8,7 +8,10 @@
 package history
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,7 +113,7 @@ func (h *History) Check(final map[int32][]Stored) Report {
 	r := Report{Acked: len(h.acked), Duplicated: append([]string(nil), h.dup...)}
 	where := map[string]at{}
 	byAt := map[at]string{}
-	for _, p := range sortedKeys(final) {
+	for _, p := range slices.Sorted(maps.Keys(final)) {
 		last := int64(-1)
 		for _, s := range final[p] {
 			r.Stored++
@@ -133,7 +136,7 @@ func (h *History) Check(final map[int32][]Stored) Report {
 		partition int32
 	}
 	streams := map[stream][]ack{}
-	for _, v := range sortedKeys(h.acked) {
+	for _, v := range slices.Sorted(maps.Keys(h.acked)) {
 		a := h.acked[v]
 		got, ok := where[v]
 		switch {
@@ -155,7 +158,7 @@ func (h *History) Check(final map[int32][]Stored) Report {
 		}
 	}
 	sort.Strings(r.Reordered)
-	for _, a := range sortedKeys(h.reads) {
+	for _, a := range slices.SortedFunc(maps.Keys(h.reads), byPlace) {
 		v := h.reads[a]
 		if stored, ok := byAt[a]; !ok || stored != v {
 			r.DirtyReads = append(r.DirtyReads, fmt.Sprintf("%q read at %d/%d, which holds %q", v, a.partition, a.offset, stored))
@@ -164,24 +167,7 @@ func (h *History) Check(final map[int32][]Stored) Report {
 	return r
 }
 
-func sortedKeys[K int32 | string | at, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return less(keys[i], keys[j]) })
-	return keys
-}
-
-func less[K int32 | string | at](a, b K) bool {
-	switch x := any(a).(type) {
-	case int32:
-		return x < any(b).(int32)
-	case string:
-		return x < any(b).(string)
-	case at:
-		y := any(b).(at)
-		return x.partition < y.partition || x.partition == y.partition && x.offset < y.offset
-	}
-	return false
+// byPlace orders places by partition, then offset.
+func byPlace(a, b at) int {
+	return cmp.Or(cmp.Compare(a.partition, b.partition), cmp.Compare(a.offset, b.offset))
 }
