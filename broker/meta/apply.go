@@ -67,8 +67,14 @@ func Apply(img *Image, rec Record) (*Image, error) {
 		case r.Count < t.Partitions:
 			return nil, invalid(ErrInvalidPartitions, "topic %q has %d partitions, more than the requested %d: partitions can only be added", t.Name, t.Partitions, r.Count)
 		}
+		if err := validateParts(img, t.Name, t.Partitions, r.Count-t.Partitions, t.ReplicationFactor, r.Parts, len(t.Parts) > 0); err != nil {
+			return nil, err
+		}
 		nt := *t
 		nt.Partitions = r.Count
+		if len(t.Parts) > 0 {
+			nt.Parts = append(slices.Clip(t.Parts), clonedParts(r.Parts)...)
+		}
 		return replaceTopic(img, &nt), nil
 	case AlterTopicConfigs:
 		return applyAlterTopicConfigs(img, r)
@@ -82,10 +88,17 @@ func Apply(img *Image, rec Record) (*Image, error) {
 			return nil, invalid(ErrInvalidRecord, "broker %d port %d is not in 1..65535", r.NodeID, r.Port)
 		}
 		next := img.clone()
-		next.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Host: r.Host, Port: r.Port, Rack: r.Rack}
+		next.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Host: r.Host, Port: r.Port, Rack: r.Rack,
+			Fenced: r.Fenced, Incarnation: r.Incarnation, Epoch: r.Epoch}
 		return next, nil
 	case AlterBrokerConfigs:
 		return applyAlterBrokerConfigs(img, r)
+	case PartitionChange:
+		return applyPartitionChange(img, r)
+	case BrokerState:
+		return applyBrokerState(img, r)
+	case SetCluster:
+		return applySetCluster(img, r)
 	}
 	return nil, invalid(ErrInvalidRecord, "unsupported record %T", rec)
 }
@@ -137,12 +150,16 @@ func applyCreateTopic(img *Image, r CreateTopic) (*Image, error) {
 	if err := ValidateTopicConfigs(r.Configs); err != nil {
 		return nil, err
 	}
+	if err := validateParts(img, r.Name, 0, r.Partitions, r.ReplicationFactor, r.Parts, false); err != nil {
+		return nil, err
+	}
 	t := &Topic{
 		Name:              r.Name,
 		ID:                r.ID,
 		Partitions:        r.Partitions,
 		ReplicationFactor: r.ReplicationFactor,
 		Configs:           maps.Clone(r.Configs),
+		Parts:             clonedParts(r.Parts),
 	}
 	if t.Configs == nil {
 		t.Configs = map[string]string{}

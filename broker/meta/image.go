@@ -20,6 +20,8 @@ type Image struct {
 	// holding it, for Kafka's collision rule.
 	collisions cowMap[string, string]
 	brokers    map[int32]*Broker
+	// clusterID is the cluster's id once SetCluster is applied.
+	clusterID string
 	// partitions is the sum of every topic's partition count.
 	partitions int64
 	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
@@ -40,6 +42,9 @@ type Topic struct {
 	// keys; absent keys take the broker or default value (see
 	// ResolveTopicConfig).
 	Configs map[string]string
+	// Parts is each partition's replication state in a cluster; nil for
+	// a single node's topic, whose every partition this node leads.
+	Parts []PartitionState
 }
 
 // Broker is a registered broker. Do not modify it.
@@ -48,6 +53,12 @@ type Broker struct {
 	Host   string
 	Port   int32
 	Rack   string
+	// Fenced brokers lead nothing and are left out of Metadata;
+	// ShuttingDown ones are moving their leadership away.
+	Fenced, ShuttingDown bool
+	// Incarnation and Epoch are the registration's (RegisterBroker).
+	Incarnation string
+	Epoch       int64
 }
 
 // NewImage returns the empty image at offset -1 (nothing applied).
@@ -154,17 +165,39 @@ func (img *Image) TopicConfig(t *Topic, bc *BrokerConfig) *TopicConfig {
 func (img *Image) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "offset=%d topics=%d brokers=%d\n", img.offset, img.topics.len(), len(img.brokers))
+	if img.clusterID != "" {
+		fmt.Fprintf(&b, "cluster %s\n", img.clusterID)
+	}
 	for _, t := range img.Topics() {
 		fmt.Fprintf(&b, "topic %s id=%s partitions=%d rf=%d", t.Name, t.ID, t.Partitions, t.ReplicationFactor)
 		if len(t.Configs) > 0 {
 			fmt.Fprintf(&b, " configs=%s", formatConfigs(t.Configs))
 		}
 		b.WriteByte('\n')
+		for i, p := range t.Parts {
+			fmt.Fprintf(&b, "  %d replicas=%v isr=%v leader=%d epoch=%d/%d", i, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+			if len(p.ELR) > 0 || len(p.LastKnownELR) > 0 {
+				fmt.Fprintf(&b, " elr=%v last-known-elr=%v", p.ELR, p.LastKnownELR)
+			}
+			if p.Recovering {
+				b.WriteString(" recovering")
+			}
+			b.WriteByte('\n')
+		}
 	}
 	for _, br := range img.Brokers() {
 		fmt.Fprintf(&b, "broker %d %s:%d", br.NodeID, br.Host, br.Port)
 		if br.Rack != "" {
 			fmt.Fprintf(&b, " rack=%s", br.Rack)
+		}
+		if br.Epoch != 0 {
+			fmt.Fprintf(&b, " epoch=%d", br.Epoch)
+		}
+		if br.Fenced {
+			b.WriteString(" fenced")
+		}
+		if br.ShuttingDown {
+			b.WriteString(" shutting-down")
 		}
 		b.WriteByte('\n')
 	}
@@ -196,6 +229,9 @@ type Delta struct {
 	OldPartitions []int32
 	// Reconfigured are topics (new version) whose overrides changed.
 	Reconfigured []*Topic
+	// Moved are topics (new version) whose partitions' replication state
+	// changed (leaders, ISR, replicas).
+	Moved []*Topic
 	// BrokersChanged is true if registered brokers or dynamic broker configs
 	// changed.
 	BrokersChanged bool
@@ -222,6 +258,9 @@ func Diff(old, new *Image) Delta {
 			if !maps.Equal(o.Configs, t.Configs) {
 				d.Reconfigured = append(d.Reconfigured, t)
 			}
+			if !slices.EqualFunc(o.Parts, t.Parts, PartitionState.equal) {
+				d.Moved = append(d.Moved, t)
+			}
 		}
 	}
 	for _, t := range old.Topics() {
@@ -229,7 +268,7 @@ func Diff(old, new *Image) Delta {
 			d.Deleted = append(d.Deleted, t)
 		}
 	}
-	d.BrokersChanged = !maps.Equal(old.brokers, new.brokers) ||
+	d.BrokersChanged = !maps.EqualFunc(old.brokers, new.brokers, func(a, b *Broker) bool { return *a == *b }) ||
 		!maps.EqualFunc(old.brokerConfigs, new.brokerConfigs, func(a, b map[string]string) bool { return maps.Equal(a, b) })
 	return d
 }

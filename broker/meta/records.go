@@ -14,8 +14,7 @@ import (
 // they are written to disk.
 type RecordType uint8
 
-// Record types. 7 is reserved for PartitionChange (leader, ISR), which the
-// cluster work adds.
+// Record types.
 const (
 	TypeCreateTopic        RecordType = 1
 	TypeDeleteTopic        RecordType = 2
@@ -23,6 +22,9 @@ const (
 	TypeAlterTopicConfigs  RecordType = 4
 	TypeRegisterBroker     RecordType = 5
 	TypeAlterBrokerConfigs RecordType = 6
+	TypePartitionChange    RecordType = 7
+	TypeSetCluster         RecordType = 8
+	TypeBrokerState        RecordType = 9
 )
 
 func (t RecordType) String() string {
@@ -39,6 +41,12 @@ func (t RecordType) String() string {
 		return "RegisterBroker"
 	case TypeAlterBrokerConfigs:
 		return "AlterBrokerConfigs"
+	case TypePartitionChange:
+		return "PartitionChange"
+	case TypeSetCluster:
+		return "SetCluster"
+	case TypeBrokerState:
+		return "BrokerState"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -114,6 +122,9 @@ type CreateTopic struct {
 	Partitions        int32             `json:"partitions"`
 	ReplicationFactor int16             `json:"replication_factor"`
 	Configs           map[string]string `json:"configs,omitempty"`
+	// Parts is each partition's replication state in a cluster (the
+	// controller's placement); none on a single node.
+	Parts []PartitionState `json:"parts,omitempty"`
 }
 
 // Type implements Record.
@@ -131,6 +142,9 @@ func (DeleteTopic) Type() RecordType { return TypeDeleteTopic }
 type CreatePartitions struct {
 	ID    TopicID `json:"id"`
 	Count int32   `json:"count"`
+	// Parts is the new partitions' replication state, required for a
+	// topic that has Parts.
+	Parts []PartitionState `json:"parts,omitempty"`
 }
 
 // Type implements Record.
@@ -150,12 +164,19 @@ type AlterTopicConfigs struct {
 // Type implements Record.
 func (AlterTopicConfigs) Type() RecordType { return TypeAlterTopicConfigs }
 
-// RegisterBroker adds or updates a broker's advertised address.
+// RegisterBroker adds or updates a broker's advertised address. In a
+// cluster a broker registers Fenced, with a fresh Incarnation per process
+// start, and the controller unfences it (BrokerState) once it has caught
+// up with the metadata; Epoch is the broker epoch, one more each
+// registration.
 type RegisterBroker struct {
-	NodeID int32  `json:"node_id"`
-	Host   string `json:"host"`
-	Port   int32  `json:"port"`
-	Rack   string `json:"rack,omitempty"`
+	NodeID      int32  `json:"node_id"`
+	Host        string `json:"host"`
+	Port        int32  `json:"port"`
+	Rack        string `json:"rack,omitempty"`
+	Fenced      bool   `json:"fenced,omitempty"`
+	Incarnation string `json:"incarnation,omitempty"`
+	Epoch       int64  `json:"epoch,omitempty"`
 }
 
 // Type implements Record.
@@ -214,6 +235,12 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = &RegisterBroker{}
 	case TypeAlterBrokerConfigs:
 		r = &AlterBrokerConfigs{}
+	case TypePartitionChange:
+		r = &PartitionChange{}
+	case TypeSetCluster:
+		r = &SetCluster{}
+	case TypeBrokerState:
+		r = &BrokerState{}
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %d", ErrInvalidRecord, uint8(t))
 	}
@@ -231,34 +258,36 @@ func DecodeRecord(b []byte) (Record, error) {
 // deref returns the record by value, so callers may pass pointers.
 func deref(r Record) (Record, error) {
 	switch v := r.(type) {
-	case CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs, RegisterBroker, AlterBrokerConfigs:
+	case CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs, RegisterBroker, AlterBrokerConfigs,
+		PartitionChange, SetCluster, BrokerState:
 		return v, nil
 	case *CreateTopic:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
 	case *DeleteTopic:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
 	case *CreatePartitions:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
 	case *AlterTopicConfigs:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
 	case *RegisterBroker:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
 	case *AlterBrokerConfigs:
-		if v != nil {
-			return *v, nil
-		}
+		return derefPtr(r, v)
+	case *PartitionChange:
+		return derefPtr(r, v)
+	case *SetCluster:
+		return derefPtr(r, v)
+	case *BrokerState:
+		return derefPtr(r, v)
 	}
 	return nil, fmt.Errorf("%w: unsupported record %T", ErrInvalidRecord, r)
+}
+
+func derefPtr[T Record](r Record, v *T) (Record, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%w: unsupported record %T", ErrInvalidRecord, r)
+	}
+	return *v, nil
 }
 
 // Entry is a group of records appended to the journal as one payload: they

@@ -17,6 +17,14 @@ var sampleRecords = []Record{
 	AlterTopicConfigs{ID: TopicID{4}, Replace: true},
 	RegisterBroker{NodeID: 3, Host: "10.0.0.3", Port: 9092, Rack: "a"},
 	AlterBrokerConfigs{NodeID: AllBrokers, Set: map[string]string{"log.retention.hours": "1"}, Delete: []string{"message.max.bytes"}},
+	RegisterBroker{NodeID: 2, Host: "h", Port: 1, Fenced: true, Incarnation: "x", Epoch: 4},
+	CreateTopic{Name: "r", ID: TopicID{5}, Partitions: 1, ReplicationFactor: 2,
+		Parts: []PartitionState{{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1}}},
+	CreatePartitions{ID: TopicID{5}, Count: 2, Parts: []PartitionState{{Replicas: []int32{2, 1}, ISR: []int32{2}, Leader: 2}}},
+	PartitionChange{ID: TopicID{5}, Partition: 0, State: PartitionState{Replicas: []int32{1, 2}, ISR: []int32{2}, ELR: []int32{1},
+		LastKnownELR: []int32{1}, Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Recovering: true}},
+	SetCluster{ID: "abc"},
+	BrokerState{NodeID: 2, Fenced: true, ShuttingDown: true},
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -72,7 +80,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"empty", nil, "shorter than its 2-byte header"},
 		{"version 0", append([]byte{0}, good[1:]...), "version 0 not supported"},
 		{"future version", append([]byte{9}, good[1:]...), "version 9 not supported"},
-		{"unknown type", append([]byte{1, 7}, good[2:]...), "unknown record type 7"},
+		{"unknown type", append([]byte{1, 42}, good[2:]...), "unknown record type 42"},
 		{"bad json", []byte{1, 2, '{'}, "decode DeleteTopic"},
 		{"unknown field", []byte(string([]byte{1, 2}) + `{"id":"AQAAAAAAAAAAAAAAAAAAAA","x":1}`), "unknown field"},
 		{"trailing", append(good[:len(good):len(good)], ` {}`...), "trailing data"},

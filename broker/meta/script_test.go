@@ -23,11 +23,14 @@ import (
 //
 // Commands (a bare word is positional, k=v an argument; "-k" deletes k):
 //
-//	create-topic NAME [partitions=N] [rf=N] [id=N] [config=value ...]
+//	create-topic NAME [partitions=N] [rf=N] [id=N] [assign=1,2/2,3] [config=value ...]
 //	delete-topic NAME|id=N
-//	create-partitions NAME|id=N count=N
+//	create-partitions NAME|id=N count=N [assign=3,1]
 //	alter-configs NAME|id=N [replace] [config=value ...] [-config ...]
-//	register-broker NODE host=H port=P [rack=R]
+//	register-broker NODE host=H port=P [rack=R] [fenced] [epoch=N]
+//	partition NAME N replicas=1,2 isr=1,2 [elr=..] [last-known-elr=..] leader=N leader-epoch=N partition-epoch=N [recovering]
+//	set-cluster ID
+//	broker-state NODE [fenced] [shutting-down]
 //	alter-broker-configs NODE [key=value ...] [-key ...]
 //	static-broker-config [key=value ...]
 //	describe NAME [key ...]
@@ -120,6 +123,39 @@ func (a *scriptArgs) take(key string) (string, bool) {
 	return v, ok
 }
 
+// ids takes a comma-separated list of broker ids ("" or absent: none).
+func (a *scriptArgs) ids(key string) []int32 {
+	v, _ := a.take(key)
+	var out []int32
+	for _, f := range strings.Split(v, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			panic(fmt.Sprintf("argument %s=%q is not a list of ids", key, v))
+		}
+		out = append(out, int32(n))
+	}
+	return out
+}
+
+// assignment takes assign=1,2/2,3: one partition's replicas per slash,
+// each starting with its leader and all in the ISR.
+func assignment(a *scriptArgs) []PartitionState {
+	v, ok := a.take("assign")
+	if !ok {
+		return nil
+	}
+	var out []PartitionState
+	for _, p := range strings.Split(v, "/") {
+		tmp := scriptArgs{kv: map[string]string{"r": p}}
+		r := tmp.ids("r")
+		out = append(out, PartitionState{Replicas: r, ISR: slices.Clone(r), Leader: r[0]})
+	}
+	return out
+}
+
 func (a *scriptArgs) takeInt(key string, def int64) int64 {
 	v, ok := a.take(key)
 	if !ok {
@@ -172,6 +208,7 @@ func (e *scriptEnv) run(line, input string) (out string) {
 			ReplicationFactor: int16(a.takeInt("rf", 1)),
 			ID:                scriptID(a.takeInt("id", int64(e.store.Image().Offset()+2))),
 		}
+		r.Parts = assignment(&a)
 		if len(a.kv) > 0 {
 			r.Configs = a.kv
 		}
@@ -180,7 +217,7 @@ func (e *scriptEnv) run(line, input string) (out string) {
 		return e.apply(DeleteTopic{ID: e.topicID(&a)})
 	case "create-partitions":
 		id := e.topicID(&a)
-		return e.apply(CreatePartitions{ID: id, Count: int32(a.takeInt("count", 0))})
+		return e.apply(CreatePartitions{ID: id, Count: int32(a.takeInt("count", 0)), Parts: assignment(&a)})
 	case "alter-configs":
 		id := e.topicID(&a)
 		r := AlterTopicConfigs{ID: id, Delete: a.dels, Replace: slices.Contains(a.pos, "replace")}
@@ -192,7 +229,20 @@ func (e *scriptEnv) run(line, input string) (out string) {
 		node, _ := strconv.Atoi(a.pos[0])
 		host, _ := a.take("host")
 		rack, _ := a.take("rack")
-		return e.apply(RegisterBroker{NodeID: int32(node), Host: host, Port: int32(a.takeInt("port", 0)), Rack: rack})
+		return e.apply(RegisterBroker{NodeID: int32(node), Host: host, Port: int32(a.takeInt("port", 0)), Rack: rack,
+			Fenced: slices.Contains(a.pos, "fenced"), Epoch: a.takeInt("epoch", 0)})
+	case "partition":
+		id := e.topicID(&a)
+		p, _ := strconv.Atoi(a.pos[1])
+		st := PartitionState{Replicas: a.ids("replicas"), ISR: a.ids("isr"), ELR: a.ids("elr"), LastKnownELR: a.ids("last-known-elr"),
+			Leader: int32(a.takeInt("leader", -1)), LeaderEpoch: int32(a.takeInt("leader-epoch", 0)),
+			PartitionEpoch: int32(a.takeInt("partition-epoch", 0)), Recovering: slices.Contains(a.pos, "recovering")}
+		return e.apply(PartitionChange{ID: id, Partition: int32(p), State: st})
+	case "set-cluster":
+		return e.apply(SetCluster{ID: a.pos[0]})
+	case "broker-state":
+		node, _ := strconv.Atoi(a.pos[0])
+		return e.apply(BrokerState{NodeID: int32(node), Fenced: slices.Contains(a.pos, "fenced"), ShuttingDown: slices.Contains(a.pos, "shutting-down")})
 	case "alter-broker-configs":
 		node, _ := strconv.Atoi(a.pos[0])
 		r := AlterBrokerConfigs{NodeID: int32(node), Delete: a.dels}
@@ -282,6 +332,9 @@ func deltaLine(d Delta) string {
 	}
 	if len(d.Reconfigured) > 0 {
 		parts = append(parts, "reconfigured="+names(d.Reconfigured))
+	}
+	if len(d.Moved) > 0 {
+		parts = append(parts, "moved="+names(d.Moved))
 	}
 	if d.BrokersChanged {
 		parts = append(parts, "brokers-changed")

@@ -16,8 +16,15 @@ const snapshotVersion = 1
 // configs, then every topic with its overrides, in a stable order.
 func SnapshotRecords(img *Image) []Record {
 	var recs []Record
+	if img.clusterID != "" {
+		recs = append(recs, SetCluster{ID: img.clusterID})
+	}
 	for _, b := range img.Brokers() {
-		recs = append(recs, RegisterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+		recs = append(recs, RegisterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack,
+			Fenced: b.Fenced, Incarnation: b.Incarnation, Epoch: b.Epoch})
+		if b.ShuttingDown {
+			recs = append(recs, BrokerState{NodeID: b.NodeID, Fenced: b.Fenced, ShuttingDown: true})
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(img.brokerConfigs)) {
 		recs = append(recs, AlterBrokerConfigs{NodeID: id, Set: maps.Clone(img.brokerConfigs[id])})
@@ -27,6 +34,7 @@ func SnapshotRecords(img *Image) []Record {
 		if len(t.Configs) > 0 {
 			ct.Configs = maps.Clone(t.Configs)
 		}
+		ct.Parts = clonedParts(t.Parts)
 		recs = append(recs, ct)
 	}
 	return recs

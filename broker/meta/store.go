@@ -45,6 +45,9 @@ type Store struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	maxPartitions int64
+	// proposer is the quorum of a replicated store (replicated.go); nil
+	// for a local journal.
+	proposer Proposer
 	img           atomic.Pointer[Image]
 	// failed mirrors mu.failed for lock-free Failure calls.
 	failed atomic.Pointer[storeFailure]
@@ -80,10 +83,10 @@ type subscriber struct {
 func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{logger: opts.Logger, now: opts.Now, maxPartitions: opts.MaxPartitions}
 	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
+		s.logger = discardLogger()
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now = timeNow
 	}
 	j := opts.Journal
 	if j == nil {
@@ -116,6 +119,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.logger.Info("meta: metadata replayed", "entries", entries, "offset", img.Offset(), "topics", img.NumTopics())
 	return s, nil
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func timeNow() time.Time { return time.Now() }
 
 // replay rebuilds the image from every journal entry.
 func replay(j Journal) (*Image, int, error) {
@@ -159,6 +166,9 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	recs = fillTopicIDs(recs)
+	if s.proposer != nil {
+		return s.proposeApply(ctx, recs)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
@@ -187,11 +197,7 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 		s.logger.Error("metadata journal read-only: a write failed; metadata changes are refused until the disk takes writes again", "err", err)
 		return fmt.Errorf("%w: append metadata change: %w", ErrStorage, err)
 	}
-	next = next.withOffset(off)
-	s.img.Store(next)
-	for _, sub := range s.mu.subs {
-		sub.fn(old, next)
-	}
+	s.publishLocked(old, next.withOffset(off))
 	return nil
 }
 
@@ -351,6 +357,9 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.mu.closed = true
+	if s.mu.journal == nil {
+		return nil
+	}
 	if err := s.mu.journal.Close(); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
