@@ -102,6 +102,16 @@ type BrokerConfig struct {
 	// Damaged data (issue 9).
 	LogScrubBytesPerSec int64 // log.scrub.bytes.per.sec (Sluice's own)
 
+	// The cluster (clusterconfig.go).
+	ProcessRoles                     []string // process.roles
+	ControllerQuorumVoters           []string // controller.quorum.voters
+	ControllerQuorumBootstrapServers []string // controller.quorum.bootstrap.servers
+	ControllerListenerNames          []string // controller.listener.names
+	BrokerRack                       string   // broker.rack
+	ReplicaLagTimeMaxMs              int64    // replica.lag.time.max.ms
+	BrokerSessionTimeoutMs           int32    // broker.session.timeout.ms
+	ControllerQuorumElectionTimeout  int32    // controller.quorum.election.timeout.ms
+
 	// explicit records keys set through Set or ParseBrokerConfig, which
 	// DescribeConfigs reports as STATIC_BROKER_CONFIG even when they equal
 	// the default.
@@ -130,7 +140,7 @@ var int32Range = between(math.MinInt32, math.MaxInt32)
 
 // brokerKeys is the table of broker keys, sorted by name. Every topic
 // config's synonym is here and is dynamic.
-var brokerKeys = sortedBrokerKeys([]brokerKey{
+var brokerKeys = sortedBrokerKeys(append([]brokerKey{
 	bk("node.id", ConfigInt, "0", atLeast(0), "This broker's ID in the cluster.", func(c *BrokerConfig) any { return &c.NodeID }),
 	bk("listeners", ConfigString, "PLAINTEXT://127.0.0.1:9092", nil, "Comma-separated listeners, NAME://host:port (a bare host:port is PLAINTEXT).", func(c *BrokerConfig) any { return &c.Listeners }),
 	bkOptional("advertised.listeners", ConfigString, nil, "Listeners given to clients, if they differ from listeners.", func(c *BrokerConfig) any { return &c.AdvertisedListeners }),
@@ -224,7 +234,7 @@ var brokerKeys = sortedBrokerKeys([]brokerKey{
 			"answer CORRUPT_MESSAGE while the batches around it stay readable. Reads skip the page cache (fadvise), so they test the disk. "+
 			"The default, 1 MiB/s, checks about 86 GB a day at a cost few disks notice; raise it to cover more data per day, lower it on a busy spinning disk.",
 		func(c *BrokerConfig) any { return &c.LogScrubBytesPerSec }),
-})
+}, clusterBrokerKeys...))
 
 func sortedBrokerKeys(keys []brokerKey) []brokerKey {
 	// As in Kafka, only the primary broker synonym of each topic config can
@@ -435,6 +445,9 @@ func (c *BrokerConfig) Validate() error {
 	}
 	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
 		errs = append(errs, invalid(ErrInvalidConfig, "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs))
+	}
+	if _, err := c.Cluster(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -48,7 +48,7 @@ type Store struct {
 	// proposer is the quorum of a replicated store (replicated.go); nil
 	// for a local journal.
 	proposer Proposer
-	img           atomic.Pointer[Image]
+	img      atomic.Pointer[Image]
 	// failed mirrors mu.failed for lock-free Failure calls.
 	failed atomic.Pointer[storeFailure]
 	mu     struct {
