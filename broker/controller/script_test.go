@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/sluicehq/sluice/broker/meta"
+
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
@@ -24,10 +26,14 @@ import (
 //	place brokers=1:rackA,2,3:rackB partitions=N rf=N [start=N] [fenced=N,..]
 //	register N inc=X [rack=R] | heartbeat N epoch=E [caught-up] [shutdown] | tick D | expire | brokers
 //	part NAME replicas=.. isr=.. leader=N | leave N   (N leaves every ISR; changed partitions shown)
+//	img-broker N [rack=R] [fenced] [shutting-down] | img-topic NAME assign=1,2,3/2,3,1 [min-isr=N]
+//	alive N,.. | caught-up N,.. | reconcile   (the records proposed, then applied to the image)
+//	assign partitions=N rf=N   (Assign over the image's brokers)
 func TestScripts(t *testing.T) {
 	testutil.RunScripts(t, func(*testing.T) func(*testing.T, *datadriven.TestData) string {
 		e := &scriptEnv{down: map[int32]bool{}, unclean: map[int32]bool{}, minISR: 2,
-			reg: NewRegistry(9 * time.Second), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), parts: map[string]Partition{}}
+			reg: NewRegistry(9 * time.Second), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), parts: map[string]Partition{},
+			img: meta.NewImage(), topicMinISR: map[string]int{}}
 		return e.run
 	})
 }
@@ -40,6 +46,11 @@ type scriptEnv struct {
 	down    map[int32]bool
 	unclean map[int32]bool
 	minISR  int
+	// The reconcile commands' metadata image and view of the brokers.
+	img               *meta.Image
+	alive, caughtUp   []int32
+	topicMinISR       map[string]int
+	nextTopic         byte
 }
 
 func (e *scriptEnv) cluster() Cluster {
@@ -145,6 +156,8 @@ func (e *scriptEnv) run(t *testing.T, d *datadriven.TestData) string {
 			fmt.Fprintf(&b, "%s: %s\n", k, show(changed[k], ""))
 		}
 		return b.String()
+	case "img-broker", "img-topic", "alive", "caught-up", "reconcile", "assign":
+		return e.runImage(t, d, kv, pos)
 	case "place":
 		var brokers []Broker
 		fenced := ids(t, kv["fenced"])
