@@ -47,10 +47,10 @@ type scriptEnv struct {
 	unclean map[int32]bool
 	minISR  int
 	// The reconcile commands' metadata image and view of the brokers.
-	img               *meta.Image
-	alive, caughtUp   []int32
-	topicMinISR       map[string]int
-	nextTopic         byte
+	img             *meta.Image
+	alive, caughtUp []int32
+	topicMinISR     map[string]int
+	nextTopic       byte
 }
 
 func (e *scriptEnv) cluster() Cluster {
