@@ -99,6 +99,8 @@ func Apply(img *Image, rec Record) (*Image, error) {
 		return applyBrokerState(img, r)
 	case SetCluster:
 		return applySetCluster(img, r)
+	case ProducerIDs:
+		return applyProducerIDs(img, r)
 	}
 	return nil, invalid(ErrInvalidRecord, "unsupported record %T", rec)
 }

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"maps"
 	"slices"
 )
 
@@ -75,6 +76,50 @@ type BrokerState struct {
 
 // Type implements Record.
 func (BrokerState) Type() RecordType { return TypeBrokerState }
+
+// ProducerIDs gives broker NodeID the next Count producer ids (Kafka's
+// ProducerIdsRecord): every broker of a cluster hands out ids from blocks
+// the quorum gave it alone, so no two producers share one.
+// Start, when set (a snapshot), places the block there instead of at the
+// next free id; it may not overlap any id given before.
+type ProducerIDs struct {
+	NodeID int32 `json:"node_id"`
+	Count  int64 `json:"count"`
+	Start  int64 `json:"start,omitempty"`
+}
+
+// Type implements Record.
+func (ProducerIDs) Type() RecordType { return TypeProducerIDs }
+
+// ProducerIDBlock is the last block of producer ids given to nodeID:
+// [start, end); ok is false if none was.
+func (img *Image) ProducerIDBlock(nodeID int32) (start, end int64, ok bool) {
+	b, ok := img.pidBlocks[nodeID]
+	return b[0], b[1], ok
+}
+
+// NextProducerID is the first producer id no block holds yet.
+func (img *Image) NextProducerID() int64 { return img.nextPID }
+
+func applyProducerIDs(img *Image, r ProducerIDs) (*Image, error) {
+	start := img.nextPID
+	switch {
+	case r.Count <= 0 || r.Count > 1<<20 || r.NodeID < 0:
+		return nil, invalid(ErrInvalidRecord, "producer id block of %d ids for broker %d", r.Count, r.NodeID)
+	case r.Start != 0 && r.Start < img.nextPID:
+		return nil, invalid(ErrInvalidRecord, "producer id block at %d overlaps ids already given (up to %d)", r.Start, img.nextPID)
+	case r.Start != 0:
+		start = r.Start
+	}
+	next := img.clone()
+	next.pidBlocks = maps.Clone(img.pidBlocks)
+	if next.pidBlocks == nil {
+		next.pidBlocks = map[int32][2]int64{}
+	}
+	next.pidBlocks[r.NodeID] = [2]int64{start, start + r.Count}
+	next.nextPID = start + r.Count
+	return next, nil
+}
 
 // ClusterID is the id SetCluster recorded, "" for none (a single node
 // keeps its id in its data dir instead).

@@ -22,6 +22,10 @@ type Image struct {
 	brokers    map[int32]*Broker
 	// clusterID is the cluster's id once SetCluster is applied.
 	clusterID string
+	// pidBlocks is each broker's last producer-id block, nextPID the
+	// first id no block holds (ProducerIDs).
+	pidBlocks map[int32][2]int64
+	nextPID   int64
 	// partitions is the sum of every topic's partition count.
 	partitions int64
 	// brokerConfigs holds dynamic broker configs by node ID; AllBrokers (-1)
@@ -167,6 +171,9 @@ func (img *Image) String() string {
 	fmt.Fprintf(&b, "offset=%d topics=%d brokers=%d\n", img.offset, img.topics.len(), len(img.brokers))
 	if img.clusterID != "" {
 		fmt.Fprintf(&b, "cluster %s\n", img.clusterID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(img.pidBlocks)) {
+		fmt.Fprintf(&b, "producer-ids %d [%d,%d)\n", id, img.pidBlocks[id][0], img.pidBlocks[id][1])
 	}
 	for _, t := range img.Topics() {
 		fmt.Fprintf(&b, "topic %s id=%s partitions=%d rf=%d", t.Name, t.ID, t.Partitions, t.ReplicationFactor)

@@ -25,6 +25,7 @@ const (
 	TypePartitionChange    RecordType = 7
 	TypeSetCluster         RecordType = 8
 	TypeBrokerState        RecordType = 9
+	TypeProducerIDs        RecordType = 10
 )
 
 func (t RecordType) String() string {
@@ -47,6 +48,8 @@ func (t RecordType) String() string {
 		return "SetCluster"
 	case TypeBrokerState:
 		return "BrokerState"
+	case TypeProducerIDs:
+		return "ProducerIDs"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -241,6 +244,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = &SetCluster{}
 	case TypeBrokerState:
 		r = &BrokerState{}
+	case TypeProducerIDs:
+		r = &ProducerIDs{}
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %d", ErrInvalidRecord, uint8(t))
 	}
@@ -259,7 +264,7 @@ func DecodeRecord(b []byte) (Record, error) {
 func deref(r Record) (Record, error) {
 	switch v := r.(type) {
 	case CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs, RegisterBroker, AlterBrokerConfigs,
-		PartitionChange, SetCluster, BrokerState:
+		PartitionChange, SetCluster, BrokerState, ProducerIDs:
 		return v, nil
 	case *CreateTopic:
 		return derefPtr(r, v)
@@ -278,6 +283,8 @@ func deref(r Record) (Record, error) {
 	case *SetCluster:
 		return derefPtr(r, v)
 	case *BrokerState:
+		return derefPtr(r, v)
+	case *ProducerIDs:
 		return derefPtr(r, v)
 	}
 	return nil, fmt.Errorf("%w: unsupported record %T", ErrInvalidRecord, r)

@@ -25,6 +25,8 @@ var sampleRecords = []Record{
 		LastKnownELR: []int32{1}, Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Recovering: true}},
 	SetCluster{ID: "abc"},
 	BrokerState{NodeID: 2, Fenced: true, ShuttingDown: true},
+	ProducerIDs{NodeID: 2, Count: 1000},
+	ProducerIDs{NodeID: 1, Count: 1000, Start: 5000},
 }
 
 func TestRecordRoundTrip(t *testing.T) {

@@ -51,7 +51,7 @@ func TestReplicatedStoresAgree(t *testing.T) {
 	}
 	ct := CreateTopic{Name: "t", ID: TopicID{1}, Partitions: 1, ReplicationFactor: 2,
 		Parts: []PartitionState{{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1}}}
-	if err := a.Apply(ctx, ct); err != nil {
+	if err := a.Apply(ctx, ct, ProducerIDs{NodeID: 2, Count: 10}, ProducerIDs{NodeID: 1, Count: 10}); err != nil {
 		t.Fatal(err)
 	}
 	// b validated against an image without the topic (as a broker
@@ -93,8 +93,11 @@ func TestReplicatedStoresAgree(t *testing.T) {
 	if err := c.Replica().Restore(3, snap); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Image().String(); got != a.Image().String() {
+	if got := c.Image().String(); got != a.Image().String() || !strings.Contains(got, "producer-ids 2 [0,10)") {
 		t.Errorf("restored\n%s\nwant\n%s", got, a.Image().String())
+	}
+	if s, e, _ := c.Image().ProducerIDBlock(1); s != 10 || e != 20 || c.Image().NextProducerID() != 20 {
+		t.Errorf("restored producer ids: block [%d,%d) next %d", s, e, c.Image().NextProducerID())
 	}
 	if err := c.Replica().Restore(4, []byte{9}); err == nil {
 		t.Error("restoring garbage succeeded")

@@ -31,6 +31,7 @@ import (
 //	partition NAME N replicas=1,2 isr=1,2 [elr=..] [last-known-elr=..] leader=N leader-epoch=N partition-epoch=N [recovering]
 //	set-cluster ID
 //	broker-state NODE [fenced] [shutting-down]
+//	producer-ids NODE count=N [start=N]   (then the node's block)
 //	alter-broker-configs NODE [key=value ...] [-key ...]
 //	static-broker-config [key=value ...]
 //	describe NAME [key ...]
@@ -238,6 +239,13 @@ func (e *scriptEnv) run(line, input string) (out string) {
 			Leader: int32(a.takeInt("leader", -1)), LeaderEpoch: int32(a.takeInt("leader-epoch", 0)),
 			PartitionEpoch: int32(a.takeInt("partition-epoch", 0)), Recovering: slices.Contains(a.pos, "recovering")}
 		return e.apply(PartitionChange{ID: id, Partition: int32(p), State: st})
+	case "producer-ids":
+		node, _ := strconv.Atoi(a.pos[0])
+		out := e.apply(ProducerIDs{NodeID: int32(node), Count: a.takeInt("count", 0), Start: a.takeInt("start", 0)})
+		if start, end, ok := e.store.Image().ProducerIDBlock(int32(node)); ok {
+			out += fmt.Sprintf(" block=[%d,%d)", start, end)
+		}
+		return out
 	case "set-cluster":
 		return e.apply(SetCluster{ID: a.pos[0]})
 	case "broker-state":

@@ -19,6 +19,14 @@ func SnapshotRecords(img *Image) []Record {
 	if img.clusterID != "" {
 		recs = append(recs, SetCluster{ID: img.clusterID})
 	}
+	// Each broker's producer-id block where it was, in the order given
+	// (the last one ends at the next free id).
+	nodes := slices.Collect(maps.Keys(img.pidBlocks))
+	slices.SortFunc(nodes, func(a, b int32) int { return int(img.pidBlocks[a][0] - img.pidBlocks[b][0]) })
+	for _, id := range nodes {
+		b := img.pidBlocks[id]
+		recs = append(recs, ProducerIDs{NodeID: id, Start: b[0], Count: b[1] - b[0]})
+	}
 	for _, b := range img.Brokers() {
 		recs = append(recs, RegisterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack,
 			Fenced: b.Fenced, Incarnation: b.Incarnation, Epoch: b.Epoch})
