@@ -13,7 +13,9 @@
 //	00000000000000004096.snapshot   producer state as of offset 4096
 //	log-start-offset                "1 <offset>\n": first readable offset
 //	recovery-point                  "1 <offset>\n": everything below is fsynced
+//	leader-epoch-checkpoint         Kafka's: "<epoch> <start offset>" lines
 //	clean-shutdown                  present only after Close
+//	truncation-point                "1 <offset>\n": only while TruncateTo runs
 //	write-probe.tmp                 only while Recover tests the disk
 //
 // Index files are append-only rather than preallocated: the file size gives
@@ -104,6 +106,19 @@
 // The last five batches of each producer id are kept to detect retries. The
 // state is snapshotted to <offset>.snapshot at each roll and at Close; Open
 // loads the newest valid snapshot and applies only the batches after it.
+//
+// # Replication
+//
+// A follower's log takes the leader's batches as they are with
+// AppendReplicated (offsets, leader epochs and timestamps kept; the first
+// batch must start at the end offset, else ErrOffsetMismatch), recording
+// their producers unchecked and each new leader epoch where its first
+// batch starts, so that it can lead in turn. TruncateTo cuts a divergent
+// tail (KIP-101, KIP-279) at a batch boundary: later segments go, the cut
+// one is truncated with its indexes, the producer state is rebuilt and the
+// epochs after the cut are dropped. A marker file makes it atomic: Open
+// and Recover finish a truncation a crash or a failed write interrupted
+// (replica.go).
 //
 // # Compaction
 //

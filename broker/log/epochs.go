@@ -156,7 +156,8 @@ func loadEpochs(fs vfs.FS, dir string) ([]EpochStart, bool, error) {
 // Without a checkpoint a log holding data gets epoch 0 from its start: a
 // log written before the checkpoint existed was only ever written at
 // epoch 0 (a single node's). The epoch Append stamps (0 until
-// SetLeaderEpoch) starts at the end if it is newer than every one.
+// SetLeaderEpoch) starts at the end if it is newer than every one; a log
+// that has a newer one stamps that (LeaderEpoch).
 func (l *Log) settleEpochs(had bool, start, end int64) {
 	c := &l.mu.epochs
 	changed := false
@@ -171,6 +172,7 @@ func (l *Log) settleEpochs(had bool, start, end int64) {
 	changed = c.truncateFromEnd(end) || changed
 	changed = c.truncateFromStart(start) || changed
 	changed = c.assign(l.epoch.Load(), end) || changed
+	l.followEpochsLocked()
 	if changed || !had {
 		// Not fatal: the broker starts on a full disk, and the next open
 		// settles the same way from the same log.
@@ -209,5 +211,16 @@ func (l *Log) LeaderEpochs() []EpochStart {
 	return append([]EpochStart(nil), l.mu.epochs.entries...)
 }
 
-// LeaderEpoch is the epoch Append stamps on batches.
+// LeaderEpoch is the epoch Append stamps on batches: the one SetLeaderEpoch
+// set, or the latest epoch the log has (after Open, AppendReplicated and
+// TruncateTo), at least 0. A follower asks its leader where this epoch
+// ends (OffsetForLeaderEpoch) to find its divergent tail.
 func (l *Log) LeaderEpoch() int32 { return l.epoch.Load() }
+
+// followEpochsLocked makes LeaderEpoch at least the latest epoch the log
+// has.
+func (l *Log) followEpochsLocked() {
+	if latest := l.mu.epochs.latest(); latest > l.epoch.Load() {
+		l.epoch.Store(latest)
+	}
+}

@@ -29,6 +29,12 @@ var (
 	ErrInvalidRecord = errors.New("log: invalid record")
 	// ErrClosed: the log was closed or deleted.
 	ErrClosed = errors.New("log: closed")
+	// ErrOffsetMismatch: AppendReplicated got batches that do not start at
+	// the log end offset or do not follow each other (Kafka's
+	// UnexpectedAppendOffsetException). It has no Kafka error code of its
+	// own (KAFKA_STORAGE_ERROR): a follower's fetcher handles it by asking
+	// the leader where to truncate again.
+	ErrOffsetMismatch = errors.New("log: replicated batches do not continue the log")
 )
 
 // ErrorCode maps an error from this package to the Kafka error code a broker

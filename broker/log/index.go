@@ -240,3 +240,27 @@ func (x *sparseIndex) replace(entries []byte) error {
 	}
 	return err
 }
+
+// truncateTo keeps the first n entries, in memory and in the file (the
+// segment was cut after the batches they point at; TruncateTo).
+func (x *sparseIndex) truncateTo(n int) error {
+	x.mu.Lock()
+	if n >= x.n {
+		x.mu.Unlock()
+		return nil
+	}
+	x.n = n
+	size := n * x.entryLen
+	if x.inMem {
+		x.mem = x.mem[:size:size]
+		x.written = min(x.written, size)
+		size = x.written
+	}
+	x.mu.Unlock()
+	if cur, err := x.file.Size(); err != nil {
+		return err
+	} else if cur <= int64(size) {
+		return nil
+	}
+	return x.file.Truncate(int64(size))
+}

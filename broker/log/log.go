@@ -58,6 +58,9 @@ type Log struct {
 	// reloading marks the throwaway Log that Recover loads the folder
 	// into: its failures are Recover's to report, not its own.
 	reloading bool
+	// truncationResumed says load found the marker of an interrupted
+	// TruncateTo (replica.go), so the epoch to stamp is the log's.
+	truncationResumed bool
 	// fileErr is a failed fsync the file cache did before closing one of
 	// the log's files; the next append or flush fails the log with it.
 	// Shared with the Log that Recover reloads into, whose files l adopts.
@@ -191,11 +194,8 @@ func (l *Log) failLocked(err error) error {
 // record batches. It rewrites the batches in place.
 func (l *Log) Append(batches []byte) (AppendResult, error) {
 	cfg := l.cfg.Load()
-	hs, err := ValidateBatches(batches, cfg.MaxMessageBytes)
+	hs, records, err := validateAppend(batches, cfg.MaxMessageBytes, cfg.recordLimits())
 	if err != nil {
-		return AppendResult{}, err
-	}
-	if err := checkBatchRecords(batches, hs, cfg.recordLimits()); err != nil {
 		return AppendResult{}, err
 	}
 	res := AppendResult{LogAppendTime: -1}
@@ -206,10 +206,6 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 			stampLogAppendTime(batches[pos:], &hs[i], res.LogAppendTime)
 			pos += int(hs[i].TotalSize())
 		}
-	}
-	var records int64
-	for _, h := range hs {
-		records += int64(h.NumRecords)
 	}
 
 	l.mu.Lock()
@@ -227,14 +223,6 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 		}
 		return AppendResult{}, err
 	}
-	now := l.now()
-	s := l.active()
-	if l.shouldRollLocked(s, cfg, int64(len(batches)), records, now) {
-		if s, err = l.rollLocked(); err != nil {
-			l.mu.Unlock()
-			return AppendResult{}, err
-		}
-	}
 	off, epoch := end, l.epoch.Load()
 	for i, pos := 0, 0; i < len(hs); i++ {
 		setBaseOffset(batches[pos:], off)
@@ -244,34 +232,11 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 		off += int64(hs[i].NumRecords)
 		pos += int(hs[i].TotalSize())
 	}
-	if _, err := s.log.Write(batches); err != nil {
-		err = l.failLocked(fmt.Errorf("log: write %s: %w", s.name(), err))
+	needFlush, err := l.writeLocked(cfg, batches, hs, records, func() { l.mu.producers.commit(staged, hs) })
+	if err != nil {
 		l.mu.Unlock()
 		return AppendResult{}, err
 	}
-	pos := s.size.Load()
-	for i := range hs {
-		s.noteBatch(&hs[i])
-		s.indexBatch(&hs[i], pos, cfg.IndexIntervalBytes)
-		pos += hs[i].TotalSize()
-	}
-	if s.rollStart.IsZero() {
-		s.rollStart = now
-	}
-	l.mu.producers.commit(staged, hs)
-	s.size.Store(pos)
-	l.end.Store(off)
-	if l.mu.epochs.assign(epoch, end) { // only a new epoch: no write otherwise
-		if err := l.persistEpochsLocked(); err != nil {
-			l.mu.Unlock()
-			return AppendResult{}, err
-		}
-	}
-	if l.mu.unflushed == 0 {
-		l.mu.firstUnflushed = now
-	}
-	l.mu.unflushed += records
-	needFlush := l.mu.unflushed >= cfg.FlushMessages
 	res.BaseOffset, res.LastOffset, res.LogStartOffset = end, off-1, l.start.Load()
 	l.mu.Unlock()
 	if needFlush {
@@ -282,7 +247,77 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	return res, nil
 }
 
-func (l *Log) shouldRollLocked(s *segment, cfg *Config, bytes, records int64, now time.Time) bool {
+// validateAppend checks batches as every append does before it takes the
+// lock (length fields, magic, CRC32C, record count, maxBytes if > 0, then
+// the records themselves within lim) and returns their headers and how
+// many records they hold.
+func validateAppend(batches []byte, maxBytes int, lim recordLimits) ([]BatchHeader, int64, error) {
+	hs, err := ValidateBatches(batches, maxBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkBatchRecords(batches, hs, lim); err != nil {
+		return nil, 0, err
+	}
+	var records int64
+	for _, h := range hs {
+		records += int64(h.NumRecords)
+	}
+	return hs, records, nil
+}
+
+// writeLocked is the write half of Append and AppendReplicated: batches
+// (headers hs, offsets and leader epochs already in place, the first at
+// the end offset or, after a compaction gap, past it) go to the active
+// segment, rolled first if they do not fit, with one write(2); they are
+// indexed, commit records their producers, the end offset moves past them,
+// a leader epoch new to the log is recorded where its first batch starts,
+// and they count towards flush.messages. It reports whether a flush is due.
+// A failed write makes the log read-only.
+func (l *Log) writeLocked(cfg *Config, batches []byte, hs []BatchHeader, records int64, commit func()) (bool, error) {
+	now := l.now()
+	s := l.active()
+	last := hs[len(hs)-1].LastOffset()
+	if l.shouldRollLocked(s, cfg, int64(len(batches)), last, now) {
+		var err error
+		if s, err = l.rollLocked(); err != nil {
+			return false, err
+		}
+	}
+	if _, err := s.log.Write(batches); err != nil {
+		return false, l.failLocked(fmt.Errorf("log: write %s: %w", s.name(), err))
+	}
+	pos := s.size.Load()
+	for i := range hs {
+		s.noteBatch(&hs[i])
+		s.indexBatch(&hs[i], pos, cfg.IndexIntervalBytes)
+		pos += hs[i].TotalSize()
+	}
+	if s.rollStart.IsZero() {
+		s.rollStart = now
+	}
+	commit()
+	s.size.Store(pos)
+	l.end.Store(last + 1)
+	newEpoch := false
+	for i := range hs { // only a new epoch: no write otherwise
+		newEpoch = l.mu.epochs.assign(hs[i].PartitionLeaderEpoch, hs[i].BaseOffset) || newEpoch
+	}
+	if newEpoch {
+		if err := l.persistEpochsLocked(); err != nil {
+			return false, err
+		}
+	}
+	if l.mu.unflushed == 0 {
+		l.mu.firstUnflushed = now
+	}
+	l.mu.unflushed += records
+	return l.mu.unflushed >= cfg.FlushMessages, nil
+}
+
+// shouldRollLocked says whether bytes more, ending at offset last, need a
+// new active segment.
+func (l *Log) shouldRollLocked(s *segment, cfg *Config, bytes, last int64, now time.Time) bool {
 	size := s.size.Load()
 	if size == 0 {
 		return false
@@ -295,7 +330,7 @@ func (l *Log) shouldRollLocked(s *segment, cfg *Config, bytes, records int64, no
 	case (s.offIdx.count()+1)*offsetIndexEntryLen > cfg.SegmentIndexBytes,
 		(s.timeIdx.count()+2)*timeIndexEntryLen > cfg.SegmentIndexBytes:
 		return true
-	case s.nextOffset+records-1-s.base > math.MaxInt32:
+	case last-s.base > math.MaxInt32:
 		return true
 	}
 	return false
@@ -365,6 +400,10 @@ func (l *Log) read(offset int64, maxBytes int) (Chunk, error) {
 		}
 		c, found, err := l.readSegment(segs[i], offset, maxBytes, next)
 		if err != nil {
+			if e := l.end.Load(); offset >= e && !errors.Is(err, ErrOffsetOutOfRange) {
+				// TruncateTo cut the log below offset while it was read.
+				return Chunk{}, fmt.Errorf("%w: offset %d not in [%d, %d] (the log was truncated meanwhile)", ErrOffsetOutOfRange, offset, l.start.Load(), e)
+			}
 			return Chunk{}, fmt.Errorf("log: read offset %d: %w", offset, err)
 		}
 		if found {
@@ -399,6 +438,10 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int, next int64) (C
 			return err
 		}
 		if !ok {
+			if e := l.end.Load(); offset >= e {
+				// Cut by TruncateTo since the read began: not damage.
+				return fmt.Errorf("%w: offset %d not below the end offset %d", ErrOffsetOutOfRange, offset, e)
+			}
 			if limit == size && (next < 0 || !l.cfg.Load().Compact) {
 				// Only a cleaner leaves gaps, and never at a segment's end.
 				return &CorruptionError{Segment: s.name(), Position: size, Offset: offset,

@@ -95,7 +95,8 @@ func (l *Log) load() ([]*segment, error) {
 		switch {
 		case n == cleanShutdownFile:
 			clean = true
-		case n == recoveryPointFile || n == startOffsetFile || n == damageFile || n == PartitionMetadataFile || n == LeaderEpochFile:
+		case n == recoveryPointFile || n == startOffsetFile || n == damageFile || n == PartitionMetadataFile || n == LeaderEpochFile ||
+			n == truncationFile:
 		case strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".deleted") || strings.HasSuffix(n, ".cleaned"):
 			l.logger.Info("removing leftover file", "dir", l.dir, "file", n)
 			if err := l.fs.Remove(filepath.Join(l.dir, n)); err != nil {
@@ -272,6 +273,9 @@ func (l *Log) load() ([]*segment, error) {
 	// Drop whole segments below the start (DeleteRecords before a crash).
 	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= start })
 	if err := l.loadProducerState(); err != nil {
+		return *l.segs.Load(), err
+	}
+	if err := l.resumeTruncation(); err != nil { // replica.go
 		return *l.segs.Load(), err
 	}
 	if clean {

@@ -96,6 +96,10 @@ func (l *Log) Recover() error {
 	l.end.Store(nl.end.Load())
 	l.mu.producers = nl.mu.producers
 	l.mu.epochs = nl.mu.epochs
+	if nl.truncationResumed {
+		// A follower's truncation: no epoch SetLeaderEpoch set survives it.
+		l.epoch.Store(nl.epoch.Load())
+	}
 	l.mu.recoveryPoint = nl.mu.recoveryPoint
 	l.damage.Store(nl.damage.Load())
 	// What lies past the recovery point is not known to be fsynced:
