@@ -18,6 +18,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"time"
@@ -41,8 +42,12 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 			p.unwait(wake)
 		}
 	}()
+	replicaID := r.ReplicaID
+	if req.version >= 15 {
+		replicaID = r.ReplicaState.ID
+	}
 	for {
-		resp, total, parts := c.fetchOnce(r, byID)
+		resp, total, parts := c.fetchOnce(r, byID, replicaID)
 		if total >= int64(r.MinBytes) || wait <= 0 {
 			c.countFetched()
 			return resp
@@ -62,7 +67,7 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 		select {
 		case <-wake:
 		case <-deadline:
-			resp, _, _ = c.fetchOnce(r, byID)
+			resp, _, _ = c.fetchOnce(r, byID, replicaID)
 			c.countFetched()
 			return resp
 		case <-ctx.Done():
@@ -77,8 +82,10 @@ func handleFetch(ctx context.Context, c *conn, req *request) kmsg.Response {
 
 // fetchOnce reads every requested partition once. It returns the response,
 // the number of record bytes in it and the partitions it could read, for the
-// long poll to wait on.
-func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, int64, []*partition) {
+// long poll to wait on. A fetch with a replica id (>= 0) from a follower
+// of a partition this node leads reads past the high watermark and
+// reports the follower's progress; every other fetch reads below it.
+func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool, replicaID int32) (*kmsg.FetchResponse, int64, []*partition) {
 	s := c.s
 	c.releaseSections() // of an earlier read while the fetch waited
 	c.fetched = c.fetched[:0]
@@ -125,7 +132,10 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			p, perr := s.partition(name, rp.Partition)
+			p, perr := s.leaderPartition(name, rp.Partition)
+			if perr == nil {
+				perr = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
 			if perr != nil {
 				sp.ErrorCode = perr.Code
 				st.Partitions = append(st.Partitions, sp)
@@ -140,7 +150,14 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 			if total == 0 && limit <= 0 {
 				limit = 1
 			}
-			n, err := c.readPartition(p, rp.FetchOffset, limit, &sp)
+			maxOffset := p.highWatermark()
+			hw := maxOffset
+			if replicaID >= 0 {
+				if fhw, ok := s.followerFetched(p, replicaID, rp.FetchOffset); ok {
+					maxOffset, hw = p.log.EndOffset(), fhw
+				}
+			}
+			n, err := c.readPartition(p, rp.FetchOffset, limit, maxOffset, hw, &sp)
 			if err != nil {
 				sp.ErrorCode = err.Code
 			}
@@ -155,13 +172,14 @@ func (c *conn) fetchOnce(r *kmsg.FetchRequest, byID bool) (*kmsg.FetchResponse, 
 	return resp, total, parts
 }
 
-// readPartition reads up to limit bytes of whole batches from offset into sp.
-func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchResponseTopicPartition) (int64, *kerr.Error) {
+// readPartition reads up to limit bytes of whole batches from offset, and
+// only batches below maxOffset, into sp, with hw as its high watermark.
+func (c *conn) readPartition(p *partition, offset, limit, maxOffset, hw int64, sp *kmsg.FetchResponseTopicPartition) (int64, *kerr.Error) {
 	s := c.s
 	l := p.log
 	end := l.EndOffset()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = end, end, l.StartOffset()
-	if limit <= 0 || offset == end {
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.StartOffset()
+	if limit <= 0 || offset == end || offset >= maxOffset && offset <= end && offset >= l.StartOffset() {
 		return 0, nil
 	}
 	chunk, err := l.Read(offset, int(limit))
@@ -183,6 +201,12 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 		}
 		return 0, code
 	}
+	if maxOffset < end {
+		if chunk.Size = committedBytes(chunk, maxOffset); chunk.Size == 0 {
+			chunk.Release()
+			return 0, nil
+		}
+	}
 	if chunk.Size == 0 {
 		return 0, nil
 	}
@@ -203,6 +227,37 @@ func (c *conn) readPartition(p *partition, offset, limit int64, sp *kmsg.FetchRe
 	sp.RecordBatches = buf
 	c.fetched = append(c.fetched, fetchStat{p.topic, chunk.Size, countBatchRecords(buf)})
 	return chunk.Size, nil
+}
+
+// committedBytes is how much of chunk holds batches starting below
+// maxOffset (the high watermark, always a batch boundary).
+func committedBytes(chunk log.Chunk, maxOffset int64) int64 {
+	var hdr [12]byte
+	var n int64
+	for n+12 <= chunk.Size {
+		if _, err := chunk.R.ReadAt(hdr[:], chunk.Pos+n); err != nil {
+			break
+		}
+		if int64(binary.BigEndian.Uint64(hdr[:8])) >= maxOffset {
+			break
+		}
+		n += 12 + int64(binary.BigEndian.Uint32(hdr[8:]))
+	}
+	return min(n, chunk.Size)
+}
+
+// checkLeaderEpoch compares a client's CurrentLeaderEpoch (-1: none)
+// with the partition's, as Kafka does: older is FENCED_LEADER_EPOCH,
+// newer (our metadata is behind) UNKNOWN_LEADER_EPOCH.
+func (p *partition) checkLeaderEpoch(epoch int32) *kerr.Error {
+	cur := p.role().LeaderEpoch
+	switch {
+	case epoch < 0 || epoch == cur:
+		return nil
+	case epoch < cur:
+		return kerr.FencedLeaderEpoch
+	}
+	return kerr.UnknownLeaderEpoch
 }
 
 // noRecords is the empty record set of a partition with nothing to return.

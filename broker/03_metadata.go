@@ -2,8 +2,12 @@ package broker
 
 // Metadata, key 3: versions 0-12.
 //
-// This node is the only broker, the controller, and the leader of every
-// partition (leader epoch 0, replicas and ISR [node]). Unknown topics are
+// A single node is the only broker, the controller, and the leader of
+// every partition (leader epoch 0, replicas and ISR [node]). In a cluster
+// the brokers are the registered, unfenced ones, the controller is the
+// metadata quorum's leader, and each partition is as the metadata holds
+// it: leader (LEADER_NOT_AVAILABLE with none), leader epoch, replicas,
+// ISR and the replicas on fenced brokers as offline. Unknown topics are
 // created when auto.create.topics.enable is on and the request allows it
 // (v4+), with num.partitions and default.replication.factor. From v10 topics
 // carry their IDs and may be asked for by ID. A topic named more than once
@@ -23,15 +27,11 @@ func handleMetadata(ctx context.Context, c *conn, req *request) kmsg.Response {
 	r := req.body.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	s := c.s
-	host, port := s.advertised()
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, b)
-	clusterID := s.clusterID
-	resp.ClusterID = &clusterID
-	resp.ControllerID = s.cfg.NodeID
-
 	img := s.meta.Image()
+	resp.Brokers, resp.ControllerID = s.metadataBrokers(img)
+	clusterID := s.currentClusterID()
+	resp.ClusterID = &clusterID
+
 	all := r.Topics == nil || (req.version == 0 && len(r.Topics) == 0)
 	if all {
 		for _, t := range img.Topics() {
@@ -92,12 +92,60 @@ func handleMetadata(ctx context.Context, c *conn, req *request) kmsg.Response {
 	return resp
 }
 
+// metadataBrokers lists the brokers clients may use and the controller:
+// this node alone on a single node; the unfenced registered brokers and
+// the quorum's leader in a cluster.
+func (s *Server) metadataBrokers(img *meta.Image) ([]kmsg.MetadataResponseBroker, int32) {
+	if s.cluster == nil {
+		host, port := s.advertised()
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
+		return []kmsg.MetadataResponseBroker{b}, s.cfg.NodeID
+	}
+	var out []kmsg.MetadataResponseBroker
+	for _, br := range img.Brokers() {
+		if br.Fenced {
+			continue
+		}
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = br.NodeID, br.Host, br.Port
+		if br.Rack != "" {
+			rack := br.Rack
+			b.Rack = &rack
+		}
+		out = append(out, b)
+	}
+	return out, s.cluster.controllerID()
+}
+
 func (s *Server) metadataTopic(t *meta.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic = &name
 	st.TopicID = t.ID
 	st.IsInternal = isInternalTopic(t.Name)
+	if len(t.Parts) > 0 {
+		img := s.meta.Image()
+		for i, ps := range t.Parts {
+			sp := kmsg.NewMetadataResponseTopicPartition()
+			sp.Partition = int32(i)
+			sp.Leader, sp.LeaderEpoch = ps.Leader, ps.LeaderEpoch
+			sp.Replicas, sp.ISR = ps.Replicas, ps.ISR
+			if sp.ISR == nil {
+				sp.ISR = []int32{}
+			}
+			for _, r := range ps.Replicas {
+				if b, ok := img.Broker(r); !ok || b.Fenced {
+					sp.OfflineReplicas = append(sp.OfflineReplicas, r)
+				}
+			}
+			if ps.Leader == meta.NoLeader {
+				sp.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		return st
+	}
 	for i := int32(0); i < t.Partitions; i++ {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition = i

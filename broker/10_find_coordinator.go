@@ -2,7 +2,9 @@ package broker
 
 // FindCoordinator, key 10: versions 0-6.
 //
-// This node coordinates every group. The first request starts the group
+// A single node coordinates every group; in a cluster a group's
+// coordinator is the leader of its __consumer_offsets partition
+// (groups_cluster.go). The first request starts the group
 // coordinator (creating __consumer_offsets if needed) and waits briefly for
 // it to load; until it has, the answer is COORDINATOR_NOT_AVAILABLE and the
 // client retries. Transactions are not supported: transactional IDs get
@@ -54,6 +56,15 @@ func handleFindCoordinator(ctx context.Context, c *conn, req *request) kmsg.Resp
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID, rc.Host, rc.Port = key, c.s.cfg.NodeID, host, port
+		code, text := code, text
+		if code == nil && c.s.cluster != nil {
+			// In a cluster: the leader of the group's offsets partition.
+			if b, err := c.s.coordinatorOf(key); err != nil {
+				code, text = err, err.Description
+			} else {
+				rc.NodeID, rc.Host, rc.Port = b.NodeID, b.Host, b.Port
+			}
+		}
 		if code != nil {
 			rc.NodeID, rc.Host, rc.Port = -1, "", -1
 			rc.ErrorCode = code.Code

@@ -15,6 +15,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,8 +75,11 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 				for _, id := range a.Replicas {
 					bad = bad || id != s.cfg.NodeID
 				}
+				if s.cluster != nil {
+					rec.Parts = append(rec.Parts, meta.PartitionState{Replicas: a.Replicas, ISR: slices.Clone(a.Replicas), Leader: a.Replicas[0]})
+				}
 			}
-			if bad {
+			if bad && s.cluster == nil {
 				fail(kerr.InvalidReplicaAssignment, fmt.Errorf("topic %q: replicas must be on broker %d, the only broker", rt.Topic, s.cfg.NodeID))
 				continue
 			}
@@ -86,7 +90,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 		if rec.ReplicationFactor == -1 {
 			rec.ReplicationFactor = int16(s.settings.DefaultReplicationFactor)
 		}
-		if rec.ReplicationFactor > 1 {
+		if rec.ReplicationFactor > 1 && s.cluster == nil {
 			fail(kerr.InvalidReplicationFactor, fmt.Errorf("topic %q: replication factor %d is larger than the number of brokers (1)", rt.Topic, rec.ReplicationFactor))
 			continue
 		}
@@ -97,6 +101,9 @@ func handleCreateTopics(ctx context.Context, c *conn, req *request) kmsg.Respons
 			rec.Configs[cfg.Name] = *cfg.Value
 		}
 		err := s.checkLogConfigs(rec)
+		if err == nil && rec.Parts == nil {
+			rec.Parts, err = s.placeParts(s.meta.Image(), int(rec.Partitions), int(rec.ReplicationFactor), -1)
+		}
 		switch {
 		case err != nil:
 		case r.ValidateOnly:

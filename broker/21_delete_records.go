@@ -48,7 +48,7 @@ func handleDeleteRecords(_ context.Context, c *conn, req *request) kmsg.Response
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			p, perr := c.s.partition(rt.Topic, rp.Partition)
+			p, perr := c.s.leaderPartition(rt.Topic, rp.Partition)
 			if perr != nil {
 				sp.ErrorCode = perr.Code
 				st.Partitions = append(st.Partitions, sp)

@@ -38,7 +38,7 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *request) kmsg.R
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, perr := c.s.partition(rt.Topic, rp.Partition)
+			p, perr := c.s.leaderPartition(rt.Topic, rp.Partition)
 			switch {
 			case perr != nil:
 				sp.ErrorCode = perr.Code

@@ -9,6 +9,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,7 +43,7 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *request) kmsg.Res
 		}
 		for _, a := range rt.Assignment {
 			for _, id := range a.Replicas {
-				if id != s.cfg.NodeID && st.ErrorCode == 0 {
+				if id != s.cfg.NodeID && st.ErrorCode == 0 && s.cluster == nil {
 					st.ErrorCode = kerr.InvalidReplicaAssignment.Code
 					st.ErrorMessage = errMessage(fmt.Errorf("replicas must be on broker %d, the only broker", s.cfg.NodeID))
 				}
@@ -51,9 +52,19 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *request) kmsg.Res
 		if st.ErrorCode == 0 {
 			rec := &meta.CreatePartitions{ID: t.ID, Count: rt.Count}
 			var err error
-			if r.ValidateOnly {
+			if s.cluster != nil && rt.Count > t.Partitions {
+				for _, a := range rt.Assignment {
+					rec.Parts = append(rec.Parts, meta.PartitionState{Replicas: a.Replicas, ISR: slices.Clone(a.Replicas), Leader: a.Replicas[0]})
+				}
+				if rec.Parts == nil {
+					rec.Parts, err = s.placeParts(s.meta.Image(), int(rt.Count-t.Partitions), int(t.ReplicationFactor), int(t.Partitions))
+				}
+			}
+			switch {
+			case err != nil:
+			case r.ValidateOnly:
 				err = s.meta.Validate(rec)
-			} else {
+			default:
 				err = s.meta.Apply(ctx, rec)
 			}
 			if err != nil {

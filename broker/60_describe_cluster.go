@@ -1,6 +1,8 @@
 package broker
 
-// DescribeCluster, key 60: versions 0-1 (v1 adds the endpoint type).
+// DescribeCluster, key 60: versions 0-1 (v1 adds the endpoint type). The
+// brokers and controller are Metadata's (metadataBrokers): this node on a
+// single node; the unfenced brokers and the quorum's leader in a cluster.
 
 import (
 	"context"
@@ -12,12 +14,14 @@ func handleDescribeCluster(_ context.Context, c *conn, req *request) kmsg.Respon
 	r := req.body.(*kmsg.DescribeClusterRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	s := c.s
-	resp.ClusterID = s.clusterID
-	resp.ControllerID = s.cfg.NodeID
+	resp.ClusterID = s.currentClusterID()
 	resp.EndpointType = r.EndpointType
-	host, port := s.advertised()
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, b)
+	brokers, controller := s.metadataBrokers(s.meta.Image())
+	resp.ControllerID = controller
+	for _, mb := range brokers {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	return resp
 }

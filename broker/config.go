@@ -86,9 +86,23 @@ func (c Config) resolve() (Config, *meta.BrokerConfig, error) {
 	if len(bc.LogDirs) != 1 {
 		return c, nil, fmt.Errorf("log.dirs: one directory is supported, got %d (%v)", len(bc.LogDirs), bc.LogDirs)
 	}
-	listen, err := oneListener("listeners", bc.Listeners)
+	cc, err := bc.Cluster()
 	if err != nil {
 		return c, nil, err
+	}
+	var listen string
+	switch {
+	case cc.Clustered() && !cc.Broker:
+		return c, nil, fmt.Errorf("process.roles=controller: a controller-only node is not supported yet; run process.roles=broker,controller")
+	case cc.Clustered():
+		if cc.ClientListener.Name != "PLAINTEXT" {
+			return c, nil, fmt.Errorf("listeners=%s: the client listener must be PLAINTEXT (security protocols are not supported yet)", bc.Listeners)
+		}
+		listen = cc.ClientListener.Addr()
+	default:
+		if listen, err = oneListener("listeners", bc.Listeners); err != nil {
+			return c, nil, err
+		}
 	}
 	c.DataDir, c.Listen, c.NodeID, c.AdvertisedListener = bc.LogDirs[0], listen, bc.NodeID, ""
 	if bc.AdvertisedListeners != "" {
@@ -96,6 +110,7 @@ func (c Config) resolve() (Config, *meta.BrokerConfig, error) {
 			return c, nil, err
 		}
 	}
+
 	if c.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 			return c, nil, fmt.Errorf("http listener %q is not host:port", c.HTTP)

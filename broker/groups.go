@@ -83,8 +83,11 @@ func (s *Server) groupsLoaded(ctx context.Context) bool {
 	if _, err := s.groups(); err != nil {
 		return false
 	}
+	s.groupState.mu.Lock()
+	loaded := s.groupState.loaded
+	s.groupState.mu.Unlock()
 	select {
-	case <-s.groupState.loaded:
+	case <-loaded:
 		return true
 	case <-ctx.Done():
 		return false
@@ -117,8 +120,9 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	loaded := gs.loaded
 	go func() {
-		defer close(gs.loaded)
+		defer close(loaded)
 		// Retry until loaded: the topic's partitions may still be opening.
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 			err := coord.Load(context.Background())
@@ -143,10 +147,11 @@ func (s *Server) startGroups(gs *groupState) (*group.Coordinator, error) {
 // ensureOffsetsTopic creates __consumer_offsets (compacted, Kafka's
 // offsets.topic.num.partitions) unless it exists.
 func (s *Server) ensureOffsetsTopic(ctx context.Context) error {
-	if _, ok := s.meta.Image().Topic(offsetsTopic); ok {
+	img := s.meta.Image()
+	if _, ok := img.Topic(offsetsTopic); ok {
 		return nil
 	}
-	err := s.meta.Apply(ctx, &meta.CreateTopic{
+	rec := &meta.CreateTopic{
 		Name:              offsetsTopic,
 		ID:                meta.NewTopicID(),
 		Partitions:        s.settings.OffsetsTopicNumPartitions,
@@ -156,7 +161,17 @@ func (s *Server) ensureOffsetsTopic(ctx context.Context) error {
 			"segment.bytes":    "104857600",
 			"compression.type": "producer",
 		},
-	})
+	}
+	if s.cluster != nil {
+		// Kafka's offsets.topic.replication.factor is 3; a smaller
+		// cluster gets one replica per broker.
+		rec.ReplicationFactor = int16(min(3, s.cluster.placeable(img)))
+		var err error
+		if rec.Parts, err = s.placeParts(img, int(rec.Partitions), int(rec.ReplicationFactor), -1); err != nil {
+			return err
+		}
+	}
+	err := s.meta.Apply(ctx, rec)
 	if err != nil && !errors.Is(err, meta.ErrTopicExists) {
 		return err
 	}
@@ -176,14 +191,29 @@ func (st *offsetsStore) partitions() ([]*partition, error) {
 	st.s.mu.RLock()
 	ps := st.s.mu.parts[t.ID]
 	st.s.mu.RUnlock()
-	if int32(len(ps)) != t.Partitions {
-		return nil, fmt.Errorf("broker: %s has %d of %d partitions open", offsetsTopic, len(ps), t.Partitions)
+	open := 0
+	for _, p := range ps {
+		if p != nil {
+			open++
+		}
+	}
+	hosted := int(t.Partitions)
+	if len(t.Parts) > 0 { // in a cluster, only the partitions with a replica here
+		hosted = 0
+		for _, p := range t.Parts {
+			if p.Hosts(st.s.cfg.NodeID) {
+				hosted++
+			}
+		}
+	}
+	if open != hosted || int32(len(ps)) != t.Partitions {
+		return nil, fmt.Errorf("broker: %s has %d of %d partitions open", offsetsTopic, open, hosted)
 	}
 	return ps, nil
 }
 
 // Append writes one group's records as one batch.
-func (st *offsetsStore) Append(_ context.Context, recs []group.Record) error {
+func (st *offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -196,16 +226,25 @@ func (st *offsetsStore) Append(_ context.Context, recs []group.Record) error {
 		return err
 	}
 	p := ps[offsetsPartition(groupID, len(ps))]
+	if p == nil {
+		return fmt.Errorf("%s: %w (another broker coordinates group %q)", offsetsTopic, kerr.NotCoordinator, groupID)
+	}
+	role := p.role()
+	if !role.leader {
+		return fmt.Errorf("%s-%d: %w (another broker coordinates group %q)", offsetsTopic, p.index, kerr.NotCoordinator, groupID)
+	}
 	now := st.s.now().UnixMilli()
 	lrs := make([]log.Record, len(recs))
 	for i, r := range recs {
 		lrs[i] = log.Record{Offset: int64(i), Timestamp: now, Key: r.Key, Value: r.Value}
 	}
-	if _, err := p.log.Append(log.EncodeBatch(log.NewBatchHeader(), lrs)); err != nil {
+	res, err := p.log.Append(log.EncodeBatch(log.NewBatchHeader(), lrs))
+	if err != nil {
 		return fmt.Errorf("append to %s-%d: %w", offsetsTopic, p.index, err)
 	}
+	p.appended()
 	p.notify()
-	return nil
+	return awaitOffsetsCommitted(ctx, p, res.LastOffset+1, role.LeaderEpoch)
 }
 
 // offsetsPartition is Kafka's choice of partition for a group:
@@ -225,6 +264,9 @@ func (st *offsetsStore) Load(ctx context.Context, fn func(key, value []byte) err
 		return err
 	}
 	for _, p := range ps {
+		if p == nil {
+			continue // no replica here (a cluster): another broker coordinates its groups
+		}
 		if err := readLog(ctx, p.log, func(r log.Record) error {
 			if r.Key == nil {
 				return nil
@@ -296,6 +338,9 @@ func (m topicMetadata) Topics() []group.TopicInfo {
 
 // handleGroupRequest serves every group API through the coordinator.
 func handleGroupRequest(ctx context.Context, c *conn, req *request) kmsg.Response {
+	if !c.s.coordinatesHere(req.body) {
+		return group.ErrorResponse(req.body, kerr.NotCoordinator)
+	}
 	coord, err := c.s.groups()
 	if err != nil { // logged once by groups
 		return group.ErrorResponse(req.body, kerr.CoordinatorNotAvailable)

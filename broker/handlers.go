@@ -36,6 +36,7 @@ var apis = []api{
 	{key: kmsg.DescribeLogDirs, min: 1, max: 4, handle: handleDescribeLogDirs},
 	{key: kmsg.CreatePartitions, min: 0, max: 3, handle: handleCreatePartitions},
 	{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+	{key: kmsg.DescribeQuorum, min: 0, max: 1, handle: handleDescribeQuorum},
 	{key: kmsg.DescribeCluster, min: 0, max: 1, handle: handleDescribeCluster},
 	// Group APIs (groups.go).
 	{key: kmsg.OffsetCommit, min: 2, max: 9, handle: handleOffsetCommit},

@@ -30,7 +30,10 @@ type producerIDs struct {
 	logger *slog.Logger
 	now    func() time.Time
 	failed atomic.Pointer[storageFailure] // the write that failed last, nil after one succeeds
-	mu     struct {
+	// block, if set (a cluster), gets the next block of ids from the
+	// metadata quorum instead of the file.
+	block func() (start, end int64, err error)
+	mu    struct {
 		sync.Mutex
 		next, reserved int64
 	}
@@ -57,6 +60,13 @@ func openProducerIDs(fs vfs.FS, path string, logger *slog.Logger, now func() tim
 func (p *producerIDs) next() (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.mu.next >= p.mu.reserved && p.block != nil {
+		start, end, err := p.block()
+		if err != nil {
+			return 0, err
+		}
+		p.mu.next, p.mu.reserved = start, end
+	}
 	if p.mu.next >= p.mu.reserved {
 		end := p.mu.reserved + producerIDBlock
 		if err := p.persistLocked(end); err != nil {

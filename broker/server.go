@@ -47,7 +47,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +68,10 @@ type Options struct {
 	// Hostname names this machine, for the advertised address of a
 	// listener on all interfaces; default os.Hostname.
 	Hostname func() (string, error)
+	// ControllerListener, if set, is the bound controller listener of a
+	// clustered server (instead of binding the one listeners names), so
+	// tests can pick free ports before naming the quorum's voters.
+	ControllerListener net.Listener
 	// FS is the file system the data dir is on: every file the broker
 	// keeps there (the lock, cluster.id, producer-ids, the metadata
 	// journal, partition folders and their logs) goes through it, so that
@@ -78,6 +84,7 @@ type Server struct {
 	cfg      Config
 	settings *meta.BrokerConfig
 	fs       vfs.FS
+	opts     Options
 	logger   *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
@@ -88,9 +95,13 @@ type Server struct {
 	// files is the open-file cache every partition log shares.
 	files *log.FileCache
 	// clusterID is generated once and kept in the data dir, as Kafka keeps
-	// it in meta.properties.
-	clusterID string
-	lockFile  io.Closer
+	// it in meta.properties; in a cluster it comes from the metadata
+	// quorum (cluster.go). Read it with currentClusterID.
+	clusterID atomic.Pointer[string]
+	// cluster is the metadata quorum of a clustered server (process.roles
+	// set); nil for a single node.
+	cluster  *clusterState
+	lockFile io.Closer
 	// adoptable is each topic's partition count when the broker started:
 	// their folders may predate partition.metadata (partdir.go).
 	adoptable map[meta.TopicID]int32
@@ -128,6 +139,8 @@ type Server struct {
 		drained chan struct{}
 	}
 	conns sync.WaitGroup
+	// fetchers are the follower fetchers of a clustered server.
+	fetchers fetchers
 	// groupState is the group coordinator, started on first use (groups.go).
 	groupState groupState
 }
@@ -152,11 +165,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		cfg:      cfg,
 		settings: settings,
 		fs:       opts.FS,
+		opts:     opts,
 		logger:   opts.Logger,
 		now:      opts.Now,
 		stopping: make(chan struct{}),
 	}
 	s.groupState.loaded = make(chan struct{})
+	s.fetchers.s = s
 	s.mu.parts = make(map[meta.TopicID][]*partition)
 	s.openFailed.m = make(map[meta.TopicID]*openFailure)
 	s.files = log.NewFileCache(s.openFilesMax())
@@ -202,12 +217,28 @@ func (s *Server) open() error {
 		return err
 	}
 	s.lockFile = lf
-	if s.clusterID, err = loadClusterID(s.fs, filepath.Join(s.cfg.DataDir, "cluster.id")); err != nil {
-		return err
-	}
 	if s.pids, err = openProducerIDs(s.fs, filepath.Join(s.cfg.DataDir, "producer-ids"), s.logger, s.now); err != nil {
 		return err
 	}
+	cc, err := s.settings.Cluster()
+	if err != nil {
+		return err
+	}
+	if cc.Clustered() {
+		if b, err := vfs.ReadFile(s.fs, filepath.Join(s.cfg.DataDir, "cluster.id")); err == nil {
+			s.setClusterID(strings.TrimSpace(string(b)))
+		}
+		s.adoptable = map[meta.TopicID]int32{}
+		// Logs open as the quorum replays the metadata (onMetadata);
+		// stray folders are not moved aside, since the image is not
+		// complete until the replay is.
+		return s.openCluster(cc)
+	}
+	id, err := loadClusterID(s.fs, filepath.Join(s.cfg.DataDir, "cluster.id"))
+	if err != nil {
+		return err
+	}
+	s.setClusterID(id)
 	s.meta, err = meta.Open(filepath.Join(s.cfg.DataDir, "meta"), meta.Options{Logger: s.logger, Now: s.now,
 		MaxPartitions: int64(s.settings.MaxBrokerPartitions), FS: s.fs})
 	if err != nil {
@@ -232,6 +263,17 @@ func (s *Server) open() error {
 	s.meta.Subscribe(s.onMetadata)
 	return nil
 }
+
+// currentClusterID is the cluster id, "" while a new cluster's quorum has
+// not chosen one.
+func (s *Server) currentClusterID() string {
+	if p := s.clusterID.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (s *Server) setClusterID(id string) { s.clusterID.Store(&id) }
 
 // openFilesMax is the capacity of the log file cache: log.open.files.max,
 // or by default the log files' share of connections.fd.reserve
@@ -339,6 +381,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { defer close(maintDone); s.maintainAndClean(maintCtx) }()
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); s.runStorageProber(maintCtx) }()
+	clusterDone := make(chan struct{})
+	var refused <-chan error
+	if s.cluster != nil {
+		refused = s.cluster.refused
+		s.fetchers.start(maintCtx)
+		go func() { defer close(clusterDone); s.cluster.run(maintCtx); s.fetchers.wait() }()
+	} else {
+		close(clusterDone)
+	}
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	acceptDone := make(chan struct{})
@@ -357,8 +408,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.logger.Info("sluice broker ready", "listen", s.Addr(), "advertised", net.JoinHostPort(host, fmt.Sprint(port)),
 		"http", s.HTTPAddr(), "node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
 
-	// Accept errors never end Serve (acceptLoop retries them); only ctx does.
-	<-ctx.Done()
+	// Accept errors never end Serve (acceptLoop retries them); only ctx
+	// does, or a cluster this node's data does not belong to.
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-refused:
+	}
+	if s.cluster != nil {
+		s.cluster.shutdown(s.cfg.ShutdownTimeout)
+	}
 	// Stop accepting, let in-flight requests finish, then close connections.
 	s.ln.Close()
 	close(s.stopping)
@@ -370,12 +429,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopMaint()
 	<-maintDone
 	<-probeDone
+	<-clusterDone
 	if s.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s.httpSrv.Shutdown(sctx)
 		cancel()
 	}
-	err := s.closeStorage()
+	err := errors.Join(runErr, s.closeStorage())
 	s.logger.Info("sluice broker stopped")
 	return err
 }
@@ -422,9 +482,19 @@ func (s *Server) drain(timeout time.Duration) {
 // closeStorage flushes and closes every log and the metadata store.
 func (s *Server) closeStorage() error {
 	var errs []error
+	// The quorum first: it applies metadata, which opens and closes logs.
+	if s.cluster != nil {
+		if err := s.cluster.close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.cluster = nil
+	}
 	s.mu.Lock()
 	for _, ps := range s.mu.parts {
 		for _, p := range ps {
+			if p == nil {
+				continue
+			}
 			if err := p.log.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close %s-%d: %w", p.topic, p.index, err))
 			}
@@ -485,7 +555,11 @@ func (s *Server) allPartitions() []*partition {
 	defer s.mu.RUnlock()
 	var out []*partition
 	for _, ps := range s.mu.parts {
-		out = append(out, ps...)
+		for _, p := range ps {
+			if p != nil {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }

@@ -21,13 +21,33 @@ func (s *Server) partition(topic string, index int32) (*partition, *kerr.Error) 
 	if !ok {
 		return nil, kerr.UnknownTopicOrPartition
 	}
+	if index < 0 || index >= t.Partitions {
+		return nil, kerr.UnknownTopicOrPartition
+	}
 	s.mu.RLock()
 	ps := s.mu.parts[t.ID]
 	s.mu.RUnlock()
-	if index < 0 || int(index) >= len(ps) {
-		return nil, kerr.UnknownTopicOrPartition
+	if int(index) < len(ps) && ps[index] != nil {
+		return ps[index], nil
 	}
-	return ps[index], nil
+	if int(index) < len(t.Parts) && !t.Parts[index].Hosts(s.cfg.NodeID) {
+		return nil, kerr.NotLeaderForPartition
+	}
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// leaderPartition is partition for what only a partition's leader
+// answers (produce, consumer fetches, offsets): NOT_LEADER_OR_FOLLOWER
+// from a follower, which sends clients to refresh their metadata.
+func (s *Server) leaderPartition(topic string, index int32) (*partition, *kerr.Error) {
+	p, err := s.partition(topic, index)
+	if err != nil {
+		return nil, err
+	}
+	if !p.role().leader {
+		return nil, kerr.NotLeaderForPartition
+	}
+	return p, nil
 }
 
 func (s *Server) topicNameByID(id [16]byte) (string, bool) {
@@ -50,7 +70,7 @@ func (s *Server) onMetadata(old, img *meta.Image) {
 	for _, t := range d.Deleted {
 		s.deleteTopic(t)
 	}
-	changed := append(append(d.Created, d.Grown...), d.Reconfigured...)
+	changed := append(append(append(d.Created, d.Grown...), d.Reconfigured...), d.Moved...)
 	if d.BrokersChanged {
 		// Dynamic broker configs feed every topic's defaults.
 		changed = img.Topics()
@@ -74,13 +94,22 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 	ps := s.mu.parts[t.ID]
 	s.mu.RUnlock()
 	for _, p := range ps {
+		if p == nil {
+			continue
+		}
 		if err := p.log.SetConfig(cfg); err != nil {
 			return fmt.Errorf("topic %s partition %d: %w", t.Name, p.index, err)
+		}
+		if err := s.setRole(p, t); err != nil {
+			return err
 		}
 	}
 	var opened []*partition
 	var openErr error
-	for i := int32(len(ps)); i < t.Partitions; i++ {
+	for i := int32(0); i < t.Partitions; i++ {
+		if int(i) < len(ps) && ps[i] != nil || int(i) < len(t.Parts) && !t.Parts[i].Hosts(s.cfg.NodeID) {
+			continue
+		}
 		dir := s.partitionDir(t.Name, i)
 		if err := s.claimPartitionDir(dir, t, i); err != nil {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
@@ -91,12 +120,26 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 			openErr = fmt.Errorf("topic %s partition %d: %w", t.Name, i, err)
 			break
 		}
-		opened = append(opened, &partition{topic: t.Name, index: i, log: l})
+		p := &partition{topic: t.Name, index: i, log: l}
+		if err := s.setRole(p, t); err != nil {
+			_ = l.Close()
+			openErr = err
+			break
+		}
+		opened = append(opened, p)
 	}
 	if len(opened) > 0 {
-		// Partitions opened before a failure are served (and closed on shutdown).
+		// Partitions opened before a failure are served (and closed on
+		// shutdown). Partitions not opened here are nil.
 		s.mu.Lock()
-		s.mu.parts[t.ID] = append(s.mu.parts[t.ID], opened...)
+		cur := s.mu.parts[t.ID]
+		if n := int(t.Partitions); len(cur) < n {
+			cur = append(cur, make([]*partition, n-len(cur))...)
+		}
+		for _, p := range opened {
+			cur[p.index] = p
+		}
+		s.mu.parts[t.ID] = cur
 		s.mu.Unlock()
 	}
 	return openErr
@@ -109,6 +152,10 @@ func (s *Server) deleteTopic(t *meta.Topic) {
 	delete(s.mu.parts, t.ID)
 	s.mu.Unlock()
 	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		s.fetchers.forget(p)
 		p.notify()
 		if err := p.log.Delete(); err != nil {
 			s.logger.Error("deleting partition log", "topic", t.Name, "partition", p.index, "err", err)
@@ -178,12 +225,20 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*meta.Topic, erro
 		}
 		return t, nil
 	}
-	err := s.meta.Apply(ctx, &meta.CreateTopic{
+	rec := &meta.CreateTopic{
 		Name:              name,
 		ID:                meta.NewTopicID(),
 		Partitions:        s.settings.NumPartitions,
 		ReplicationFactor: 1,
-	})
+	}
+	if s.cluster != nil {
+		rec.ReplicationFactor = int16(s.settings.DefaultReplicationFactor)
+		var err error
+		if rec.Parts, err = s.placeParts(s.meta.Image(), int(rec.Partitions), int(rec.ReplicationFactor), -1); err != nil {
+			return nil, err
+		}
+	}
+	err := s.meta.Apply(ctx, rec)
 	if err != nil && !errors.Is(err, meta.ErrTopicExists) {
 		return nil, err
 	}

@@ -65,12 +65,18 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return run(t, cfg, broker.Options{})
+}
+
+// run starts a server from cfg and stops it when the test ends.
+func run(t testing.TB, cfg broker.Config, opts broker.Options) *Broker {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := broker.New(cfg, broker.Options{Logger: logger})
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := broker.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("brokertest: start: %v", err)
 	}

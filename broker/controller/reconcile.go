@@ -27,8 +27,8 @@ type View struct {
 // hold back the others; the next round decides again on the newer image):
 //
 //   - the cluster id, if there is none;
-//   - brokers unfenced once alive and caught up, fenced once not alive
-//     (a broker shutting down stays as it is until its session ends);
+//   - brokers unfenced once alive and caught up, fenced once not alive,
+//     or once a controlled shutdown has moved all their leaderships away;
 //   - every partition with a replica that may no longer lead (fenced or
 //     shutting down) in its ISR or as its leader loses it there and, if it
 //     was led by it, elects another (Leave); a leaderless partition elects
@@ -41,10 +41,21 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 	if img.ClusterID() == "" && v.NewClusterID != nil {
 		out = append(out, meta.SetCluster{ID: v.NewClusterID()})
 	}
+	leads := map[int32]bool{}
+	for _, t := range img.Topics() {
+		for _, p := range t.Parts {
+			leads[p.Leader] = true
+		}
+	}
 	fenced := map[int32]bool{}
 	for _, b := range img.Brokers() {
 		alive := v.Alive(b.NodeID)
 		switch {
+		case b.ShuttingDown && !b.Fenced && !leads[b.NodeID]:
+			// Its controlled shutdown is done: it leaves Metadata now,
+			// as Kafka's controller fences it, so clients stop using it.
+			out = append(out, meta.BrokerState{NodeID: b.NodeID, Fenced: true, ShuttingDown: true})
+			fenced[b.NodeID] = true
 		case b.Fenced && alive && !b.ShuttingDown && v.CaughtUp(b.NodeID):
 			out = append(out, meta.BrokerState{NodeID: b.NodeID})
 		case !b.Fenced && !alive:

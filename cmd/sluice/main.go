@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newLoadCmd(),
 		newGroupCmd(),
+		newClusterCmd(),
 		newPipelineCmd(),
 		newJobsCmd(),
 		newBenchCmd(),
