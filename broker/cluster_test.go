@@ -3,18 +3,23 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/broker/brokertest"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
@@ -305,5 +310,105 @@ func TestClusterGroupSurvivesBrokerLoss(t *testing.T) {
 	}
 	if consumed < 600 {
 		t.Errorf("consumed %d, want at least 600", consumed)
+	}
+}
+
+// TestClusterControllerFailover stops the active controller (the quorum's
+// leader) and checks that metadata changes go on through the new one and
+// that no change is lost: every broker, the stopped one once restarted,
+// ends with every topic.
+func TestClusterControllerFailover(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := newClient(t, c.Addrs()[0], kgo.SeedBrokers(c.Addrs()...), kgo.MetadataMinAge(250*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	md := clusterMetadata(t, adm, "three brokers and a controller", func(md kadm.Metadata) error {
+		if len(md.Brokers) != 3 || md.Controller < 1 {
+			return fmt.Errorf("brokers %v controller %d", md.Brokers.NodeIDs(), md.Controller)
+		}
+		return nil
+	})
+	ctx := testCtx(t)
+	var want []string
+	create := func(names ...string) {
+		t.Helper()
+		testutil.EventuallyNil(t, 30*time.Second, fmt.Sprintf("create %v", names), func() error {
+			resp, err := adm.CreateTopics(ctx, 2, 2, nil, names...)
+			if err != nil {
+				return err
+			}
+			for _, r := range resp.Sorted() {
+				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+					return r.Err
+				}
+			}
+			return nil
+		})
+		want = append(want, names...)
+	}
+	create("before-1", "before-2")
+	old := int(md.Controller) - 1
+	c.Stop(old)
+	md = clusterMetadata(t, adm, "a new controller", func(md kadm.Metadata) error {
+		if md.Controller < 1 || int(md.Controller)-1 == old {
+			return fmt.Errorf("controller %d", md.Controller)
+		}
+		return nil
+	})
+	create("after-1", "after-2", "after-3")
+	c.Restart(old)
+	slices.Sort(want)
+	for i, b := range c.Brokers {
+		testutil.EventuallyNil(t, 30*time.Second, fmt.Sprintf("broker %d has every topic", i+1), func() error {
+			got := slices.DeleteFunc(b.TopicNames(), func(n string) bool { return strings.HasPrefix(n, "__") })
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("topics %v, want %v", got, want)
+			}
+			return nil
+		})
+	}
+}
+
+// TestClusterRefusesAnotherClustersData starts a node of a cluster on a
+// data dir that belongs to another cluster: it refuses to run, naming
+// both cluster ids, and keeps the other cluster's data.
+func TestClusterRefusesAnotherClustersData(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := newClient(t, c.Addrs()[0], kgo.SeedBrokers(c.Addrs()...))
+	md := clusterMetadata(t, kadm.NewClient(cl), "a cluster id", func(md kadm.Metadata) error {
+		if md.Cluster == "" || len(md.Brokers) != 3 {
+			return fmt.Errorf("cluster %q brokers %v", md.Cluster, md.Brokers.NodeIDs())
+		}
+		return nil
+	})
+	c.Stop(2)
+	cfg := c.Config(2)
+	idFile := filepath.Join(cfg.DataDir, "cluster.id")
+	if err := os.WriteFile(idFile, []byte("AnotherClustersIdAAAAA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", c.ControllerAddr(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := broker.New(cfg, broker.Options{ControllerListener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- srv.Serve(ctx) }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("a node with another cluster's data dir kept running")
+	}
+	if err == nil || !strings.Contains(err.Error(), "AnotherClustersIdAAAAA") || !strings.Contains(err.Error(), md.Cluster) {
+		t.Errorf("Serve: %v, want an error naming both cluster ids", err)
+	}
+	if b, _ := os.ReadFile(idFile); strings.TrimSpace(string(b)) != "AnotherClustersIdAAAAA" {
+		t.Errorf("cluster.id rewritten to %q", b)
 	}
 }

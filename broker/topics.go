@@ -254,3 +254,13 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*meta.Topic, erro
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
 }
+
+// TopicNames lists the topics in this node's metadata image, sorted (for
+// tests and tools; in a cluster, what this node has applied so far).
+func (s *Server) TopicNames() []string {
+	var out []string
+	for _, t := range s.meta.Image().Topics() {
+		out = append(out, t.Name)
+	}
+	return out
+}

@@ -86,3 +86,9 @@ func (c *Cluster) Addrs() []string {
 	}
 	return out
 }
+
+// Config is broker i's configuration (its data dir, settings).
+func (c *Cluster) Config(i int) broker.Config { return c.cfgs[i] }
+
+// ControllerAddr is broker i's controller listener address.
+func (c *Cluster) ControllerAddr(i int) string { return c.ctl[i] }
