@@ -126,10 +126,38 @@ func TestClusterReplicates(t *testing.T) {
 	t.Logf("%v: broker %d back in every ISR", time.Since(start), victim+1)
 	sameLogs(t, c, "r3", 3)
 
+	// A preferred election (kafka-leader-election) gives partition 0 back
+	// to its first replica, the restarted broker; a second one has
+	// nothing to do.
+	elect := func() map[int32]error {
+		res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]error{}
+		for p, r := range res["r3"] {
+			out[p] = r.Err
+		}
+		return out
+	}
+	if res := elect(); len(res) != 1 || res[0] != nil {
+		t.Errorf("preferred election: %v, want partition 0 elected and nothing else listed", res)
+	}
+	clusterMetadata(t, adm, "partition 0 led by its preferred replica", func(md kadm.Metadata) error {
+		if p := md.Topics["r3"].Partitions[0]; p.Leader != p.Replicas[0] {
+			return fmt.Errorf("leader %d, replicas %v", p.Leader, p.Replicas)
+		}
+		return nil
+	})
+	if res := elect(); len(res) != 0 {
+		t.Errorf("second preferred election: %v, want nothing to do", res)
+	}
+	produce(450, 3)
+
 	// Everything acknowledged is there once, in order per partition.
-	got := consumeCluster(t, c.Addrs(), "r3", 450)
+	got := consumeCluster(t, c.Addrs(), "r3", 453)
 	for p, vals := range got {
-		if !sort.StringsAreSorted(vals) || len(vals) != 150 {
+		if !sort.StringsAreSorted(vals) || len(vals) != 151 {
 			t.Errorf("partition %d: %d values, sorted %v", p, len(vals), sort.StringsAreSorted(vals))
 		}
 	}

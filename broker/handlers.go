@@ -35,6 +35,7 @@ var apis = []api{
 	{key: kmsg.AlterConfigs, min: 0, max: 2, handle: handleAlterConfigs},
 	{key: kmsg.DescribeLogDirs, min: 1, max: 4, handle: handleDescribeLogDirs},
 	{key: kmsg.CreatePartitions, min: 0, max: 3, handle: handleCreatePartitions},
+	{key: kmsg.ElectLeaders, min: 0, max: 2, handle: handleElectLeaders},
 	{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 	{key: kmsg.DescribeQuorum, min: 0, max: 1, handle: handleDescribeQuorum},
 	{key: kmsg.DescribeCluster, min: 0, max: 1, handle: handleDescribeCluster},
