@@ -2,6 +2,7 @@ package netfault
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -9,10 +10,21 @@ import (
 // address to, "" standing for any address.
 type cut struct{ from, to string }
 
-// rule is the ip rule selector of c, for "rule add" and "rule del".
+// rule is the ip rule selector of c, for "rule add" and "rule del". Each
+// kind of cut (one pair, everything from an address, everything to it)
+// has its own priority: the kernel takes "from A" and "from A to B" at
+// one priority for the same rule and refuses the second (EEXIST), so
+// Isolate after Partition failed.
 func (c cut) rule() string {
 	var b strings.Builder
-	b.WriteString("pref " + cutPref)
+	pref := cutPref
+	switch {
+	case c.to == "":
+		pref++
+	case c.from == "":
+		pref += 2
+	}
+	b.WriteString("pref " + strconv.Itoa(pref))
 	if c.from != "" {
 		b.WriteString(" from " + c.from)
 	}

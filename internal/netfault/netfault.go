@@ -94,7 +94,7 @@ const (
 	maxNodes   = 252                 // node i is host i+1, below the hub's
 	nodeLink   = "eth0"              // a node's end of its veth pair, inside its namespace
 	rootPeer   = "root"              // the hub's end of the root namespace's veth pair
-	cutPref    = "100"               // policy rule priority of every cut (after local, before main)
+	cutPref    = 100                 // policy rule priority of the cuts, 100-102 (after local, before main)
 )
 
 // Net is a set of node network namespaces joined through a hub namespace,

@@ -365,3 +365,14 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && !strings.HasPrefix(s[i+1:], " Z")
 }
+
+// TestIsolateAfterPartition cuts a pair and then isolates one of them:
+// the two cuts overlap (both drop node 0's packets to node 1), which the
+// kernel refused when every cut had one rule priority.
+func TestIsolateAfterPartition(t *testing.T) {
+	n := New(t, 3)
+	n.Partition(0, 1)
+	n.Isolate(0)
+	n.OneWay(1, 2)
+	n.Heal()
+}
