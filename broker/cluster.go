@@ -34,6 +34,11 @@ import (
 // metadataDirName is the metadata log's folder in the data dir, Kafka's.
 const metadataDirName = "__cluster_metadata-0"
 
+// cleanShutdownFile marks a data dir whose broker stopped cleanly (every
+// log flushed and closed); a broker registers without it as back from an
+// unclean shutdown, which KIP-966 keeps out of the eligible replicas.
+const cleanShutdownFile = "clean-shutdown"
+
 // controllerInterval is how often the active controller reconciles.
 const controllerInterval = 100 * time.Millisecond
 
@@ -45,6 +50,9 @@ type clusterState struct {
 	transport   *quorum.TCPTransport
 	ln          net.Listener // the controller listener
 	incarnation string
+	// cleanStart says the last run ended with a clean shutdown (its
+	// marker was in the data dir).
+	cleanStart bool
 	// refused is set when a peer's data belongs to another cluster.
 	refused chan error
 	once    sync.Once
@@ -74,6 +82,17 @@ func (p lateProposer) Propose(ctx context.Context, data []byte) error {
 func (s *Server) openCluster(cc meta.ClusterConfig) error {
 	c := &clusterState{s: s, cfg: cc, refused: make(chan error, 1), seen: map[int32]registrationSeen{}}
 	c.incarnation = randomID()
+	marker := filepath.Join(s.cfg.DataDir, cleanShutdownFile)
+	if _, err := s.fs.Stat(marker); err == nil {
+		c.cleanStart = true
+		// Gone while this run lasts: a crash from here on is unclean.
+		if err := s.fs.Remove(marker); err != nil {
+			return fmt.Errorf("remove the clean-shutdown marker: %w", err)
+		}
+		if err := s.fs.SyncDir(s.cfg.DataDir); err != nil {
+			return fmt.Errorf("remove the clean-shutdown marker: %w", err)
+		}
+	}
 	s.cluster = c
 	s.pids.block = c.producerIDBlock
 	s.meta = meta.OpenReplicated(lateProposer{c}, meta.Options{Logger: s.logger, Now: s.now, MaxPartitions: int64(s.settings.MaxBrokerPartitions)})
@@ -200,12 +219,12 @@ func (c *clusterState) register(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := c.s.meta.Apply(ctx, meta.RegisterBroker{NodeID: c.cfg.NodeID, Host: host, Port: port, Rack: c.cfg.Rack,
-		Fenced: true, Incarnation: c.incarnation, Epoch: epoch + 1})
+		Fenced: true, UncleanShutdown: !c.cleanStart, Incarnation: c.incarnation, Epoch: epoch + 1})
 	if err != nil {
 		c.s.logger.Warn("broker registration failed; retrying", "err", err)
 		return err
 	}
-	c.s.logger.Info("broker registered with the metadata quorum", "node_id", c.cfg.NodeID, "broker_epoch", epoch+1)
+	c.s.logger.Info("broker registered with the metadata quorum", "node_id", c.cfg.NodeID, "broker_epoch", epoch+1, "clean_start", c.cleanStart)
 	return nil
 }
 

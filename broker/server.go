@@ -435,7 +435,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.httpSrv.Shutdown(sctx)
 		cancel()
 	}
+	clustered := s.cluster != nil
 	err := errors.Join(runErr, s.closeStorage())
+	if err == nil && clustered {
+		if werr := vfs.WriteFileAtomic(s.fs, filepath.Join(s.cfg.DataDir, cleanShutdownFile), nil, true); werr != nil {
+			s.logger.Warn("could not mark the clean shutdown; the next start counts as unclean", "err", werr)
+		}
+	}
 	s.logger.Info("sluice broker stopped")
 	return err
 }

@@ -32,7 +32,9 @@ type View struct {
 //   - every partition with a replica that may no longer lead (fenced or
 //     shutting down) in its ISR or as its leader loses it there and, if it
 //     was led by it, elects another (Leave); a leaderless partition elects
-//     one as soon as a valid replica is back (Change, online election).
+//     one as soon as a valid replica is back (Change, online election);
+//   - a broker that registered after an unclean shutdown leaves every ELR
+//     (KIP-966: its log may lack the tail it had acknowledged).
 //
 // The ISR's growth, and its shrinking for lagging followers, are the
 // partition leaders' to propose, as Kafka's AlterPartition is.
@@ -41,10 +43,13 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 	if img.ClusterID() == "" && v.NewClusterID != nil {
 		out = append(out, meta.SetCluster{ID: v.NewClusterID()})
 	}
-	leads := map[int32]bool{}
+	leads, inSync := map[int32]bool{}, map[int32]bool{}
 	for _, t := range img.Topics() {
 		for _, p := range t.Parts {
 			leads[p.Leader] = true
+			for _, r := range p.ISR {
+				inSync[r] = true
+			}
 		}
 	}
 	fenced := map[int32]bool{}
@@ -56,12 +61,16 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 			// as Kafka's controller fences it, so clients stop using it.
 			out = append(out, meta.BrokerState{NodeID: b.NodeID, Fenced: true, ShuttingDown: true})
 			fenced[b.NodeID] = true
-		case b.Fenced && alive && !b.ShuttingDown && v.CaughtUp(b.NodeID):
+		case b.Fenced && alive && !b.ShuttingDown && v.CaughtUp(b.NodeID) && !(b.UncleanShutdown && (leads[b.NodeID] || inSync[b.NodeID])):
+			// (A broker back from an unclean shutdown first leaves every
+			// ISR and leadership, as fenced, even when it returned within
+			// its session: its log may have lost a tail, and it must not
+			// go on leading in the same leader epoch.)
 			out = append(out, meta.BrokerState{NodeID: b.NodeID})
 		case !b.Fenced && !alive:
 			out = append(out, meta.BrokerState{NodeID: b.NodeID, Fenced: true})
 			fenced[b.NodeID] = true
-		case b.Fenced && !(alive && v.CaughtUp(b.NodeID)):
+		case b.Fenced:
 			fenced[b.NodeID] = true
 		}
 		if b.ShuttingDown {
@@ -72,11 +81,15 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 		_, ok := img.Broker(id)
 		return ok && !fenced[id]
 	}
+	unclean := func(id int32) bool {
+		b, ok := img.Broker(id)
+		return ok && b.UncleanShutdown
+	}
 	for _, t := range img.Topics() {
 		if len(t.Parts) == 0 {
 			continue
 		}
-		c := Cluster{Live: live, MinISR: v.MinISR(t)}
+		c := Cluster{Live: live, UncleanShutdown: unclean, MinISR: v.MinISR(t)}
 		for i, ps := range t.Parts {
 			p := FromState(ps)
 			var isr []int32
@@ -85,7 +98,7 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 				if isr == nil {
 					isr = []int32{}
 				}
-			} else if p.Leader != NoLeader && live(p.Leader) {
+			} else if p.Leader != NoLeader && live(p.Leader) && !slices.ContainsFunc(p.ELR, unclean) {
 				continue
 			}
 			if next, o := Change(p, isr, ElectOnline, c); o != Unchanged {

@@ -25,7 +25,8 @@ func (e *scriptEnv) runImage(t *testing.T, d *datadriven.TestData, kv map[string
 	switch d.Cmd {
 	case "img-broker":
 		id := int32(testutil.Atoi(t, pos[0]))
-		if err := apply(meta.RegisterBroker{NodeID: id, Host: "h", Port: 9092, Rack: kv["rack"], Fenced: slices.Contains(pos, "fenced")}); err != nil {
+		if err := apply(meta.RegisterBroker{NodeID: id, Host: "h", Port: 9092, Rack: kv["rack"], Fenced: slices.Contains(pos, "fenced"),
+			UncleanShutdown: slices.Contains(pos, "unclean")}); err != nil {
 			t.Fatal(err)
 		}
 		if slices.Contains(pos, "shutting-down") {

@@ -26,7 +26,7 @@ import (
 //	place brokers=1:rackA,2,3:rackB partitions=N rf=N [start=N] [fenced=N,..]
 //	register N inc=X [rack=R] | heartbeat N epoch=E [caught-up] [shutdown] | tick D | expire | brokers
 //	part NAME replicas=.. isr=.. leader=N | leave N   (N leaves every ISR; changed partitions shown)
-//	img-broker N [rack=R] [fenced] [shutting-down] | img-topic NAME assign=1,2,3/2,3,1 [min-isr=N]
+//	img-broker N [rack=R] [fenced] [shutting-down] [unclean] | img-topic NAME assign=1,2,3/2,3,1 [min-isr=N]
 //	alive N,.. | caught-up N,.. | reconcile   (the records proposed, then applied to the image)
 //	assign partitions=N rf=N   (Assign over the image's brokers)
 func TestScripts(t *testing.T) {

@@ -89,7 +89,7 @@ func Apply(img *Image, rec Record) (*Image, error) {
 		}
 		next := img.clone()
 		next.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Host: r.Host, Port: r.Port, Rack: r.Rack,
-			Fenced: r.Fenced, Incarnation: r.Incarnation, Epoch: r.Epoch}
+			Fenced: r.Fenced, UncleanShutdown: r.UncleanShutdown, Incarnation: r.Incarnation, Epoch: r.Epoch}
 		return next, nil
 	case AlterBrokerConfigs:
 		return applyAlterBrokerConfigs(img, r)

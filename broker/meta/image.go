@@ -60,6 +60,8 @@ type Broker struct {
 	// Fenced brokers lead nothing and are left out of Metadata;
 	// ShuttingDown ones are moving their leadership away.
 	Fenced, ShuttingDown bool
+	// UncleanShutdown: the broker registered after an unclean stop.
+	UncleanShutdown bool
 	// Incarnation and Epoch are the registration's (RegisterBroker).
 	Incarnation string
 	Epoch       int64
@@ -205,6 +207,9 @@ func (img *Image) String() string {
 		}
 		if br.ShuttingDown {
 			b.WriteString(" shutting-down")
+		}
+		if br.UncleanShutdown {
+			b.WriteString(" unclean-shutdown")
 		}
 		b.WriteByte('\n')
 	}

@@ -171,14 +171,17 @@ func (AlterTopicConfigs) Type() RecordType { return TypeAlterTopicConfigs }
 // cluster a broker registers Fenced, with a fresh Incarnation per process
 // start, and the controller unfences it (BrokerState) once it has caught
 // up with the metadata; Epoch is the broker epoch, one more each
-// registration.
+// registration. UncleanShutdown says the broker did not stop cleanly
+// before this start: its logs may have lost an unflushed tail, so it is
+// not an eligible leader replica (KIP-966) until it next registers clean.
 type RegisterBroker struct {
 	NodeID      int32  `json:"node_id"`
 	Host        string `json:"host"`
 	Port        int32  `json:"port"`
 	Rack        string `json:"rack,omitempty"`
-	Fenced      bool   `json:"fenced,omitempty"`
-	Incarnation string `json:"incarnation,omitempty"`
+	Fenced          bool   `json:"fenced,omitempty"`
+	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
+	Incarnation     string `json:"incarnation,omitempty"`
 	Epoch       int64  `json:"epoch,omitempty"`
 }
 

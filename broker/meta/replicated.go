@@ -96,11 +96,15 @@ func (r Replica) Snapshot() ([]byte, error) {
 	return EncodeSnapshot(r.s.Image(), r.s.now())
 }
 
-// Restore replaces the image with a Raft snapshot's at index.
+// Restore replaces the image with a Raft snapshot's at index; no data
+// is the empty image (a new log).
 func (r Replica) Restore(index uint64, data []byte) error {
-	img, err := DecodeSnapshot(data)
-	if err != nil {
-		return fmt.Errorf("meta: restore snapshot at index %d: %w", index, err)
+	img := NewImage()
+	if len(data) > 0 {
+		var err error
+		if img, err = DecodeSnapshot(data); err != nil {
+			return fmt.Errorf("meta: restore snapshot at index %d: %w", index, err)
+		}
 	}
 	s := r.s
 	s.mu.Lock()

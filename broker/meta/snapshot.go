@@ -29,7 +29,7 @@ func SnapshotRecords(img *Image) []Record {
 	}
 	for _, b := range img.Brokers() {
 		recs = append(recs, RegisterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack,
-			Fenced: b.Fenced, Incarnation: b.Incarnation, Epoch: b.Epoch})
+			Fenced: b.Fenced, UncleanShutdown: b.UncleanShutdown, Incarnation: b.Incarnation, Epoch: b.Epoch})
 		if b.ShuttingDown {
 			recs = append(recs, BrokerState{NodeID: b.NodeID, Fenced: b.Fenced, ShuttingDown: true})
 		}
