@@ -175,14 +175,14 @@ func (AlterTopicConfigs) Type() RecordType { return TypeAlterTopicConfigs }
 // before this start: its logs may have lost an unflushed tail, so it is
 // not an eligible leader replica (KIP-966) until it next registers clean.
 type RegisterBroker struct {
-	NodeID      int32  `json:"node_id"`
-	Host        string `json:"host"`
-	Port        int32  `json:"port"`
-	Rack        string `json:"rack,omitempty"`
+	NodeID          int32  `json:"node_id"`
+	Host            string `json:"host"`
+	Port            int32  `json:"port"`
+	Rack            string `json:"rack,omitempty"`
 	Fenced          bool   `json:"fenced,omitempty"`
 	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
 	Incarnation     string `json:"incarnation,omitempty"`
-	Epoch       int64  `json:"epoch,omitempty"`
+	Epoch           int64  `json:"epoch,omitempty"`
 }
 
 // Type implements Record.
