@@ -100,7 +100,7 @@ bench-more: build deps
 
 ## soak: long-running fault and load tests
 soak: build
-	@for s in e2e/*/soak.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+	@for s in e2e/*/soak.sh broker/clusterfault/soak.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
