@@ -37,6 +37,8 @@ var apis = []api{
 	{key: kmsg.CreatePartitions, min: 0, max: 3, handle: handleCreatePartitions},
 	{key: kmsg.ElectLeaders, min: 0, max: 2, handle: handleElectLeaders},
 	{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+	{key: kmsg.AlterPartitionAssignments, min: 0, max: 1, handle: handleAlterPartitionReassignments},
+	{key: kmsg.ListPartitionReassignments, min: 0, max: 0, handle: handleListPartitionReassignments},
 	{key: kmsg.DescribeQuorum, min: 0, max: 1, handle: handleDescribeQuorum},
 	{key: kmsg.DescribeCluster, min: 0, max: 1, handle: handleDescribeCluster},
 	// Group APIs (groups.go).

@@ -28,8 +28,10 @@ type replication struct {
 	// tracker is the leader's view of its followers; nil unless this
 	// node leads the partition in a cluster.
 	tracker *replica.Tracker
-	// epoch is the leader epoch the tracker was made for.
-	epoch int32
+	// epoch and replicas are the leader epoch and assignment the tracker
+	// was made for (a reassignment adds replicas to track).
+	epoch    int32
+	replicas []int32
 	// proposed is the ISR last proposed, so a pending change is not
 	// proposed again every round.
 	proposed []int32
@@ -84,11 +86,15 @@ func (p *partition) waitChan() <-chan struct{} {
 // up now, as Kafka does), the ISR the metadata committed otherwise.
 func (s *Server) lead(p *partition, t *meta.Topic, st meta.PartitionState) {
 	p.repl.mu.Lock()
-	if p.repl.tracker == nil || p.repl.epoch != st.LeaderEpoch {
+	if p.repl.tracker == nil || p.repl.epoch != st.LeaderEpoch || !slices.Equal(p.repl.replicas, st.Replicas) {
 		cfg := replica.Config{Leader: s.cfg.NodeID, Replicas: st.Replicas, MinISR: s.minISR(t),
 			LagMax: time.Duration(s.settings.ReplicaLagTimeMaxMs) * time.Millisecond, EpochStart: p.log.EndOffset()}
-		p.repl.tracker = replica.New(cfg, st.ISR, p.log.EndOffset(), p.hw.Load(), s.now())
-		p.repl.epoch = st.LeaderEpoch
+		hw := p.hw.Load()
+		if p.repl.tracker != nil && p.repl.epoch == st.LeaderEpoch {
+			hw = max(hw, p.repl.tracker.HighWatermark())
+		}
+		p.repl.tracker = replica.New(cfg, st.ISR, p.log.EndOffset(), hw, s.now())
+		p.repl.epoch, p.repl.replicas = st.LeaderEpoch, slices.Clone(st.Replicas)
 	} else {
 		p.repl.tracker.SetISR(st.ISR)
 	}

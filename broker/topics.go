@@ -97,6 +97,10 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 		if p == nil {
 			continue
 		}
+		if int(p.index) < len(t.Parts) && !t.Parts[p.index].Hosts(s.cfg.NodeID) {
+			s.dropReplica(t, p) // reassigned away from this broker
+			continue
+		}
 		if err := p.log.SetConfig(cfg); err != nil {
 			return fmt.Errorf("topic %s partition %d: %w", t.Name, p.index, err)
 		}
@@ -106,6 +110,9 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 	}
 	var opened []*partition
 	var openErr error
+	s.mu.RLock()
+	ps = s.mu.parts[t.ID]
+	s.mu.RUnlock()
 	for i := int32(0); i < t.Partitions; i++ {
 		if int(i) < len(ps) && ps[i] != nil || int(i) < len(t.Parts) && !t.Parts[i].Hosts(s.cfg.NodeID) {
 			continue
@@ -143,6 +150,24 @@ func (s *Server) openTopic(img *meta.Image, t *meta.Topic) error {
 		s.mu.Unlock()
 	}
 	return openErr
+}
+
+// dropReplica deletes this broker's copy of a partition reassigned away
+// from it.
+func (s *Server) dropReplica(t *meta.Topic, p *partition) {
+	s.mu.Lock()
+	if ps := s.mu.parts[t.ID]; int(p.index) < len(ps) && ps[p.index] == p {
+		ps[p.index] = nil
+	}
+	s.mu.Unlock()
+	s.fetchers.forget(p)
+	p.follow()
+	p.notify()
+	if err := p.log.Delete(); err != nil {
+		s.logger.Error("deleting a replica reassigned away", "topic", t.Name, "partition", p.index, "err", err)
+		return
+	}
+	s.logger.Info("replica reassigned away: deleted", "topic", t.Name, "partition", p.index)
 }
 
 func (s *Server) deleteTopic(t *meta.Topic) {

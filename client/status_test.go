@@ -2,6 +2,9 @@ package client
 
 import (
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +66,91 @@ func TestClusterStatus(t *testing.T) {
 	})
 	if p := st.UnderMinISR[0]; p.Topic != "strict" || p.MinISR != 3 || len(p.ISR) != 2 {
 		t.Errorf("under min ISR: %+v, want strict with 2 of 3 in sync", p)
+	}
+}
+
+// TestReassign moves a partition's replicas to other brokers on a
+// three-broker cluster (as kafka-reassign-partitions does) and checks the
+// partition ends on the target with both in sync, the broker left out
+// drops its copy, no record is lost, and a bad target is refused naming
+// the partition.
+func TestReassign(t *testing.T) {
+	bc := brokertest.StartCluster(t, 3)
+	c := Cluster{Seeds: bc.Addrs(), ClientID: "reassign-test", Timeout: 20 * time.Second}
+	adm, err := c.NewAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(adm.Close)
+	ctx := testContext(t)
+	testutil.EventuallyNil(t, 30*time.Second, "three brokers", func() error {
+		st, err := adm.Status(ctx)
+		if err == nil && len(st.Brokers) != 3 {
+			err = fmt.Errorf("%d brokers", len(st.Brokers))
+		}
+		return err
+	})
+	if _, err := adm.CreateTopics(ctx, 1, 2, nil, "moving"); err != nil {
+		t.Fatal(err)
+	}
+	var from []int32
+	testutil.EventuallyNil(t, 30*time.Second, "moving fully replicated", func() error {
+		d, err := adm.DescribeTopics(ctx, "moving")
+		if err != nil {
+			return err
+		}
+		p := d[0].Partitions[0]
+		if len(p.ISR) != 2 {
+			return fmt.Errorf("isr %v", p.ISR)
+		}
+		from = p.Replicas
+		return nil
+	})
+	produceTo(t, c, "moving", 0, "a", "b", "c")
+	var spare int32
+	for id := int32(1); id <= 3; id++ {
+		if id != from[0] && id != from[1] {
+			spare = id
+		}
+	}
+	target := []int32{spare, from[0]}
+	if err := adm.Reassign(ctx, "moving", map[int32][]int32{0: target}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 30*time.Second, fmt.Sprintf("moving-0 on %v, both in sync", target), func() error {
+		d, err := adm.DescribeTopics(ctx, "moving")
+		if err != nil {
+			return err
+		}
+		p := d[0].Partitions[0]
+		if fmt.Sprint(p.Replicas) != fmt.Sprint(target) || len(p.ISR) != 2 || !slices.Contains(target, p.Leader) {
+			return fmt.Errorf("replicas %v isr %v leader %d", p.Replicas, p.ISR, p.Leader)
+		}
+		if rs, err := adm.Reassignments(ctx, "moving"); err != nil || len(rs) != 0 {
+			return fmt.Errorf("reassignments in progress %v %v", rs, err)
+		}
+		return nil
+	})
+	gone := bc.Brokers[from[1]-1].PartitionDir("moving", 0)
+	testutil.EventuallyNil(t, 30*time.Second, "the broker left out drops its copy", func() error {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			return fmt.Errorf("%s: %v", gone, err)
+		}
+		return nil
+	})
+	r, err := c.NewReader(ctx, ReadOptions{Topic: "moving", Partition: 0, UntilEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := strings.Join(readAll(t, r), " "); got != "0:0:a 0:1:b 0:2:c" {
+		t.Errorf("after the move: %v", got)
+	}
+	err = adm.Reassign(ctx, "moving", map[int32][]int32{0: {spare, 9}})
+	if err == nil || !strings.Contains(err.Error(), "moving-0") || !strings.Contains(err.Error(), "not a registered broker") {
+		t.Errorf("reassign to broker 9: %v", err)
+	}
+	if err := adm.Reassign(ctx, "moving", map[int32][]int32{0: nil}); err == nil || !strings.Contains(err.Error(), "NO_REASSIGNMENT_IN_PROGRESS") {
+		t.Errorf("cancel with none in progress: %v", err)
 	}
 }

@@ -25,11 +25,15 @@ type Partition struct {
 	// Recovering is set by an unclean election until the new leader has
 	// recovered its log (Kafka's LeaderRecoveryState RECOVERING).
 	Recovering bool
+	// Adding and Removing are a reassignment in progress; Change keeps
+	// them as they are.
+	Adding, Removing []int32
 }
 
 // Clone returns a deep copy of p.
 func (p Partition) Clone() Partition {
 	p.Replicas, p.ISR, p.ELR, p.LastKnownELR = slices.Clone(p.Replicas), slices.Clone(p.ISR), slices.Clone(p.ELR), slices.Clone(p.LastKnownELR)
+	p.Adding, p.Removing = slices.Clone(p.Adding), slices.Clone(p.Removing)
 	return p
 }
 

@@ -106,19 +106,99 @@ func Reconcile(img *meta.Image, v View) []meta.Record {
 			}
 		}
 	}
+	for _, t := range img.Topics() {
+		for i, ps := range t.Parts {
+			if next, ok := CompleteReassignment(ps, Cluster{Live: live, UncleanShutdown: unclean, MinISR: v.MinISR(t)}); ok {
+				out = append(out, meta.PartitionChange{ID: t.ID, Partition: int32(i), State: next})
+			}
+		}
+	}
 	return out
+}
+
+// CompleteReassignment finishes a partition's reassignment once every
+// target replica is in the ISR: the replicas become the target, the ISR
+// and ELR lose the replicas leaving, and a leader leaving hands over to
+// an in-sync target replica (a new leader epoch). ok is false while the
+// reassignment must wait, or when there is none.
+func CompleteReassignment(ps meta.PartitionState, c Cluster) (meta.PartitionState, bool) {
+	if len(ps.Adding) == 0 && len(ps.Removing) == 0 {
+		return ps, false
+	}
+	target := ps.Target()
+	for _, r := range target {
+		if !slices.Contains(ps.ISR, r) {
+			return ps, false
+		}
+	}
+	keep := func(set []int32) []int32 {
+		out := slices.DeleteFunc(slices.Clone(set), func(r int32) bool { return !slices.Contains(target, r) })
+		if out == nil {
+			out = []int32{}
+		}
+		return out
+	}
+	p := FromState(ps)
+	p.Replicas, p.ELR, p.Adding, p.Removing = target, keep(p.ELR), nil, nil
+	next, o := Change(p, keep(p.ISR), ElectOnline, c)
+	if o == Unchanged {
+		next.PartitionEpoch++
+	}
+	if next.Leader == NoLeader {
+		return ps, false // nobody in the target can lead: wait
+	}
+	return ToState(next), true
+}
+
+// Reassign is what a partition becomes when its replicas are to move to
+// target (AlterPartitionReassignments): the target first, then the
+// replicas leaving, with Adding and Removing set; the ISR and leader stay
+// until Reconcile completes it. A target equal to where the partition
+// already is (counting a reassignment in progress from its start) cancels
+// the one in progress. changed is false when there is nothing to do.
+func Reassign(ps meta.PartitionState, target []int32) (next meta.PartitionState, changed bool) {
+	orig := slices.DeleteFunc(slices.Clone(ps.Replicas), func(r int32) bool { return slices.Contains(ps.Adding, r) })
+	next = ps.Clone()
+	next.Adding, next.Removing = nil, nil
+	for _, r := range target {
+		if !slices.Contains(orig, r) {
+			next.Adding = append(next.Adding, r)
+		}
+	}
+	for _, r := range orig {
+		if !slices.Contains(target, r) {
+			next.Removing = append(next.Removing, r)
+		}
+	}
+	next.Replicas = append(slices.Clone(target), next.Removing...)
+	if len(next.Adding) == 0 && len(next.Removing) == 0 {
+		next.Replicas = orig
+		keep := func(set []int32) []int32 {
+			out := slices.DeleteFunc(slices.Clone(set), func(r int32) bool { return !slices.Contains(orig, r) })
+			if out == nil {
+				out = []int32{}
+			}
+			return out
+		}
+		next.ISR, next.ELR = keep(ps.ISR), keep(ps.ELR)
+	}
+	if slices.Equal(next.Replicas, ps.Replicas) && slices.Equal(next.Adding, ps.Adding) && slices.Equal(next.Removing, ps.Removing) {
+		return ps, false
+	}
+	next.PartitionEpoch++
+	return next, true
 }
 
 // FromState converts the metadata's partition state to the controller's.
 func FromState(s meta.PartitionState) Partition {
 	return Partition{Replicas: s.Replicas, ISR: s.ISR, ELR: s.ELR, LastKnownELR: s.LastKnownELR, Leader: s.Leader,
-		LeaderEpoch: s.LeaderEpoch, PartitionEpoch: s.PartitionEpoch, Recovering: s.Recovering}.Clone()
+		LeaderEpoch: s.LeaderEpoch, PartitionEpoch: s.PartitionEpoch, Recovering: s.Recovering, Adding: s.Adding, Removing: s.Removing}.Clone()
 }
 
 // ToState converts a controller partition to the metadata's state.
 func ToState(p Partition) meta.PartitionState {
 	return meta.PartitionState{Replicas: p.Replicas, ISR: p.ISR, ELR: p.ELR, LastKnownELR: p.LastKnownELR, Leader: p.Leader,
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Recovering: p.Recovering}.Clone()
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Recovering: p.Recovering, Adding: p.Adding, Removing: p.Removing}.Clone()
 }
 
 // Assign places a new topic's partitions over the brokers in img that may

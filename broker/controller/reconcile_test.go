@@ -50,6 +50,26 @@ func (e *scriptEnv) runImage(t *testing.T, d *datadriven.TestData, kv map[string
 			e.topicMinISR[pos[0]] = testutil.Atoi(t, v)
 		}
 		return ""
+	case "reassign":
+		t0, _ := e.img.Topic(pos[0])
+		p := testutil.Atoi(t, pos[1])
+		next, changed := Reassign(t0.Parts[p], testutil.Int32s(t, kv["target"]))
+		if !changed {
+			return "(nothing to do)\n"
+		}
+		if err := apply(meta.PartitionChange{ID: t0.ID, Partition: int32(p), State: next}); err != nil {
+			return "refused: " + err.Error() + "\n"
+		}
+		return showState(next) + "\n"
+	case "set-isr":
+		t0, _ := e.img.Topic(pos[0])
+		p := testutil.Atoi(t, pos[1])
+		next := t0.Parts[p].Clone()
+		next.ISR, next.PartitionEpoch = testutil.Int32s(t, kv["isr"]), next.PartitionEpoch+1
+		if err := apply(meta.PartitionChange{ID: t0.ID, Partition: int32(p), State: next}); err != nil {
+			return "refused: " + err.Error() + "\n"
+		}
+		return showState(next) + "\n"
 	case "alive":
 		e.alive = testutil.Int32s(t, kv["ids"]+strings.Join(pos, ","))
 		return ""
@@ -88,6 +108,14 @@ func (e *scriptEnv) runImage(t *testing.T, d *datadriven.TestData, kv map[string
 	return b.String()
 }
 
+func showState(s meta.PartitionState) string {
+	out := fmt.Sprintf("replicas=%v ", s.Replicas) + show(FromState(s), "")
+	if len(s.Adding) > 0 || len(s.Removing) > 0 {
+		out += fmt.Sprintf(" adding=%v removing=%v", s.Adding, s.Removing)
+	}
+	return out
+}
+
 func showRecord(img *meta.Image, r meta.Record) string {
 	switch r := r.(type) {
 	case meta.SetCluster:
@@ -99,7 +127,7 @@ func showRecord(img *meta.Image, r meta.Record) string {
 		return fmt.Sprintf("unfence %d", r.NodeID)
 	case meta.PartitionChange:
 		t, _ := img.TopicByID(r.ID)
-		return fmt.Sprintf("%s-%d: %s", t.Name, r.Partition, show(FromState(r.State), ""))
+		return fmt.Sprintf("%s-%d: %s", t.Name, r.Partition, showState(r.State))
 	}
 	return fmt.Sprintf("%T", r)
 }

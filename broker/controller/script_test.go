@@ -28,6 +28,7 @@ import (
 //	part NAME replicas=.. isr=.. leader=N | leave N   (N leaves every ISR; changed partitions shown)
 //	img-broker N [rack=R] [fenced] [shutting-down] [unclean] | img-topic NAME assign=1,2,3/2,3,1 [min-isr=N]
 //	alive N,.. | caught-up N,.. | reconcile   (the records proposed, then applied to the image)
+//	reassign NAME P target=3,4 | set-isr NAME P isr=..   (the change, applied)
 //	assign partitions=N rf=N   (Assign over the image's brokers)
 func TestScripts(t *testing.T) {
 	testutil.RunScripts(t, func(*testing.T) func(*testing.T, *datadriven.TestData) string {
@@ -156,7 +157,7 @@ func (e *scriptEnv) run(t *testing.T, d *datadriven.TestData) string {
 			fmt.Fprintf(&b, "%s: %s\n", k, show(changed[k], ""))
 		}
 		return b.String()
-	case "img-broker", "img-topic", "alive", "caught-up", "reconcile", "assign":
+	case "img-broker", "img-topic", "alive", "caught-up", "reconcile", "assign", "reassign", "set-isr":
 		return e.runImage(t, d, kv, pos)
 	case "place":
 		var brokers []Broker

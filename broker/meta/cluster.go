@@ -31,12 +31,24 @@ type PartitionState struct {
 	// Recovering is set by an unclean election until the leader has
 	// recovered its log (Kafka's LeaderRecoveryState RECOVERING).
 	Recovering bool `json:"recovering,omitempty"`
+	// Adding and Removing are a reassignment in progress (Kafka's
+	// addingReplicas and removingReplicas): Replicas holds both the
+	// target and the replicas leaving; it completes once every target
+	// replica is in the ISR.
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // Clone returns a deep copy of p.
 func (p PartitionState) Clone() PartitionState {
 	p.Replicas, p.ISR, p.ELR, p.LastKnownELR = slices.Clone(p.Replicas), slices.Clone(p.ISR), slices.Clone(p.ELR), slices.Clone(p.LastKnownELR)
+	p.Adding, p.Removing = slices.Clone(p.Adding), slices.Clone(p.Removing)
 	return p
+}
+
+// Target is where the partition's replicas go: Replicas less Removing.
+func (p PartitionState) Target() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Removing, r) })
 }
 
 // Hosts reports whether broker id holds a replica of the partition.
@@ -144,10 +156,15 @@ func validatePartitionState(img *Image, topic string, p int32, rf int16, s Parti
 		}
 		seen[id] = true
 	}
-	for _, set := range [][]int32{s.ISR, s.ELR} {
+	for _, id := range s.Adding {
+		if slices.Contains(s.Removing, id) {
+			return invalid(ErrInvalidRecord, "topic %q partition %d: %d is both added and removed", topic, p, id)
+		}
+	}
+	for _, set := range [][]int32{s.ISR, s.ELR, s.Adding, s.Removing} {
 		for _, id := range set {
 			if !seen[id] {
-				return invalid(ErrInvalidRecord, "topic %q partition %d: %d is in the ISR or ELR but not a replica", topic, p, id)
+				return invalid(ErrInvalidRecord, "topic %q partition %d: %d is in the ISR, ELR or a reassignment but not a replica", topic, p, id)
 			}
 		}
 	}
@@ -233,7 +250,7 @@ func applySetCluster(img *Image, r SetCluster) (*Image, error) {
 func (p PartitionState) equal(o PartitionState) bool {
 	return slices.Equal(p.Replicas, o.Replicas) && slices.Equal(p.ISR, o.ISR) && slices.Equal(p.ELR, o.ELR) &&
 		slices.Equal(p.LastKnownELR, o.LastKnownELR) && p.Leader == o.Leader && p.LeaderEpoch == o.LeaderEpoch &&
-		p.PartitionEpoch == o.PartitionEpoch && p.Recovering == o.Recovering
+		p.PartitionEpoch == o.PartitionEpoch && p.Recovering == o.Recovering && slices.Equal(p.Adding, o.Adding) && slices.Equal(p.Removing, o.Removing)
 }
 
 func clonedParts(ps []PartitionState) []PartitionState {

@@ -191,6 +191,9 @@ func (img *Image) String() string {
 			if p.Recovering {
 				b.WriteString(" recovering")
 			}
+			if len(p.Adding) > 0 || len(p.Removing) > 0 {
+				fmt.Fprintf(&b, " adding=%v removing=%v", p.Adding, p.Removing)
+			}
 			b.WriteByte('\n')
 		}
 	}

@@ -28,7 +28,7 @@ import (
 //	create-partitions NAME|id=N count=N [assign=3,1]
 //	alter-configs NAME|id=N [replace] [config=value ...] [-config ...]
 //	register-broker NODE host=H port=P [rack=R] [fenced] [epoch=N]
-//	partition NAME N replicas=1,2 isr=1,2 [elr=..] [last-known-elr=..] leader=N leader-epoch=N partition-epoch=N [recovering]
+//	partition NAME N replicas=1,2 isr=1,2 [elr=..] [last-known-elr=..] leader=N leader-epoch=N partition-epoch=N [recovering] [adding=..] [removing=..]
 //	set-cluster ID
 //	broker-state NODE [fenced] [shutting-down]
 //	producer-ids NODE count=N [start=N]   (then the node's block)
@@ -237,7 +237,8 @@ func (e *scriptEnv) run(line, input string) (out string) {
 		p, _ := strconv.Atoi(a.pos[1])
 		st := PartitionState{Replicas: a.ids("replicas"), ISR: a.ids("isr"), ELR: a.ids("elr"), LastKnownELR: a.ids("last-known-elr"),
 			Leader: int32(a.takeInt("leader", -1)), LeaderEpoch: int32(a.takeInt("leader-epoch", 0)),
-			PartitionEpoch: int32(a.takeInt("partition-epoch", 0)), Recovering: slices.Contains(a.pos, "recovering")}
+			PartitionEpoch: int32(a.takeInt("partition-epoch", 0)), Recovering: slices.Contains(a.pos, "recovering"),
+			Adding: a.ids("adding"), Removing: a.ids("removing")}
 		return e.apply(PartitionChange{ID: id, Partition: int32(p), State: st})
 	case "producer-ids":
 		node, _ := strconv.Atoi(a.pos[0])

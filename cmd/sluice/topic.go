@@ -30,6 +30,7 @@ func newTopicCmd() *cobra.Command {
 		newTopicDescribeCmd(cf),
 		newTopicDeleteCmd(cf),
 		newTopicAlterConfigCmd(cf),
+		newTopicReassignCmd(cf),
 	)
 	return cmd
 }
