@@ -86,7 +86,7 @@ func parseMoves(moves []string) (map[int32][]int32, error) {
 		ps, bs, ok := strings.Cut(m, "=")
 		p, err := strconv.ParseInt(ps, 10, 32)
 		if !ok || err != nil || p < 0 || bs == "" {
-			return nil, fmt.Errorf("--move %q: want PARTITION=BROKER,BROKER,...", m)
+			return nil, fmt.Errorf("--move %q: want PARTITION=BROKER[,BROKER]", m)
 		}
 		if _, dup := out[int32(p)]; dup {
 			return nil, fmt.Errorf("--move: partition %d is given twice", p)
