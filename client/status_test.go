@@ -154,3 +154,53 @@ func TestReassign(t *testing.T) {
 		t.Errorf("cancel with none in progress: %v", err)
 	}
 }
+
+// TestDrain decommissions a broker of a three-broker cluster: every
+// replica it held moves to the other two, and no record is lost.
+func TestDrain(t *testing.T) {
+	bc := brokertest.StartCluster(t, 3)
+	c := Cluster{Seeds: bc.Addrs(), ClientID: "drain-test", Timeout: 20 * time.Second}
+	adm, err := c.NewAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(adm.Close)
+	ctx := testContext(t)
+	testutil.EventuallyNil(t, 30*time.Second, "three brokers", func() error {
+		st, err := adm.Status(ctx)
+		if err == nil && len(st.Brokers) != 3 {
+			err = fmt.Errorf("%d brokers", len(st.Brokers))
+		}
+		return err
+	})
+	if _, err := adm.CreateTopics(ctx, 3, 2, nil, "drained"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 30*time.Second, "broker 3 holds replicas", func() error {
+		if n, err := adm.Drained(ctx, 3); err != nil || n != 2 {
+			return fmt.Errorf("broker 3 holds %d replicas (%v), want 2 of 3 partitions with RF 2", n, err)
+		}
+		return nil
+	})
+	for p := int32(0); p < 3; p++ {
+		produceTo(t, c, "drained", p, fmt.Sprint("v", p))
+	}
+	plan, err := adm.Drain(ctx, 3)
+	if err != nil || len(plan["drained"]) != 2 {
+		t.Fatalf("drain: %v, %v", plan, err)
+	}
+	testutil.EventuallyNil(t, 30*time.Second, "broker 3 drained", func() error {
+		if n, err := adm.Drained(ctx, 3); err != nil || n != 0 {
+			return fmt.Errorf("broker 3 still holds %d replicas (%v)", n, err)
+		}
+		return nil
+	})
+	r, err := c.NewReader(ctx, ReadOptions{Topic: "drained", Partition: -1, UntilEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := strings.Join(readAll(t, r), " "); got != "0:0:v0 1:0:v1 2:0:v2" {
+		t.Errorf("after the drain: %v", got)
+	}
+}

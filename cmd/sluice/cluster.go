@@ -3,7 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +23,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Show a cluster's brokers, controller and partitions that are not fully replicated",
 	}
 	cf.register(cmd)
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(newClusterDrainCmd(cf), &cobra.Command{
 		Use:   "status",
 		Short: "Brokers, the controller, and under-replicated, under-min-ISR and offline partitions",
 		Long: "Lists the brokers and the active controller, then every partition whose\n" +
@@ -37,6 +41,56 @@ func newClusterCmd() *cobra.Command {
 			})
 		},
 	})
+	return cmd
+}
+
+func newClusterDrainCmd(cf *clientFlags) *cobra.Command {
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "drain BROKER",
+		Short: "Move every replica off a broker, to decommission it",
+		Long: "Starts a reassignment of every partition with a replica on BROKER: the\n" +
+			"replica moves to the broker holding the fewest replicas that does not\n" +
+			"hold the partition yet. With --wait it waits until no partition has a\n" +
+			"replica on BROKER (then it can be stopped for good).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 32)
+			if err != nil || id < 0 {
+				return fmt.Errorf("%q is not a broker id", args[0])
+			}
+			return cf.withAdmin(func(adm *client.Admin) error {
+				plan, err := adm.Drain(cmd.Context(), int32(id))
+				for _, topic := range slices.Sorted(maps.Keys(plan)) {
+					for _, p := range slices.Sorted(maps.Keys(plan[topic])) {
+						fmt.Fprintf(cmd.OutOrStdout(), "moving %s-%d to %v\n", topic, p, plan[topic][p])
+					}
+				}
+				if err != nil || wait <= 0 {
+					return err
+				}
+				deadline := time.Now().Add(wait)
+				for {
+					n, err := adm.Drained(cmd.Context(), int32(id))
+					switch {
+					case err != nil:
+						return err
+					case n == 0:
+						fmt.Fprintf(cmd.OutOrStdout(), "broker %d holds no replica\n", id)
+						return nil
+					case time.Now().After(deadline):
+						return fmt.Errorf("--wait %v: broker %d still holds replicas of %d partitions (see sluice topic reassign TOPIC --list)", wait, id, n)
+					}
+					select {
+					case <-cmd.Context().Done():
+						return cmd.Context().Err()
+					case <-time.After(500 * time.Millisecond):
+					}
+				}
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the moves to finish (0: start them and return)")
 	return cmd
 }
 
