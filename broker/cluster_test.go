@@ -440,3 +440,87 @@ func TestClusterRefusesAnotherClustersData(t *testing.T) {
 		t.Errorf("cluster.id rewritten to %q", b)
 	}
 }
+
+// TestClusterRollingRestart restarts each broker of a three-broker cluster
+// in turn (SIGTERM's controlled shutdown, then a start on its data dir)
+// while an idempotent acks=all producer writes to RF=3 topics with
+// min.insync.replicas=2: no produce fails for good, and every record is
+// there once, in order.
+func TestClusterRollingRestart(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, brokertest.WithSetting("min.insync.replicas", "2"))
+	cl := newClient(t, c.Addrs()[0], kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic("rolling"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	clusterMetadata(t, adm, "three brokers", func(md kadm.Metadata) error {
+		if len(md.Brokers) != 3 {
+			return fmt.Errorf("brokers %v", md.Brokers.NodeIDs())
+		}
+		return nil
+	})
+	ctx := testCtx(t)
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "rolling"); err != nil {
+		t.Fatal(err)
+	}
+	clusterMetadata(t, adm, "rolling fully replicated", fullyReplicated("rolling", 3, 3))
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	sent := 0
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				sent = i
+				done <- nil
+				return
+			default:
+			}
+			r := &kgo.Record{Value: fmt.Appendf(nil, "v%06d", i), Partition: int32(i % 3)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				done <- fmt.Errorf("produce %d: %w", i, err)
+				return
+			}
+		}
+	}()
+	for i := range 3 {
+		c.Stop(i)
+		c.Restart(i)
+		clusterMetadata(t, adm, fmt.Sprintf("broker %d back in every ISR", i+1), fullyReplicated("rolling", 3, 3))
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("during the rolling restart: %v", err)
+	}
+	got := consumeCluster(t, c.Addrs(), "rolling", sent)
+	for p, vals := range got {
+		if !sort.StringsAreSorted(vals) {
+			t.Errorf("partition %d out of order", p)
+		}
+	}
+}
+
+// TestClusterOneVoter runs a cluster of one (a quorum of one voter): it
+// elects itself, takes a cluster id and serves a topic.
+func TestClusterOneVoter(t *testing.T) {
+	c := brokertest.StartCluster(t, 1)
+	cl := newClient(t, c.Addrs()[0], kgo.DefaultProduceTopic("solo"))
+	adm := kadm.NewClient(cl)
+	md := clusterMetadata(t, adm, "one broker, its own controller", func(md kadm.Metadata) error {
+		if len(md.Brokers) != 1 || md.Controller != 1 {
+			return fmt.Errorf("brokers %v controller %d", md.Brokers.NodeIDs(), md.Controller)
+		}
+		return nil
+	})
+	if md.Cluster == "" {
+		t.Error("no cluster id")
+	}
+	ctx := testCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "solo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeCluster(t, c.Addrs(), "solo", 1); len(got[0]) != 1 || got[0][0] != "x" {
+		t.Errorf("consumed %v", got)
+	}
+}
