@@ -27,6 +27,8 @@ import (
 type env struct {
 	t     *testing.T
 	addr  string
+	// seeds are every broker of a cluster (env.brokers); nil: addr alone.
+	seeds []string
 	dir   string
 	lake  string
 	topic string
@@ -49,6 +51,14 @@ func newEnv(t *testing.T, partitions int32) *env {
 	return e
 }
 
+// brokers are the seed brokers of the env's cluster.
+func (e *env) brokers() []string {
+	if e.seeds != nil {
+		return e.seeds
+	}
+	return []string{e.addr}
+}
+
 // pipeline writes DIR/name.yaml with extra top-level keys.
 func (e *env) pipeline(name, extra string) string {
 	e.t.Helper()
@@ -67,7 +77,7 @@ format:
     schema:
       - {name: n, type: int64, required: true}
 %s%s
-`, name, e.addr, e.topic, sink, extra)
+`, name, strings.Join(e.brokers(), `","`), e.topic, sink, extra)
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -77,7 +87,7 @@ format:
 // produce sends n records {"n": i} and waits for them.
 func (e *env) produce(from, n int) {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.addr), kgo.DefaultProduceTopic(e.topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers()...), kgo.DefaultProduceTopic(e.topic))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -105,7 +115,7 @@ type sched struct {
 func (e *env) start(name string) *sched {
 	e.t.Helper()
 	cfg := DefaultConfig()
-	cfg.Dir, cfg.Brokers, cfg.Server = e.dir, []string{e.addr}, name
+	cfg.Dir, cfg.Brokers, cfg.Server = e.dir, e.brokers(), name
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.Rescan = 200 * time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("server", name)
