@@ -25,8 +25,8 @@ import (
 
 // env is a real broker, a pipeline folder and a lake, for scheduler tests.
 type env struct {
-	t     *testing.T
-	addr  string
+	t    *testing.T
+	addr string
 	// seeds are every broker of a cluster (env.brokers); nil: addr alone.
 	seeds []string
 	dir   string
