@@ -200,7 +200,9 @@ func TestDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if got := strings.Join(readAll(t, r), " "); got != "0:0:v0 1:0:v1 2:0:v2" {
+	got := readAll(t, r)
+	slices.Sort(got) // partitions come in any order
+	if strings.Join(got, " ") != "0:0:v0 1:0:v1 2:0:v2" {
 		t.Errorf("after the drain: %v", got)
 	}
 }
