@@ -60,10 +60,20 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	return c
 }
 
-// Stop stops broker i (0-based) cleanly.
+// Stop stops broker i (0-based) cleanly. Restart brings it back on the
+// same client address, as a restarted broker's host and port stay.
 func (c *Cluster) Stop(i int) {
+	addr := c.Brokers[i].Addr()
 	c.Brokers[i].Stop()
 	c.Brokers[i] = nil
+	cfg := c.cfgs[i]
+	settings := map[string]string{}
+	for k, v := range cfg.Settings {
+		settings[k] = v
+	}
+	settings["listeners"] = "PLAINTEXT://" + addr + ",CONTROLLER://" + c.ctl[i]
+	cfg.Settings = settings
+	c.cfgs[i] = cfg
 }
 
 // Restart starts broker i again on its data dir and controller address.
