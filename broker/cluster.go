@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -114,9 +115,12 @@ func (s *Server) openCluster(cc meta.ClusterConfig) error {
 			return a, ok
 		},
 		Logger: s.logger,
+		// A peer of another cluster is refused by the transport and
+		// logged here; it is that node, not this one, that must stop (it
+		// finds its own data foreign: checkVoters, onClusterID).
 		OnClusterMismatch: func(peer uint64, theirs string) {
-			c.refuse(fmt.Errorf("node %d's metadata belongs to cluster %s, but voter %d is in cluster %s: this data dir (%s) is another cluster's; refusing to join (empty it to join as a new node)",
-				cc.NodeID, s.currentClusterID(), nodeID(peer), theirs, s.cfg.DataDir))
+			s.logger.Error("a configured voter belongs to another cluster: its messages are refused (its data dir is another cluster's)",
+				"voter", nodeID(peer), "its_cluster", theirs, "this_cluster", s.currentClusterID())
 		},
 	})
 	ln := s.opts.ControllerListener
@@ -191,6 +195,10 @@ func (c *clusterState) run(ctx context.Context) {
 		case <-t.C:
 		}
 		st := c.node.Status()
+		if err := c.checkVoters(st); err != nil {
+			c.refuse(err)
+			return
+		}
 		if st.Leader == 0 {
 			continue
 		}
@@ -204,6 +212,29 @@ func (c *clusterState) run(ctx context.Context) {
 		}
 		c.s.maintainISR(ctx)
 	}
+}
+
+// checkVoters refuses a data dir whose metadata log holds another quorum
+// than controller.quorum.voters names: another cluster's data (or a
+// changed voter list, which needs a membership change, not an edit).
+func (c *clusterState) checkVoters(st quorum.Status) error {
+	if st.Applied == 0 || len(st.Voters) == 0 {
+		return nil
+	}
+	want := make([]uint64, 0, len(c.cfg.Voters))
+	for _, v := range c.cfg.Voters {
+		want = append(want, raftID(v.ID))
+	}
+	slices.Sort(want)
+	if slices.Equal(want, st.Voters) {
+		return nil
+	}
+	have := make([]int32, len(st.Voters))
+	for i, id := range st.Voters {
+		have[i] = nodeID(id)
+	}
+	return fmt.Errorf("the metadata log in %s holds a quorum of voters %v (cluster %q), but controller.quorum.voters names %v: this data dir is another cluster's; refusing to join (empty it to join as a new node)",
+		filepath.Join(c.s.cfg.DataDir, metadataDirName), have, c.s.currentClusterID(), c.cfg.Voters)
 }
 
 // register proposes this broker's registration: fenced, with a new

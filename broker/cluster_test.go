@@ -524,3 +524,62 @@ func TestClusterOneVoter(t *testing.T) {
 		t.Errorf("consumed %v", got)
 	}
 }
+
+// TestClusterForeignNodeRefusesItself starts node 1 of a three-broker
+// cluster on the data dir of another (one-node) cluster: that node stops
+// with an error naming the mismatch, and the healthy two go on serving.
+func TestClusterForeignNodeRefusesItself(t *testing.T) {
+	other := brokertest.StartCluster(t, 1)
+	ocl := newClient(t, other.Addrs()[0])
+	clusterMetadata(t, kadm.NewClient(ocl), "the other cluster's id", func(md kadm.Metadata) error {
+		if md.Cluster == "" {
+			return fmt.Errorf("no cluster id yet")
+		}
+		return nil
+	})
+	foreignDir := other.Config(0).DataDir
+	other.Stop(0)
+
+	c := brokertest.StartCluster(t, 3)
+	cl := newClient(t, c.Addrs()[0], kgo.SeedBrokers(c.Addrs()...), kgo.MetadataMinAge(250*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	clusterMetadata(t, adm, "three brokers", func(md kadm.Metadata) error {
+		if len(md.Brokers) != 3 {
+			return fmt.Errorf("brokers %v", md.Brokers.NodeIDs())
+		}
+		return nil
+	})
+	c.Stop(0)
+	cfg := c.Config(0)
+	cfg.DataDir = foreignDir
+	ln, err := net.Listen("tcp", c.ControllerAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := broker.New(cfg, broker.Options{ControllerListener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("a node on another cluster's data dir kept running")
+	}
+	if err == nil || !strings.Contains(err.Error(), "another cluster's") {
+		t.Errorf("Serve: %v, want a refusal naming another cluster's data", err)
+	}
+	for _, b := range c.Brokers[1:] {
+		if b == nil {
+			t.Fatal("a healthy broker stopped")
+		}
+	}
+	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "still-served"); err != nil {
+		t.Errorf("the healthy two stopped serving admin requests: %v", err)
+	}
+}
