@@ -7,6 +7,8 @@
         prints "records/s MB/s p99-ms" from Kafka ProducerPerformance's output
     report.py cperf FILE
         prints "MB fetch-MB/s fetch-records/s" from ConsumerPerformance's CSV
+    report.py get JSONL GROUP SCENARIO SYSTEM ROUND METRIC
+        prints one measurement (nothing if there is none)
     report.py check JSONL
         fails unless every scenario ran on every system with every measure
     report.py render JSONL RESULTS.md --started ... --commit ... [...]
@@ -42,6 +44,26 @@ METRICS = {
     "disk_write_mb_per_s": ("sequential write with fdatasync (dd), MB/s", "higher"),
     "cache_read_mb_per_s": ("page-cache read (dd), MB/s", "higher"),
     "tcp_mb_per_s": ("loopback TCP (iperf3), MB/s", "higher"),
+    "vs_single": ("records/s over the single broker's in the same round", "higher"),
+    "failover_ms": ("SIGKILL of the leader to the first record the new leader appended, ms", "lower"),
+    "records_lost": ("records acknowledged but not in the log", "lower"),
+    "records_duplicated": ("records in the log more than once", "lower"),
+}
+
+# Said under a group's tables.
+NOTES = {
+    "cluster": "Three brokers of each system on this machine, each node a broker and a metadata quorum voter"
+    " (Kafka: KRaft combined mode); topic RF=3, min.insync.replicas=2, acks=all through `sluice bench produce`."
+    " CPU per GB and peak RSS are summed over the three brokers (each byte is written three times);"
+    " vs_single divides the records/s by the same scenario's single-broker figure (the produce group) of the"
+    " same round of this run.",
+    "failover": "`sluice produce` (franz-go, acks=all, idempotent) sends to one partition of a 3-partition RF=3 topic"
+    " with message.timestamp.type=LogAppendTime; its leader is SIGKILLed and the time runs to the LogAppendTime of"
+    " the first record appended after the kill (only the new leader can have), read back from the log; acks=all"
+    " answers it once the remaining follower has fetched it. The scenario says whether the killed leader was"
+    " also the active controller (BENCH_FAILOVER_KILL; by default not, so that on both systems the new leader waits"
+    " for the dead broker's fencing after broker.session.timeout.ms); the max is the worst round. The killed node is restarted"
+    " and rejoins every ISR before the next run.",
 }
 
 
@@ -199,7 +221,7 @@ def render_table(t, limits):
         row += [""] * len(peers)
         out.append("| " + " | ".join(row) + " |")
     rounds = max(len(v) for v in t.values.values())
-    out += ["", f"{rounds} round(s).", ""]
+    out += ["", f"{rounds} round(s)." + (" " + NOTES[t.group] if t.group in NOTES else ""), ""]
     return out
 
 
@@ -302,7 +324,18 @@ EXPECTED = {
     "o1": (1, 2, {"records_per_s", "cpu_s_per_gb"}),
     "startup": (2, 2, {"seconds", "peak_rss_mb"}),
     "loader": (2, 3, {"records_per_s", "cpu_s_per_million", "rows"}),
+    "cluster": (3, 2, {"records_per_s", "mb_per_s", "cpu_s_per_gb", "peak_rss_mb", "vs_single"}),
+    "failover": (1, 2, {"failover_ms", "records_lost", "records_duplicated"}),
 }
+
+
+def get(path, group, scenario, system, rnd, metric):
+    for l in load(path):
+        if (l["group"], l["scenario"], l["system"], l["round"]) == (group, scenario, system, int(rnd)):
+            v = l["m"].get(metric)
+            if v is not None:
+                print(v)
+                return
 
 
 def check(path):
@@ -336,6 +369,8 @@ def main():
         emit(rest)
     elif cmd == "perf" and len(rest) == 1:
         perf(rest[0])
+    elif cmd == "get" and len(rest) == 6:
+        get(*rest)
     elif cmd == "check" and len(rest) == 1:
         check(rest[0])
     elif cmd == "cperf" and len(rest) == 1:

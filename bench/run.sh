@@ -18,6 +18,11 @@
 #   o1       Sluice's produce throughput with 100 MB stored against
 #            BENCH_LARGE_GB stored, alternately
 #   startup  start to serving, with no topics and with 10,000 partitions
+#   cluster  three Sluice and three Kafka KRaft brokers (bench/cluster.sh):
+#            acks=all produce into RF=3, min.insync.replicas=2 topics (the
+#            produce group's load generator, beside its single-broker
+#            figure of the same round), and the failover time after SIGKILL
+#            of a partition leader under a running acks=all producer
 #   loader   bench/loader.sh: sluice load, a Spark batch job and Spark
 #            Structured Streaming (availableNow) over the same events
 # For every broker run the broker's CPU seconds per GB moved (utime+stime
@@ -28,7 +33,11 @@
 # BENCH_LAT_WARMUP (3s, unmeasured, at the same rate, before each run),
 # BENCH_CONSUME_MB (1024), BENCH_PERF_RECORDS (3000000 of 100 B; a third
 # of it for 1 KiB), BENCH_LARGE_GB (20; 0 skips o1),
-# BENCH_STARTUP_PARTITIONS (10000), BENCH_RESULTS (bench/RESULTS.md),
+# BENCH_STARTUP_PARTITIONS (10000), BENCH_SESSION_MS (9000, both systems'
+# default broker.session.timeout.ms, for the cluster group),
+# BENCH_FAILOVER_RATE (1000 records/s), BENCH_FAILOVER_KILL (leader: a
+# partition leader that is not the active controller; controller: the one
+# that is), BENCH_RESULTS (bench/RESULTS.md),
 # BENCH_DIR (the parent of the data dirs: one disk for all systems),
 # BENCH_ONLY. BENCH_SMOKE=1: one short round of every scenario with tiny
 # sizes, results to the work dir unless BENCH_RESULTS is set; `make test`
@@ -39,6 +48,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/e2e/lib/broker.sh"
 source "$root/bench/lib.sh"
 source "$root/e2e/kafka/lib.sh"
+source "$root/bench/cluster.sh"
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }
 log() { echo "[$(date -u +%H:%M:%S)] bench: $*" >&2; }
@@ -50,16 +60,19 @@ if ((smoke)); then
   consume_mb=${BENCH_CONSUME_MB:-16} perf_records=${BENCH_PERF_RECORDS:-100000}
   large_gb=${BENCH_LARGE_GB:-0.2} startup_parts=${BENCH_STARTUP_PARTITIONS:-100}
   small_mb=20 dd_mb=64 iperf_s=1
+  session_ms=${BENCH_SESSION_MS:-3000} failover_rate=${BENCH_FAILOVER_RATE:-1000} failover_kill=${BENCH_FAILOVER_KILL:-leader}
 else
   rounds=${BENCH_ROUNDS:-5} duration=${BENCH_DURATION:-4s}
   lat_rate=${BENCH_LAT_RATE:-20000} lat_duration=${BENCH_LAT_DURATION:-10s} lat_warmup=${BENCH_LAT_WARMUP:-3s}
   consume_mb=${BENCH_CONSUME_MB:-1024} perf_records=${BENCH_PERF_RECORDS:-3000000}
   large_gb=${BENCH_LARGE_GB:-20} startup_parts=${BENCH_STARTUP_PARTITIONS:-10000}
   small_mb=100 dd_mb=1024 iperf_s=3
+  session_ms=${BENCH_SESSION_MS:-9000} failover_rate=${BENCH_FAILOVER_RATE:-1000} failover_kill=${BENCH_FAILOVER_KILL:-leader}
 fi
-only=${BENCH_ONLY:-limits produce perf consume latency o1 startup loader}
+only=${BENCH_ONLY:-limits produce perf consume latency o1 startup cluster loader}
 want() { [[ " $only " == *" $1 "* ]]; }
 ((rounds >= 1)) || die "BENCH_ROUNDS=$rounds: want at least 1"
+[[ $failover_kill == leader || $failover_kill == controller ]] || die "BENCH_FAILOVER_KILL=$failover_kill: want leader or controller"
 
 e2e_init bench "${BENCH_DIR:-}"
 results=${BENCH_RESULTS:-}
@@ -68,7 +81,7 @@ results=${BENCH_RESULTS:-}
 # keeps what it measured (RESULTS.jsonl.partial; renamed when it ends).
 export BENCH_OUT=${results%.md}.jsonl.partial BENCH_SMOKE=$smoke
 : >"$BENCH_OUT"
-command -v iperf3 >/dev/null || die "iperf3 missing: apt-get install -y iperf3 (make deps)"
+if want limits; then command -v iperf3 >/dev/null || die "iperf3 missing: apt-get install -y iperf3 (make deps)"; fi
 kafka_jars || die "Apache Kafka's jars could not be fetched (e2e/kafka/lib.sh)"
 kafka_version=$(sed -nE 's|.*<kafka.version>(.*)</kafka.version>.*|\1|p' "$root/e2e/kafka/pom.xml")
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -383,6 +396,14 @@ if want startup; then
   startup_prepare 0 empty
   startup_prepare "$startup_parts" full
   for ((r = 1; r <= rounds; r++)); do startup_round "$r"; done
+fi
+if want cluster; then
+  cluster_start
+  for ((r = 1; r <= rounds; r++)); do
+    log "cluster: round $r of $rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    cluster_round "$r"
+  done
+  cluster_stop
 fi
 if want loader; then
   log "loader: bench/loader.sh"

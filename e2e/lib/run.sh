@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The e2e library's own checks (e2e/lib/procs.sh, broker.sh, leftovers.sh):
+# The e2e library's own checks (e2e/lib/procs.sh, broker.sh, leftovers.sh,
+# cluster.sh):
 # whatever way a script ends (success, a failed command under set -e, exit
 # 1, SIGTERM, SIGINT), nothing it started is left running: not the child
 # of a wrapper that does not exec (as e2e/kafka/run-class.sh once did, which
@@ -95,5 +96,18 @@ mkdir "$work/pipes"
 start_sluice_jobs sched --brokers "$B" --pipelines "$work/pipes"
 curl -sf "http://$H/healthz" >/dev/null || die "jobs serve: no /healthz on $H"
 ok "start_sluice_jobs: admin API on $H"
+
+# e2e/lib/cluster.sh: three clustered nodes on ports chosen before start,
+# a restart of one on its address, and all three stopped on SIGTERM.
+source "$root/e2e/lib/cluster.sh"
+sluice_cluster lc 3
+start_sluice_cluster lc 2>/dev/null
+[[ $B == "$(sluice_brokers lc)" && $B =~ ^(127\.0\.0\.1:[1-9][0-9]*,){2}127\.0\.0\.1:[1-9][0-9]*$ ]] || die "start_sluice_cluster: B=$B"
+"$SLUICE_BIN" --brokers "$B" topic create lt -p 1 -r 3 >/dev/null || die "no RF=3 topic on the cluster $B"
+stop_bg lc2 || die "cluster node lc2 exited $? on SIGTERM"
+start_sluice_node lc 2 2>/dev/null
+[[ $B == "$(sluice_node_addr lc 2)" ]] || die "start_sluice_node: B=$B, want $(sluice_node_addr lc 2)"
+stop_bg lc1 lc2 lc3 || die "the cluster nodes exited $? on SIGTERM"
+ok "sluice_cluster: 3 voters on $(sluice_brokers lc), an RF=3 topic, node 2 restarted on its address"
 
 echo "e2e/lib: $passed passed"
