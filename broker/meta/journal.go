@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sluicehq/sluice/broker/internal/frames"
 	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
@@ -135,83 +135,27 @@ func openJournalFile(fsys vfs.FS, path string) (vfs.File, int64, error) {
 }
 
 // scanFrames reads frames from the start of f (size bytes), calling fn for
-// each valid one if fn is not nil. It returns the end of the last valid
-// frame and the number of valid frames; if the file continues past them
-// with a torn tail, reason says why it is torn. Corruption followed by
-// more data is a *CorruptionError.
+// each valid one if fn is not nil (broker/internal/frames). It returns the
+// end of the last valid frame and the number of valid frames; if the file
+// continues past them with a torn tail, reason says why it is torn.
+// Corruption followed by more data is a *CorruptionError.
 func scanFrames(path string, f io.ReaderAt, size int64, fn func(off int64, payload []byte) error) (valid, n int64, reason string, err error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
-	var hdr [frameHeaderLen]byte
-	var buf []byte
-	pos := int64(0)
-	for pos < size {
-		if size-pos < frameHeaderLen {
-			return pos, n, "partial frame header", nil
-		}
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return pos, n, "", fmt.Errorf("meta: read journal %s at byte %d: %w", path, pos, err)
-		}
-		length := int64(binary.BigEndian.Uint32(hdr[0:4]))
-		sum := binary.BigEndian.Uint32(hdr[4:8])
-		end := pos + frameHeaderLen + length
-		if length == 0 || length > maxFrameLen {
-			if zero, err := allZero(f, pos, size); err != nil {
-				return pos, n, "", fmt.Errorf("meta: read journal %s: %w", path, err)
-			} else if zero {
-				return pos, n, "zero-filled tail", nil
-			}
-			if length == 0 && size-pos == frameHeaderLen {
-				return pos, n, "empty frame at the end of the file", nil
-			}
-			return pos, n, "", &CorruptionError{Path: path, Pos: pos, Offset: n, Reason: fmt.Sprintf("frame length %d is not in 1..%d", length, maxFrameLen)}
-		}
-		if end > size {
-			return pos, n, "frame runs past the end of the file", nil
-		}
-		if int64(cap(buf)) < length {
-			buf = make([]byte, length)
-		}
-		buf = buf[:length]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return pos, n, "", fmt.Errorf("meta: read journal %s at byte %d: %w", path, pos, err)
-		}
-		if got := crc32.Checksum(buf, castagnoli); got != sum {
-			if end == size {
-				return pos, n, "last frame fails its CRC", nil
-			}
-			if zero, err := allZero(f, end, size); err != nil {
-				return pos, n, "", fmt.Errorf("meta: read journal %s: %w", path, err)
-			} else if zero {
-				return pos, n, "frame fails its CRC and only zeros follow", nil
-			}
-			return pos, n, "", &CorruptionError{Path: path, Pos: pos, Offset: n, Reason: fmt.Sprintf("CRC32C is %08x, frame says %08x", got, sum)}
-		}
-		if fn != nil {
-			if err := fn(n, buf); err != nil {
-				return pos, n, "", err
-			}
-		}
-		pos, n = end, n+1
+	var each func(pos, n int64, p []byte) error
+	if fn != nil {
+		each = func(_, n int64, p []byte) error { return fn(n, p) }
 	}
-	return pos, n, "", nil
-}
-
-// allZero reports whether bytes [from, to) of f are all zero.
-func allZero(f io.ReaderAt, from, to int64) (bool, error) {
-	buf := make([]byte, 32<<10)
-	for from < to {
-		k := min(int64(len(buf)), to-from)
-		if _, err := f.ReadAt(buf[:k], from); err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		for _, b := range buf[:k] {
-			if b != 0 {
-				return false, nil
-			}
-		}
-		from += k
+	valid, n, reason, err = frames.Scan(f, size, frames.Options{MaxLen: maxFrameLen, EmptyLastFrameTorn: true, ReuseBuffer: true}, each)
+	var c *frames.Corrupt
+	var re *frames.ReadError
+	switch {
+	case errors.As(err, &c):
+		err = &CorruptionError{Path: path, Pos: c.Pos, Offset: c.Frame, Reason: c.Reason}
+	case errors.As(err, &re) && re.Pos >= 0:
+		err = fmt.Errorf("meta: read journal %s at byte %d: %w", path, re.Pos, re.Err)
+	case errors.As(err, &re):
+		err = fmt.Errorf("meta: read journal %s: %w", path, re.Err)
 	}
-	return true, nil
+	return valid, n, reason, err
 }
 
 // Append writes one frame and fsyncs it.

@@ -1,7 +1,6 @@
 package quorum
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluicehq/sluice/broker/internal/frames"
 	"github.com/sluicehq/sluice/broker/log/vfs"
 )
 
@@ -310,81 +310,29 @@ func sealFrame(buf []byte, start int) ([]byte, error) {
 }
 
 // scanFrames reads frames of up to maxLen bytes from the start of f (size
-// bytes), calling fn for each valid one with its position and number. It
-// returns the end of the last valid frame and the number of valid frames;
-// if the file continues past them with a torn tail (a crash during a
-// write: a partial frame, a last frame failing its CRC, zeros), reason
-// says why it is torn. A bad frame followed by more data is a
-// *CorruptionError.
+// bytes; broker/internal/frames), calling fn for each valid one with its
+// position and number. It returns the end of the last valid frame and the
+// number of valid frames; if the file continues past them with a torn
+// tail (a crash during a write: a partial frame, a last frame failing its
+// CRC, zeros), reason says why it is torn. A bad frame followed by more
+// data is a *CorruptionError.
 func scanFrames(path string, f io.ReaderAt, size int64, maxLen int64, fn func(pos, n int64, payload []byte) error) (valid, n int64, reason string, err error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
-	var hdr [frameHeaderLen]byte
-	pos := int64(0)
-	corrupt := func(why string) (int64, int64, string, error) {
-		return pos, n, "", &CorruptionError{Path: path, Pos: pos, Frame: n, Reason: why}
+	valid, n, reason, err = frames.Scan(f, size, frames.Options{MaxLen: maxLen}, fn)
+	var c *frames.Corrupt
+	var re *frames.ReadError
+	switch {
+	case errors.As(err, &c):
+		why := c.Reason
+		if c.Following > 0 {
+			why = fmt.Sprintf("%s, and %d more bytes follow", why, c.Following)
+		}
+		err = &CorruptionError{Path: path, Pos: c.Pos, Frame: c.Frame, Reason: why}
+	case errors.As(err, &re) && re.Pos >= 0:
+		err = fmt.Errorf("quorum: read %s at byte %d: %w", path, re.Pos, re.Err)
+	case errors.As(err, &re):
+		err = fmt.Errorf("quorum: read %s: %w", path, re.Err)
 	}
-	for pos < size {
-		if size-pos < frameHeaderLen {
-			return pos, n, "partial frame header", nil
-		}
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return pos, n, "", fmt.Errorf("quorum: read %s at byte %d: %w", path, pos, err)
-		}
-		length := int64(binary.BigEndian.Uint32(hdr[0:4]))
-		sum := binary.BigEndian.Uint32(hdr[4:8])
-		end := pos + frameHeaderLen + length
-		if length == 0 || length > maxLen {
-			if zero, err := allZero(f, pos, size); err != nil {
-				return pos, n, "", fmt.Errorf("quorum: read %s: %w", path, err)
-			} else if zero {
-				return pos, n, "zero-filled tail", nil
-			}
-			return corrupt(fmt.Sprintf("frame length %d is not in 1..%d", length, maxLen))
-		}
-		if end > size {
-			return pos, n, "frame runs past the end of the file", nil
-		}
-		payload := make([]byte, length)
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return pos, n, "", fmt.Errorf("quorum: read %s at byte %d: %w", path, pos, err)
-		}
-		if got := crc32.Checksum(payload, castagnoli); got != sum {
-			if end == size {
-				return pos, n, "last frame fails its CRC", nil
-			}
-			if zero, err := allZero(f, end, size); err != nil {
-				return pos, n, "", fmt.Errorf("quorum: read %s: %w", path, err)
-			} else if zero {
-				return pos, n, "frame fails its CRC and only zeros follow", nil
-			}
-			return corrupt(fmt.Sprintf("CRC32C is %08x, frame says %08x, and %d more bytes follow", got, sum, size-end))
-		}
-		if fn != nil {
-			if err := fn(pos, n, payload); err != nil {
-				return pos, n, "", err
-			}
-		}
-		pos, n = end, n+1
-	}
-	return pos, n, "", nil
-}
-
-// allZero reports whether bytes [from, to) of f are all zero.
-func allZero(f io.ReaderAt, from, to int64) (bool, error) {
-	buf := make([]byte, 32<<10)
-	for from < to {
-		k := min(int64(len(buf)), to-from)
-		if _, err := f.ReadAt(buf[:k], from); err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		for _, b := range buf[:k] {
-			if b != 0 {
-				return false, nil
-			}
-		}
-		from += k
-	}
-	return true, nil
+	return valid, n, reason, err
 }
 
 func snapPath(dir string, index uint64) string {
