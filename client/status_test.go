@@ -69,14 +69,12 @@ func TestClusterStatus(t *testing.T) {
 	}
 }
 
-// TestReassign moves a partition's replicas to other brokers on a
-// three-broker cluster (as kafka-reassign-partitions does) and checks the
-// partition ends on the target with both in sync, the broker left out
-// drops its copy, no record is lost, and a bad target is refused naming
-// the partition.
-func TestReassign(t *testing.T) {
+// startTestCluster starts three clustered brokers and an admin client,
+// once all three are registered.
+func startTestCluster(t *testing.T, clientID string) (*brokertest.Cluster, Cluster, *Admin) {
+	t.Helper()
 	bc := brokertest.StartCluster(t, 3)
-	c := Cluster{Seeds: bc.Addrs(), ClientID: "reassign-test", Timeout: 20 * time.Second}
+	c := Cluster{Seeds: bc.Addrs(), ClientID: clientID, Timeout: 20 * time.Second}
 	adm, err := c.NewAdmin()
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +88,17 @@ func TestReassign(t *testing.T) {
 		}
 		return err
 	})
+	return bc, c, adm
+}
+
+// TestReassign moves a partition's replicas to other brokers on a
+// three-broker cluster (as kafka-reassign-partitions does) and checks the
+// partition ends on the target with both in sync, the broker left out
+// drops its copy, no record is lost, and a bad target is refused naming
+// the partition.
+func TestReassign(t *testing.T) {
+	bc, c, adm := startTestCluster(t, "reassign-test")
+	ctx := testContext(t)
 	if _, err := adm.CreateTopics(ctx, 1, 2, nil, "moving"); err != nil {
 		t.Fatal(err)
 	}
@@ -158,21 +167,8 @@ func TestReassign(t *testing.T) {
 // TestDrain decommissions a broker of a three-broker cluster: every
 // replica it held moves to the other two, and no record is lost.
 func TestDrain(t *testing.T) {
-	bc := brokertest.StartCluster(t, 3)
-	c := Cluster{Seeds: bc.Addrs(), ClientID: "drain-test", Timeout: 20 * time.Second}
-	adm, err := c.NewAdmin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(adm.Close)
+	_, c, adm := startTestCluster(t, "drain-test")
 	ctx := testContext(t)
-	testutil.EventuallyNil(t, 30*time.Second, "three brokers", func() error {
-		st, err := adm.Status(ctx)
-		if err == nil && len(st.Brokers) != 3 {
-			err = fmt.Errorf("%d brokers", len(st.Brokers))
-		}
-		return err
-	})
 	if _, err := adm.CreateTopics(ctx, 3, 2, nil, "drained"); err != nil {
 		t.Fatal(err)
 	}
