@@ -414,7 +414,21 @@ func TestClusterRefusesAnotherClustersData(t *testing.T) {
 	if err := os.WriteFile(idFile, []byte("AnotherClustersIdAAAAA\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", c.ControllerAddr(2))
+	err := serveUntilRefused(t, cfg, c.ControllerAddr(2))
+	if err == nil || !strings.Contains(err.Error(), "AnotherClustersIdAAAAA") || !strings.Contains(err.Error(), md.Cluster) {
+		t.Errorf("Serve: %v, want an error naming both cluster ids", err)
+	}
+	if b, _ := os.ReadFile(idFile); strings.TrimSpace(string(b)) != "AnotherClustersIdAAAAA" {
+		t.Errorf("cluster.id rewritten to %q", b)
+	}
+}
+
+// serveUntilRefused runs a clustered server from cfg (its controller
+// listener on ctlAddr) and returns what Serve returned, failing the test
+// if it is still running after a minute.
+func serveUntilRefused(t *testing.T, cfg broker.Config, ctlAddr string) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", ctlAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,23 +436,18 @@ func TestClusterRefusesAnotherClustersData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	select {
 	case err = <-done:
 	case <-time.After(60 * time.Second):
 		cancel()
 		<-done
-		t.Fatal("a node with another cluster's data dir kept running")
+		t.Fatal("a node on another cluster's data dir kept running")
 	}
-	if err == nil || !strings.Contains(err.Error(), "AnotherClustersIdAAAAA") || !strings.Contains(err.Error(), md.Cluster) {
-		t.Errorf("Serve: %v, want an error naming both cluster ids", err)
-	}
-	if b, _ := os.ReadFile(idFile); strings.TrimSpace(string(b)) != "AnotherClustersIdAAAAA" {
-		t.Errorf("cluster.id rewritten to %q", b)
-	}
+	return err
 }
 
 // TestClusterRollingRestart restarts each broker of a three-broker cluster
@@ -552,25 +561,7 @@ func TestClusterForeignNodeRefusesItself(t *testing.T) {
 	c.Stop(0)
 	cfg := c.Config(0)
 	cfg.DataDir = foreignDir
-	ln, err := net.Listen("tcp", c.ControllerAddr(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := broker.New(cfg, broker.Options{ControllerListener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	select {
-	case err = <-done:
-	case <-time.After(60 * time.Second):
-		cancel()
-		<-done
-		t.Fatal("a node on another cluster's data dir kept running")
-	}
+	err := serveUntilRefused(t, cfg, c.ControllerAddr(0))
 	if err == nil || !strings.Contains(err.Error(), "another cluster's") {
 		t.Errorf("Serve: %v, want a refusal naming another cluster's data", err)
 	}
