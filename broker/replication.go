@@ -121,6 +121,9 @@ func (s *Server) minISR(t *meta.Topic) int {
 
 // appended tells the leader's tracker the log grew.
 func (p *partition) appended() {
+	if p.state.Load() == nil {
+		return // a single node: no tracker, the log end is the watermark
+	}
 	p.repl.mu.Lock()
 	tr := p.repl.tracker
 	var hw int64
@@ -154,6 +157,9 @@ func (s *Server) followerFetched(p *partition, replicaID int32, offset int64) (i
 // NOT_ENOUGH_REPLICAS with fewer in-sync replicas than
 // min.insync.replicas.
 func (p *partition) canAppendAcksAll() bool {
+	if p.state.Load() == nil {
+		return true
+	}
 	p.repl.mu.Lock()
 	defer p.repl.mu.Unlock()
 	return p.repl.tracker == nil || p.repl.tracker.CanAppendAcksAll()
